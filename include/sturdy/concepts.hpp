@@ -1,0 +1,59 @@
+#pragma once
+/// sturdy/concepts.hpp — what a store, a ledger, a log sink and a clock must provide.
+/// A store models `transaction`; its ledger models `ledger`. See examples/custom_store.cpp
+/// for a complete store in one small file.
+
+#include <sturdy/key.hpp>
+
+#include <chrono>
+#include <concepts>
+#include <string_view>
+#include <type_traits>
+
+namespace sturdy {
+
+/// An RAII savepoint: rolls back on destruction unless `release()`d; `rollback()` undoes
+/// everything written since it was taken (and ends it).
+template <class S>
+concept savepoint = std::move_constructible<S> && requires(S& s) {
+    s.release();
+    s.rollback();
+};
+
+/// A connection's transaction: begin / commit / rollback, and nested savepoints.
+/// Taking a savepoint outside a transaction starts one, as in SQL.
+template <class T>
+concept transaction = requires(T& t) {
+    t.begin();
+    t.commit();
+    t.rollback();
+    { t.in_transaction() } -> std::convertible_to<bool>;
+    { t.savepoint() } -> savepoint;
+};
+
+/// Records which keys are done. `mark` writes in the store's current transaction, so the
+/// mark commits or vanishes with the item's effect.
+template <class L>
+concept ledger = requires(L& l, const key& k) {
+    { l.contains(k) } -> std::convertible_to<bool>;
+    l.mark(k);
+};
+
+/// Log levels a sink receives.
+enum class level { info, warning, error };
+
+/// Anything callable with a level and a message.
+template <class S>
+concept log_sink = std::invocable<S&, level, std::string_view>;
+
+using duration = std::chrono::nanoseconds;
+using time_point = std::chrono::steady_clock::time_point;
+
+/// A monotonic clock that can also wait. Inject a `sturdy::manual_clock` in tests.
+template <class C>
+concept clock = requires(C& c, duration d) {
+    { c.now() } -> std::convertible_to<time_point>;
+    c.sleep_for(d);
+};
+
+} // namespace sturdy

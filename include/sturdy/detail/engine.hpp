@@ -1,0 +1,520 @@
+#pragma once
+/// The loop `drain` runs. One item's path: key -> ledger check -> effect -> ledger mark, inside
+/// the chunk's transaction; see docs/architecture.md.
+
+#include <sturdy/clock.hpp>
+#include <sturdy/concepts.hpp>
+#include <sturdy/error.hpp>
+#include <sturdy/job.hpp>
+#include <sturdy/key.hpp>
+#include <sturdy/log.hpp>
+#include <sturdy/policy/classify.hpp>
+#include <sturdy/policy/commit.hpp>
+#include <sturdy/report.hpp>
+#include <sturdy/view/chunked.hpp>
+#include <sturdy/view/guarded.hpp>
+#include <sturdy/view/idempotent_by.hpp>
+#include <sturdy/view/logged_every.hpp>
+#include <sturdy/view/retry_bounded.hpp>
+#include <sturdy/view/with_clock.hpp>
+
+#include <algorithm>
+#include <concepts>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <iterator>
+#include <optional>
+#include <ranges>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace sturdy::detail {
+
+/// Stands in for a store when the pipeline has none: nothing to begin, commit or undo.
+struct no_transaction {
+    struct savepoint_type {
+        void release() {}
+        void rollback() {}
+    };
+    void begin() {}
+    void commit() {}
+    void rollback() {}
+    [[nodiscard]] bool in_transaction() const { return false; }
+    savepoint_type savepoint() { return {}; }
+};
+
+template <class Slot> struct slot_tx {
+    using type = void;
+};
+template <class Tx, class P> struct slot_tx<chunk_slot<Tx, P>> {
+    using type = Tx;
+};
+template <class F, class Tx> struct slot_tx<effect_slot<F, Tx>> {
+    using type = Tx;
+};
+
+template <class Slot> struct slot_policy {
+    using type = commit;
+};
+template <class Tx, class P> struct slot_policy<chunk_slot<Tx, P>> {
+    using type = P;
+};
+
+inline std::error_code code_of(const std::exception_ptr& ex)
+{
+    try {
+        std::rethrow_exception(ex);
+    } catch (const std::system_error& e) {
+        return e.code();
+    } catch (...) {
+        return {};
+    }
+}
+
+inline attempt_failure failure_from_current_exception(const key* k)
+{
+    auto ex = std::current_exception();
+    return {k, ex, code_of(ex), describe(ex)};
+}
+
+/// What an effect's return value says: nothing (void, success) or a failure.
+template <class R> std::optional<attempt_failure> failure_of_result(R&& r, const key* k)
+{
+    using T = std::remove_cvref_t<R>;
+    if constexpr (std::same_as<T, std::error_code>) {
+        if (r) {
+            return attempt_failure{k, nullptr, r, r.message()};
+        }
+        return std::nullopt;
+    } else {
+        static_assert(requires { r.has_error(); r.error(); },
+                      "guarded: the effect must return void, std::error_code, or a result type "
+                      "(sturdy::result<T>, a Boost.Outcome result)");
+        if (!r.has_error()) {
+            return std::nullopt;
+        }
+        using E = std::remove_cvref_t<decltype(r.error())>;
+        if constexpr (std::same_as<E, error>) {
+            return attempt_failure{k, nullptr, r.error().code, r.error().message};
+        } else if constexpr (std::same_as<E, std::error_code>) {
+            return attempt_failure{k, nullptr, r.error(), r.error().message()};
+        } else {
+            std::error_code code = make_error_code(r.error()); // ADL, as Outcome itself requires
+            return attempt_failure{k, nullptr, code, code.message()};
+        }
+    }
+}
+
+template <class Job> class engine {
+    using source_type = std::remove_reference_t<decltype(std::declval<Job&>().source)>;
+    using value_type = std::ranges::range_value_t<source_type>;
+    using slots = std::remove_cvref_t<decltype(std::declval<Job&>().slots)>;
+    using ledger_s = std::tuple_element_t<ledger_slot_i, slots>;
+    using chunk_s = std::tuple_element_t<chunk_slot_i, slots>;
+    using effect_s = std::tuple_element_t<effect_slot_i, slots>;
+    using retry_s = std::tuple_element_t<retry_slot_i, slots>;
+    using log_s = std::tuple_element_t<log_slot_i, slots>;
+    using clock_s = std::tuple_element_t<clock_slot_i, slots>;
+
+    static constexpr bool has_ledger = !is_unset<ledger_s>;
+    static constexpr bool has_chunk = !is_unset<chunk_s>;
+    static constexpr bool has_effect = !is_unset<effect_s>;
+    static constexpr bool has_retry = !is_unset<retry_s>;
+    static constexpr bool has_log = !is_unset<log_s>;
+    static constexpr bool has_clock = !is_unset<clock_s>;
+
+    static_assert(has_effect, "sturdy::drain: the pipeline has no effect to run; add | sturdy::guarded(fn)");
+
+    using chunk_tx = typename slot_tx<chunk_s>::type;
+    using effect_tx = typename slot_tx<effect_s>::type;
+    static_assert(std::is_void_v<chunk_tx> || std::is_void_v<effect_tx> || std::is_same_v<chunk_tx, effect_tx>,
+                  "sturdy: chunked(tx, n) and guarded(tx, fn) were given different stores; give the store once");
+
+public:
+    using tx_type = std::conditional_t<!std::is_void_v<chunk_tx>, chunk_tx,
+                                       std::conditional_t<!std::is_void_v<effect_tx>, effect_tx, no_transaction>>;
+    using policy = typename slot_policy<chunk_s>::type;
+    static constexpr bool has_store = !std::is_same_v<tx_type, no_transaction>;
+
+    explicit engine(Job& j) : job_(j)
+    {
+        if constexpr (has_ledger) {
+            using key_result = std::invoke_result_t<decltype(std::get<ledger_slot_i>(j.slots).key_fn)&, const value_type&>;
+            static_assert(key_like<key_result>, "idempotent_by: the key function must return an integer, a string, "
+                                                "a sturdy::key, or a tuple of those");
+        }
+        tx_ = resolve_tx();
+        if constexpr (has_chunk) {
+            chunk_size_ = std::get<chunk_slot_i>(j.slots).size;
+        }
+        if constexpr (has_retry) {
+            max_attempts_ = std::get<retry_slot_i>(j.slots).attempts;
+            jitter_.state = std::get<retry_slot_i>(j.slots).seed;
+        }
+        per_item_ = !has_store || std::get<effect_slot_i>(j.slots).mode == isolation::per_item;
+    }
+
+    report run()
+    {
+        start_ = now();
+        if constexpr (has_log) {
+            auto& slot = std::get<log_slot_i>(job_.slots);
+            log_.emplace(slot.every, slot.sink);
+            std::optional<std::size_t> total;
+            if constexpr (std::ranges::sized_range<source_type>) {
+                total = static_cast<std::size_t>(std::ranges::size(job_.source));
+            }
+            log_->start(start_, total);
+        }
+        policy::check_start(*tx_);
+
+        std::vector<entry> items;
+        items.reserve(std::min<std::size_t>(chunk_size_, 1U << 16U));
+        auto it = std::ranges::begin(job_.source);
+        auto end = std::ranges::end(job_.source);
+        while (it != end) {
+            items.clear();
+            for (; it != end && items.size() < chunk_size_; ++it) {
+                items.push_back(make_entry(*it));
+            }
+            run_chunk_with_retries(items);
+            if (log_) {
+                log_->tick(report_.seen, report_, [this] { return now(); });
+            }
+        }
+        report_.elapsed = now() - start_;
+        if (log_) {
+            log_->summary(report_);
+        }
+        return std::move(report_);
+    }
+
+private:
+    enum class state { pending, done, skipped, failed };
+
+    struct entry {
+        entry(value_type v, key k) : item(std::move(v)), item_key(std::move(k)) {}
+        value_type item;
+        key item_key;
+        state st = state::pending;
+        bool isolate = false; ///< run alone in its own savepoint (it failed once in a shared one)
+        bool key_failed = false;
+        int attempts = 0;
+        failure_kind kind = failure_kind::permanent;
+        std::string reason;
+    };
+
+    tx_type* resolve_tx()
+    {
+        if constexpr (!has_store) {
+            return &null_tx_;
+        } else {
+            tx_type* from_chunk = nullptr;
+            tx_type* from_effect = nullptr;
+            if constexpr (!std::is_void_v<chunk_tx>) {
+                from_chunk = std::get<chunk_slot_i>(job_.slots).tx;
+            }
+            if constexpr (!std::is_void_v<effect_tx>) {
+                from_effect = std::get<effect_slot_i>(job_.slots).tx;
+            }
+            if (from_chunk != nullptr && from_effect != nullptr && from_chunk != from_effect) {
+                throw usage_error("sturdy: chunked(tx, n) and guarded(tx, fn) were given different stores; a chunk "
+                                  "commit must cover the effects it contains, so give one store");
+            }
+            return from_chunk != nullptr ? from_chunk : from_effect;
+        }
+    }
+
+    time_point now()
+    {
+        if constexpr (has_clock) {
+            return std::get<clock_slot_i>(job_.slots).clock->now();
+        } else {
+            return steady_clock{}.now();
+        }
+    }
+    void sleep_for(duration d)
+    {
+        if constexpr (has_clock) {
+            std::get<clock_slot_i>(job_.slots).clock->sleep_for(d);
+        } else {
+            steady_clock{}.sleep_for(d);
+        }
+    }
+
+    failure_kind classify_failure(const attempt_failure& f)
+    {
+        if constexpr (has_retry) {
+            return classify(std::get<retry_slot_i>(job_.slots).classifier, f);
+        } else {
+            return default_classify(f);
+        }
+    }
+    duration backoff_delay(int attempts_made)
+    {
+        if constexpr (has_retry) {
+            return std::get<retry_slot_i>(job_.slots).backoff.delay(attempts_made, jitter_.next());
+        } else {
+            return duration::zero();
+        }
+    }
+
+    template <class Ref> entry make_entry(Ref&& ref)
+    {
+        entry e{value_type(std::forward<Ref>(ref)), key(static_cast<std::int64_t>(report_.seen))};
+        ++report_.seen;
+        if constexpr (has_ledger) {
+            try {
+                e.item_key = make_key(std::invoke(std::get<ledger_slot_i>(job_.slots).key_fn, std::as_const(e.item)));
+            } catch (...) {
+                e.key_failed = true;
+                e.st = state::failed;
+                e.reason = "key function threw: " + describe(std::current_exception()) + " (item #" + e.item_key.str() + ")";
+            }
+        }
+        return e;
+    }
+
+    // One attempt of one item, in whatever savepoint the caller holds.
+    state attempt(entry& e, attempt_failure& failure)
+    {
+        try {
+            if constexpr (has_ledger) {
+                if (std::get<ledger_slot_i>(job_.slots).ledger->contains(e.item_key)) {
+                    return state::skipped;
+                }
+            }
+            if (auto f = invoke_effect(e)) {
+                failure = std::move(*f);
+                return state::failed;
+            }
+            if constexpr (has_ledger) {
+                std::get<ledger_slot_i>(job_.slots).ledger->mark(e.item_key);
+            }
+            return state::done;
+        } catch (...) {
+            failure = failure_from_current_exception(&e.item_key);
+            return state::failed;
+        }
+    }
+
+    std::optional<attempt_failure> invoke_effect(entry& e)
+    {
+        auto& fn = std::get<effect_slot_i>(job_.slots).fn;
+        using Fn = std::remove_reference_t<decltype(fn)>;
+        constexpr bool wants_context = std::invocable<Fn&, value_type&, const item_context&>;
+        static_assert(wants_context || std::invocable<Fn&, value_type&>,
+                      "guarded: the effect must be callable as fn(item) or fn(item, const sturdy::item_context&)");
+        auto invoke = [&]() -> decltype(auto) {
+            if constexpr (wants_context) {
+                return std::invoke(fn, e.item, item_context{e.item_key, idempotency_key(e.item_key), e.attempts + 1});
+            } else {
+                return std::invoke(fn, e.item);
+            }
+        };
+        if constexpr (std::is_void_v<decltype(invoke())>) {
+            invoke();
+            return std::nullopt;
+        } else {
+            return failure_of_result(invoke(), &e.item_key);
+        }
+    }
+
+    std::string idempotency_key(const key& k) const
+    {
+        if constexpr (has_ledger) {
+            if constexpr (requires { std::get<ledger_slot_i>(job_.slots).ledger->name(); }) {
+                return std::string(std::get<ledger_slot_i>(job_.slots).ledger->name()) + ":" + k.str();
+            }
+        }
+        return k.str();
+    }
+
+    // The item alone, in a savepoint per attempt, with retries.
+    void run_isolated(entry& e, std::size_t& retried)
+    {
+        for (;;) {
+            if (e.attempts > 0) {
+                sleep_for(backoff_delay(e.attempts));
+                ++retried;
+            }
+            auto sp = tx_->savepoint();
+            attempt_failure failure;
+            const state result = attempt(e, failure);
+            if (result != state::failed) {
+                sp.release();
+                e.st = result;
+                return;
+            }
+            sp.rollback();
+            ++e.attempts;
+            if (settle_failure(e, failure)) {
+                return;
+            }
+        }
+    }
+
+    // Records a failed attempt; true when the item is finished (permanent, or out of attempts).
+    bool settle_failure(entry& e, const attempt_failure& failure)
+    {
+        e.kind = classify_failure(failure);
+        e.reason = failure.reason;
+        if (e.kind == failure_kind::permanent || e.attempts >= max_attempts_) {
+            e.st = state::failed;
+            return true;
+        }
+        return false;
+    }
+
+    // Successful runs of items share one savepoint; a failure rolls it back, re-runs the items
+    // before it and sends the failing item to run_isolated. Segments shrink after a failure and
+    // grow back after a clean run, so scattered failures cost few re-runs.
+    void run_segments(std::vector<entry>& items, std::size_t& retried)
+    {
+        const std::size_t n = items.size();
+        std::size_t i = 0;
+        while (i < n) {
+            entry& head = items[i];
+            if (head.st != state::pending) {
+                ++i;
+                continue;
+            }
+            if (head.isolate) {
+                run_isolated(head, retried);
+                ++i;
+                continue;
+            }
+            auto sp = tx_->savepoint();
+            const std::size_t seg_start = i;
+            std::optional<std::size_t> failed_at;
+            attempt_failure failure;
+            for (; i < n && !items[i].isolate && i - seg_start < segment_limit_; ++i) {
+                entry& e = items[i];
+                if (e.st != state::pending) {
+                    continue;
+                }
+                const state result = attempt(e, failure);
+                if (result == state::failed) {
+                    failed_at = i;
+                    break;
+                }
+                e.st = result;
+            }
+            if (!failed_at) {
+                sp.release();
+                segment_limit_ = std::min(chunk_size_, segment_limit_ * 2);
+                continue;
+            }
+            sp.rollback();
+            for (std::size_t k = seg_start; k < *failed_at; ++k) {
+                if (!items[k].key_failed) {
+                    items[k].st = state::pending; // their writes were just undone: run them again
+                }
+            }
+            entry& bad = items[*failed_at];
+            bad.attempts = 1;
+            if (!settle_failure(bad, failure)) {
+                bad.isolate = true;
+            }
+            segment_limit_ = std::max<std::size_t>(min_segment, (*failed_at - seg_start + 1) / 2);
+            i = seg_start;
+        }
+    }
+
+    void run_chunk(std::vector<entry>& items, std::size_t& retried)
+    {
+        auto scope = policy::open_chunk(*tx_);
+        if (per_item_) {
+            for (auto& e : items) {
+                if (e.st == state::pending) {
+                    run_isolated(e, retried);
+                }
+            }
+        } else {
+            run_segments(items, retried);
+        }
+        scope.commit();
+    }
+
+    void run_chunk_with_retries(std::vector<entry>& items)
+    {
+        for (int chunk_attempt = 1;; ++chunk_attempt) {
+            std::size_t retried = 0;
+            try {
+                run_chunk(items, retried);
+                report_.retried += retried;
+                settle_chunk(items);
+                return;
+            } catch (const std::logic_error&) {
+                throw; // a usage error: retrying or skipping the chunk would hide it
+            } catch (...) {
+                const auto failure = failure_from_current_exception(nullptr);
+                report_.retried += retried;
+                for (auto& e : items) {
+                    if (!e.key_failed) {
+                        e = entry{std::move(e.item), std::move(e.item_key)};
+                    }
+                }
+                if (chunk_attempt < max_attempts_ && classify_failure(failure) == failure_kind::transient) {
+                    sleep_for(backoff_delay(chunk_attempt));
+                    ++report_.retried;
+                    continue;
+                }
+                for (auto& e : items) {
+                    if (!e.key_failed) {
+                        e.st = state::failed;
+                        e.kind = failure_kind::transient;
+                        e.attempts = chunk_attempt;
+                        e.reason = "its chunk could not commit: " + failure.reason;
+                    }
+                }
+                settle_chunk(items);
+                return;
+            }
+        }
+    }
+
+    void settle_chunk(std::vector<entry>& items)
+    {
+        ++report_.chunks;
+        for (auto& e : items) {
+            switch (e.st) {
+            case state::done: ++report_.done; break;
+            case state::skipped: ++report_.skipped; break;
+            case state::failed: {
+                ++report_.failed;
+                failure_record rec{e.item_key, e.reason, e.kind, std::max(e.attempts, 1)};
+                if (log_) {
+                    log_->failure(rec);
+                }
+                if (report_.failures.size() < report::max_failures_kept) {
+                    report_.failures.push_back(std::move(rec));
+                }
+                break;
+            }
+            case state::pending: break; // unreachable: every item of a settled chunk has an outcome
+            }
+        }
+    }
+
+    static constexpr std::size_t min_segment = 8;
+
+    Job& job_;
+    no_transaction null_tx_;
+    tx_type* tx_ = nullptr;
+    std::size_t chunk_size_ = 1;
+    std::size_t segment_limit_ = 1U << 30U;
+    int max_attempts_ = 1;
+    bool per_item_ = true;
+    jitter_source jitter_{0x5eedU};
+    time_point start_{};
+    std::optional<progress_log> log_;
+    report report_;
+};
+
+} // namespace sturdy::detail

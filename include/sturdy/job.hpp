@@ -1,0 +1,91 @@
+#pragma once
+/// sturdy/job.hpp — the object a pipeline builds. `input | idempotent_by(...) | chunked(...)
+/// | guarded(...) | retry_bounded(...) | logged_every(...)` is a `sturdy::job`: the input plus
+/// one slot per adaptor. `| sturdy::drain` runs it (see view/drain.hpp for the order in which
+/// the slots act on each item). Each adaptor fills its own slot, so giving one twice is a
+/// compile error, and the order in which they are written does not change what runs.
+
+#include <sturdy/concepts.hpp>
+#include <sturdy/policy/commit.hpp>
+
+#include <cstddef>
+#include <ranges>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace sturdy {
+
+/// An empty slot.
+struct unset {};
+
+namespace detail {
+enum slot : std::size_t { ledger_slot_i, chunk_slot_i, effect_slot_i, retry_slot_i, log_slot_i, clock_slot_i, slot_count };
+using empty_slots = std::tuple<unset, unset, unset, unset, unset, unset>;
+
+template <class T> inline constexpr bool is_unset = std::is_same_v<std::remove_cvref_t<T>, unset>;
+} // namespace detail
+
+/// The input range (held by reference if it was an lvalue, by value otherwise) and the slots.
+template <class Source, class Slots = detail::empty_slots> struct job {
+    Source source;
+    Slots slots;
+
+    template <std::size_t I> [[nodiscard]] auto& slot() noexcept { return std::get<I>(slots); }
+    template <std::size_t I> static constexpr bool has = !detail::is_unset<std::tuple_element_t<I, Slots>>;
+};
+
+namespace detail {
+template <class T> struct is_job_impl : std::false_type {};
+template <class S, class Slots> struct is_job_impl<job<S, Slots>> : std::true_type {};
+template <class T> inline constexpr bool is_job = is_job_impl<std::remove_cvref_t<T>>::value;
+
+/// A copy of `j` with slot `I` filled by `value`.
+template <std::size_t I, class Job, class Value> auto fill(Job&& j, Value value)
+{
+    using J = std::remove_cvref_t<Job>;
+    static_assert(!J::template has<I>, "sturdy: this adaptor is already in the pipeline; each adaptor may be given once");
+    return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+        using new_slots = std::tuple<std::conditional_t<Is == I, Value, std::tuple_element_t<Is, decltype(j.slots)>>...>;
+        auto pick = [&]<std::size_t K>(std::integral_constant<std::size_t, K>) -> decltype(auto) {
+            if constexpr (K == I) {
+                return std::move(value);
+            } else {
+                return std::move(std::get<K>(j.slots));
+            }
+        };
+        return job<decltype(j.source), new_slots>{std::forward<Job>(j).source,
+                                                  new_slots{pick(std::integral_constant<std::size_t, Is>{})...}};
+    }(std::make_index_sequence<slot_count>{});
+}
+
+/// A pipeable stage: the value for slot `I`. It derives from the slot so a slot's own
+/// members (e.g. `retry_bounded(...).run(work)`) stay reachable.
+template <std::size_t I, class Slot> struct stage : Slot {
+    static constexpr std::size_t index = I;
+};
+
+template <class Input> auto as_job(Input&& input)
+{
+    if constexpr (is_job<Input>) {
+        return std::forward<Input>(input);
+    } else {
+        static_assert(std::ranges::input_range<Input>,
+                      "sturdy: the left side of | must be an input range (a container, a std::ranges or "
+                      "range-v3 view, a generator ...) or a sturdy pipeline");
+        using held = std::conditional_t<std::is_lvalue_reference_v<Input>, Input, std::remove_cvref_t<Input>>;
+        return job<held>{std::forward<Input>(input), {}};
+    }
+}
+} // namespace detail
+
+namespace detail {
+/// `input | stage`: works for std::ranges views (temporaries included), range-v3 views,
+/// containers, and pipelines already under construction. Found by ADL through `stage`.
+template <class Input, std::size_t I, class Slot> auto operator|(Input&& input, stage<I, Slot> s)
+{
+    return fill<I>(as_job(std::forward<Input>(input)), static_cast<Slot&&>(s));
+}
+} // namespace detail
+
+} // namespace sturdy

@@ -1,0 +1,123 @@
+#pragma once
+/// sturdy/policy/classify.hpp — deciding whether a failure is transient (retry it) or
+/// permanent (record it). The default:
+///   - `sturdy::transient_error`, or any `std::system_error` / `std::error_code` whose
+///     condition is `sturdy::transient_condition()` (stores map busy/locked there): transient;
+///   - everything else: permanent.
+/// Extend it with `retry_on<E...>()` (exception types), `retry_if(pred)` (any predicate on the
+/// failure), or your own callable returning `std::optional<failure_kind>` (nullopt: "ask the
+/// default").
+
+#include <sturdy/error.hpp>
+#include <sturdy/key.hpp>
+
+#include <concepts>
+#include <exception>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+
+namespace sturdy {
+
+/// One failed attempt, as classifiers see it.
+struct attempt_failure {
+    const key* item_key = nullptr;
+    std::exception_ptr exception; ///< set when the effect threw
+    std::error_code code;         ///< set when the effect returned an error (or threw a system_error)
+    std::string reason;
+};
+
+/// The default classification; see the header comment.
+inline failure_kind default_classify(const attempt_failure& f)
+{
+    if (f.exception) {
+        try {
+            std::rethrow_exception(f.exception);
+        } catch (const std::system_error& e) {
+            return is_transient(e.code()) ? failure_kind::transient : failure_kind::permanent;
+        } catch (...) {
+            return failure_kind::permanent;
+        }
+    }
+    return is_transient(f.code) ? failure_kind::transient : failure_kind::permanent;
+}
+
+/// A classifier: says transient or permanent, or nullopt to defer to the default.
+template <class C>
+concept classifier = requires(C& c, const attempt_failure& f) {
+    { c(f) } -> std::convertible_to<std::optional<failure_kind>>;
+};
+
+/// Treat exceptions of these types (and types derived from them) as transient.
+template <class... Exceptions> struct retry_on_fn {
+    std::optional<failure_kind> operator()(const attempt_failure& f) const
+    {
+        if (!f.exception) {
+            return std::nullopt;
+        }
+        return matches<Exceptions...>(f.exception) ? std::optional(failure_kind::transient) : std::nullopt;
+    }
+
+private:
+    template <class E, class... Rest> static bool matches(const std::exception_ptr& ex)
+    {
+        try {
+            std::rethrow_exception(ex);
+        } catch (const E&) {
+            return true;
+        } catch (...) {
+            if constexpr (sizeof...(Rest) > 0) {
+                return matches<Rest...>(ex);
+            } else {
+                return false;
+            }
+        }
+    }
+};
+template <class... Exceptions> inline constexpr retry_on_fn<Exceptions...> retry_on{};
+
+/// Treat a failure as transient when `pred(failure)` is true.
+template <class Pred> struct retry_if_fn {
+    Pred pred;
+    std::optional<failure_kind> operator()(const attempt_failure& f) const
+    {
+        return pred(f) ? std::optional(failure_kind::transient) : std::nullopt;
+    }
+};
+template <class Pred> retry_if_fn<Pred> retry_if(Pred pred) { return {std::move(pred)}; }
+
+/// Treat error codes of this category as transient (a remote client's own category, say).
+inline auto retry_category(const std::error_category& category)
+{
+    return retry_if([&category](const attempt_failure& f) {
+        if (f.code && f.code.category() == category) {
+            return true;
+        }
+        if (f.exception) {
+            try {
+                std::rethrow_exception(f.exception);
+            } catch (const std::system_error& e) {
+                return e.code().category() == category;
+            } catch (...) {
+                return false;
+            }
+        }
+        return false;
+    });
+}
+
+/// The default alone.
+struct default_classifier {
+    std::optional<failure_kind> operator()(const attempt_failure& /*unused*/) const { return std::nullopt; }
+};
+
+template <classifier C> failure_kind classify(C& c, const attempt_failure& f)
+{
+    if (auto kind = c(f)) {
+        return *kind;
+    }
+    return default_classify(f);
+}
+
+} // namespace sturdy

@@ -1,0 +1,21 @@
+#pragma once
+/// sturdy/sturdy.hpp — the core: concepts, policies, the memory store's independent adaptors
+/// and `drain`. Stores that need linking (SQLite) have their own headers under store/.
+
+#include <sturdy/clock.hpp>
+#include <sturdy/concepts.hpp>
+#include <sturdy/error.hpp>
+#include <sturdy/job.hpp>
+#include <sturdy/key.hpp>
+#include <sturdy/log.hpp>
+#include <sturdy/policy/backoff.hpp>
+#include <sturdy/policy/classify.hpp>
+#include <sturdy/policy/commit.hpp>
+#include <sturdy/report.hpp>
+#include <sturdy/view/chunked.hpp>
+#include <sturdy/view/drain.hpp>
+#include <sturdy/view/guarded.hpp>
+#include <sturdy/view/idempotent_by.hpp>
+#include <sturdy/view/logged_every.hpp>
+#include <sturdy/view/retry_bounded.hpp>
+#include <sturdy/view/with_clock.hpp>

@@ -1,0 +1,65 @@
+#pragma once
+/// sturdy/view/logged_every.hpp — progress lines, failures and a summary, without one line per item.
+///
+///     ... | sturdy::logged_every(1000)                        // every 1000 items, to stderr
+///     ... | sturdy::logged_every(std::chrono::seconds(10), my_sink)
+///
+/// In:  items of type T.  Out: the same items.
+/// Lines: "progress 3000/10000 (30.0%): done 2950, skipped 40, failed 10, retried 3 | 830 items/s,
+/// ETA 8.4s" (total and ETA when the input's size is known), emitted at the first chunk boundary
+/// after each `every` items or each `every` of clock time, so they report committed counts; each
+/// failure with its key and reason, the first three of one reason only, then "... and 120 more
+/// like this: <reason>" at the end; and one "finished: <report>" line.
+/// Counting: `seen` is every item read, including those the ledger skips.
+/// Preconditions: every >= 1 item, or a positive duration.
+
+#include <sturdy/concepts.hpp>
+#include <sturdy/error.hpp>
+#include <sturdy/job.hpp>
+#include <sturdy/log.hpp>
+
+#include <concepts>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace sturdy {
+namespace detail {
+struct log_slot {
+    std::variant<std::size_t, duration> every;
+    std::function<void(level, std::string_view)> sink;
+};
+} // namespace detail
+
+struct logged_every_fn {
+    template <class Sink = stderr_sink> auto operator()(std::integral auto every, Sink sink = {}) const
+    {
+        static_assert(log_sink<Sink>, "logged_every: the sink must be callable as sink(sturdy::level, std::string_view)");
+        if (every < 1) {
+            throw usage_error("logged_every: log every n items with n >= 1 (got " + std::to_string(every) + ")");
+        }
+        return make(static_cast<std::size_t>(every), std::move(sink));
+    }
+    template <class Rep, class Period, class Sink = stderr_sink>
+    auto operator()(std::chrono::duration<Rep, Period> every, Sink sink = {}) const
+    {
+        static_assert(log_sink<Sink>, "logged_every: the sink must be callable as sink(sturdy::level, std::string_view)");
+        if (every <= every.zero()) {
+            throw usage_error("logged_every: the interval must be positive, e.g. logged_every(std::chrono::seconds(10))");
+        }
+        return make(std::chrono::duration_cast<duration>(every), std::move(sink));
+    }
+
+private:
+    template <class Every, class Sink> static auto make(Every every, Sink sink)
+    {
+        return detail::stage<detail::log_slot_i, detail::log_slot>{{every, std::move(sink)}};
+    }
+};
+
+/// See the header comment.
+inline constexpr logged_every_fn logged_every{};
+
+} // namespace sturdy

@@ -1,0 +1,113 @@
+#pragma once
+/// sturdy/view/retry_bounded.hpp — retry transient failures, a bounded number of times.
+///
+///     ... | sturdy::guarded(effect) | sturdy::retry_bounded(3, sturdy::backoff::exponential(10ms))
+///     ... | sturdy::retry_bounded(5, backoff, sturdy::retry_on<http_timeout>)
+///     auto body = sturdy::retry_bounded(3, backoff).run([&] { return fetch(url); });   // alone
+///
+/// In:  items of type T.  Out: T (what `guarded` yields), with transient failures retried.
+/// Guarantee: at most `attempts` attempts per item (1 = no retry); each retry runs in a fresh
+/// savepoint after a capped, jittered exponential delay taken through the job's clock;
+/// permanent failures are never retried. Transient vs permanent: see policy/classify.hpp.
+/// A chunk whose BEGIN or COMMIT fails transiently (a busy database) is retried the same way.
+/// Preconditions: attempts >= 1 (a usage_error otherwise).
+
+#include <sturdy/clock.hpp>
+#include <sturdy/concepts.hpp>
+#include <sturdy/error.hpp>
+#include <sturdy/job.hpp>
+#include <sturdy/policy/backoff.hpp>
+#include <sturdy/policy/classify.hpp>
+
+#include <cstdint>
+#include <exception>
+#include <random>
+#include <string>
+#include <utility>
+
+namespace sturdy {
+namespace detail {
+
+/// splitmix64: a tiny, seedable generator for jitter.
+struct jitter_source {
+    std::uint64_t state;
+    double next()
+    {
+        std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30U)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27U)) * 0x94d049bb133111ebULL;
+        z ^= z >> 31U;
+        return static_cast<double>(z >> 11U) * 0x1.0p-53;
+    }
+};
+
+inline std::uint64_t random_seed()
+{
+    std::random_device device;
+    return (static_cast<std::uint64_t>(device()) << 32U) ^ device();
+}
+
+template <class Backoff, class Classifier> struct retry_slot {
+    int attempts;
+    Backoff backoff;
+    Classifier classifier;
+    std::uint64_t seed;
+
+    /// Run `work()` alone (no pipeline) with these retries; returns what it returns, or
+    /// rethrows the last failure.
+    template <class Work, class Clock = steady_clock> decltype(auto) run(Work&& work, Clock&& clk = Clock{}) const
+    {
+        jitter_source jitter{seed};
+        for (int attempt = 1;; ++attempt) {
+            try {
+                return work();
+            } catch (...) {
+                attempt_failure f{nullptr, std::current_exception(), {}, describe(std::current_exception())};
+                auto c = classifier;
+                if (attempt >= attempts || classify(c, f) == failure_kind::permanent) {
+                    throw;
+                }
+            }
+            clk.sleep_for(backoff.delay(attempt, jitter.next()));
+        }
+    }
+
+    /// The same retry with a fixed jitter seed (reproducible delays).
+    [[nodiscard]] retry_slot seeded(std::uint64_t s) const
+    {
+        auto copy = *this;
+        copy.seed = s;
+        return copy;
+    }
+};
+
+inline int checked_attempts(int attempts)
+{
+    if (attempts < 1) {
+        throw usage_error("retry_bounded: attempts must be at least 1 (got " + std::to_string(attempts) +
+                          "); 1 means a single attempt with no retry");
+    }
+    return attempts;
+}
+} // namespace detail
+
+struct retry_bounded_fn {
+    template <class Backoff = backoff::exponential_backoff, class Classifier = default_classifier>
+    auto operator()(int attempts, Backoff b = backoff::exponential(std::chrono::milliseconds(10)),
+                    Classifier c = {}) const
+    {
+        static_assert(backoff_policy<Backoff>, "retry_bounded: the second argument must be a backoff "
+                                               "(sturdy::backoff::exponential(...) or backoff::none())");
+        static_assert(classifier<Classifier>, "retry_bounded: the third argument must classify failures: a "
+                                              "callable taking const sturdy::attempt_failure& and returning "
+                                              "std::optional<sturdy::failure_kind> (see retry_on, retry_if)");
+        using slot = detail::retry_slot<Backoff, Classifier>;
+        return detail::stage<detail::retry_slot_i, slot>{
+            slot{detail::checked_attempts(attempts), std::move(b), std::move(c), detail::random_seed()}};
+    }
+};
+
+/// See the header comment.
+inline constexpr retry_bounded_fn retry_bounded{};
+
+} // namespace sturdy
