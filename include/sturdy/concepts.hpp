@@ -7,6 +7,9 @@
 
 #include <chrono>
 #include <concepts>
+#include <cstdint>
+#include <string>
+#include <vector>
 #include <string_view>
 #include <type_traits>
 
@@ -37,6 +40,28 @@ template <class L>
 concept ledger = requires(L& l, const key& k) {
     { l.contains(k) } -> std::convertible_to<bool>;
     l.mark(k);
+};
+
+/// A key's failure history across runs, as a ledger with failure records keeps it.
+struct failure_info {
+    key item_key;
+    int runs = 0;            ///< runs in which this key failed for good (retries within a run count once)
+    std::string last_reason; ///< the last failure's reason
+    bool quarantined = false;
+    std::int64_t first_failed = 0; ///< unix seconds
+    std::int64_t last_failed = 0;  ///< unix seconds
+};
+
+/// A ledger that also remembers failures across runs, so a failed key is retried by later runs
+/// and quarantined after `quarantine_after` failed runs. Every write happens in the store's
+/// current transaction, like `mark`.
+template <class L>
+concept failure_ledger = ledger<L> && requires(L& l, const key& k, std::string_view reason, int n) {
+    { l.failures() } -> std::same_as<std::vector<failure_info>>; ///< every record, quarantined or not
+    { l.record_failure(k, reason, n) } -> std::same_as<failure_info>; ///< runs+1; quarantined once runs >= n
+    l.clear_failure(k);                                                ///< on success
+    { l.requeue(k) } -> std::convertible_to<bool>;                     ///< un-quarantine one key (runs reset to 0)
+    { l.requeue_all() } -> std::convertible_to<std::size_t>;           ///< un-quarantine every key
 };
 
 /// Log levels a sink receives.

@@ -12,6 +12,7 @@
 #include <sturdy/error.hpp>
 #include <sturdy/key.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -56,7 +57,8 @@ private:
     rows_type rows_;
 };
 
-/// A ledger in a memory database: a table of done keys, plus failure records per key.
+/// A ledger in a memory database: a table of done keys, plus failure records per key
+/// (table `sturdy_failure:<name>`), all undone by rollback like any other write.
 class ledger {
 public:
     [[nodiscard]] bool contains(const key& k) const { return done_->contains(k); }
@@ -64,11 +66,79 @@ public:
     [[nodiscard]] std::size_t size() const { return done_->size(); }
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
 
+    [[nodiscard]] std::vector<failure_info> failures() const
+    {
+        std::vector<failure_info> out;
+        for (const auto& [k, text] : failed_->rows()) {
+            out.push_back(decode(k, text));
+        }
+        return out;
+    }
+    failure_info record_failure(const key& k, std::string_view reason, int quarantine_after)
+    {
+        const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+        failure_info f = failed_->contains(k) ? decode(k, *failed_->get(k)) : failure_info{k, 0, {}, false, now, now};
+        ++f.runs;
+        f.last_reason = std::string(reason);
+        f.last_failed = now;
+        f.quarantined = f.runs >= quarantine_after;
+        failed_->put(k, encode(f));
+        return f;
+    }
+    void clear_failure(const key& k) { failed_->erase(k); }
+    bool requeue(const key& k)
+    {
+        auto text = failed_->get(k);
+        if (!text) {
+            return false;
+        }
+        auto f = decode(k, *text);
+        f.runs = 0;
+        f.quarantined = false;
+        failed_->put(k, encode(f));
+        return true;
+    }
+    std::size_t requeue_all()
+    {
+        std::size_t n = 0;
+        for (const auto& f : failures()) {
+            n += f.quarantined && requeue(f.item_key) ? 1 : 0;
+        }
+        return n;
+    }
+
 private:
     friend class database;
-    ledger(std::string name, table& done) : name_(std::move(name)), done_(&done) {}
+    ledger(std::string name, table& done, table& failed) : name_(std::move(name)), done_(&done), failed_(&failed) {}
+
+    static std::string encode(const failure_info& f)
+    {
+        return std::to_string(f.runs) + '\t' + (f.quarantined ? '1' : '0') + '\t' + std::to_string(f.first_failed) +
+               '\t' + std::to_string(f.last_failed) + '\t' + f.last_reason;
+    }
+    static failure_info decode(const key& k, const std::string& text)
+    {
+        failure_info f;
+        f.item_key = k;
+        std::size_t pos = 0;
+        auto field = [&] {
+            const auto tab = text.find('\t', pos);
+            auto part = text.substr(pos, tab - pos);
+            pos = tab + 1;
+            return part;
+        };
+        f.runs = std::stoi(field());
+        f.quarantined = field() == "1";
+        f.first_failed = std::stoll(field());
+        f.last_failed = std::stoll(field());
+        f.last_reason = text.substr(pos);
+        return f;
+    }
+
     std::string name_;
     table* done_;
+    table* failed_;
 };
 
 /// The database: named tables, one transaction at a time, nested savepoints.
@@ -91,7 +161,8 @@ public:
     /// The ledger for one job (namespace), stored in table `sturdy_ledger:<name>`.
     memory::ledger ledger(std::string_view name)
     {
-        return {std::string(name), table(std::string("sturdy_ledger:") + std::string(name))};
+        return {std::string(name), table(std::string("sturdy_ledger:") + std::string(name)),
+                table(std::string("sturdy_failure:") + std::string(name))};
     }
 
     /// Every table's rows, for comparing a whole store before and after.
@@ -274,6 +345,6 @@ inline void table::restore(const key& k, std::optional<std::string> old)
 }
 
 static_assert(sturdy::transaction<database>);
-static_assert(sturdy::ledger<ledger>);
+static_assert(sturdy::failure_ledger<ledger>);
 
 } // namespace sturdy::memory
