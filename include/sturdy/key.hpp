@@ -20,7 +20,11 @@ namespace sturdy {
 class key {
 public:
     key() = default;
-    key(std::int64_t value) : value_(value) {}                  // NOLINT: implicit by design
+    template <std::integral I>
+        requires(!std::same_as<I, bool>)
+    key(I value) : value_(static_cast<std::int64_t>(value)) // NOLINT: implicit by design
+    {
+    }
     key(std::string value) : value_(std::move(value)) {}        // NOLINT
     key(std::string_view value) : value_(std::string(value)) {} // NOLINT
     key(const char* value) : value_(std::string(value)) {}      // NOLINT

@@ -67,7 +67,7 @@ public:
             if (seen < next_count_) {
                 return;
             }
-            next_count_ = seen + *n;
+            next_count_ = (seen / *n + 1) * *n; // the next multiple of n
             line(seen, r, now());
         } else {
             const auto t = now();

@@ -30,12 +30,19 @@ struct report {
     std::size_t failed = 0;    ///< items that failed for good in this run
     std::size_t retried = 0;   ///< extra attempts made after transient failures
     std::size_t chunks = 0;    ///< chunks ended (committed, or released under no_commit)
+    std::size_t quarantined = 0;    ///< items seen that are in quarantine (before this run, or from it)
+    std::size_t awaiting_retry = 0; ///< failed items a later run will retry (failed, not quarantined)
+    std::size_t remaining = 0;      ///< items not processed because the run stopped early
+    std::string stopped_early;      ///< why the run stopped before the end of its input; empty if it did not
     std::chrono::nanoseconds elapsed{};
     std::vector<failure_record> failures; ///< the first `max_failures_kept` failures, in order
 
     static constexpr std::size_t max_failures_kept = 20;
 
     [[nodiscard]] bool ok() const noexcept { return failed == 0; }
+
+    /// True when work is pending: the scheduler should run the job again soon.
+    [[nodiscard]] bool run_again_soon() const noexcept { return remaining > 0 || awaiting_retry > 0 || !stopped_early.empty(); }
 
     /// One line of JSON; keys are stable, counts are integers.
     [[nodiscard]] std::string json() const;
@@ -78,9 +85,16 @@ inline std::string format_duration(std::chrono::nanoseconds d)
 
 inline std::string report::json() const
 {
-    std::string out = fmt::format(R"({{"seen":{},"done":{},"skipped":{},"failed":{},"retried":{},"chunks":{},"elapsed_ms":{},"failures":[)",
-                                  seen, done, skipped, failed, retried, chunks,
-                                  std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count());
+    std::string out = fmt::format(
+        R"({{"seen":{},"done":{},"skipped":{},"failed":{},"retried":{},"quarantined":{},"awaiting_retry":{},"remaining":{},"chunks":{},"elapsed_ms":{},"run_again_soon":{},"stopped_early":)",
+        seen, done, skipped, failed, retried, quarantined, awaiting_retry, remaining, chunks,
+        std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), run_again_soon());
+    if (stopped_early.empty()) {
+        out += "null";
+    } else {
+        detail::append_json_string(out, stopped_early);
+    }
+    out += R"(,"failures":[)";
     bool first = true;
     for (const auto& f : failures) {
         out += first ? "{\"key\":" : ",{\"key\":";
@@ -102,6 +116,15 @@ template <> struct fmt::formatter<sturdy::report> {
     {
         auto out = fmt::format_to(ctx.out(), "seen {}, done {}, skipped {} (already done), failed {}, retried {}, in {}",
                                   r.seen, r.done, r.skipped, r.failed, r.retried, sturdy::detail::format_duration(r.elapsed));
+        if (r.quarantined > 0) {
+            out = fmt::format_to(out, "; {} quarantined (requeue to retry)", r.quarantined);
+        }
+        if (!r.stopped_early.empty()) {
+            out = fmt::format_to(out, "\n  stopped early: {}; {} remaining", r.stopped_early, r.remaining);
+        }
+        if (r.run_again_soon()) {
+            out = fmt::format_to(out, "\n  run again soon: {} remaining, {} failed awaiting retry", r.remaining, r.awaiting_retry);
+        }
         for (const auto& f : r.failures) {
             out = fmt::format_to(out, "\n  failed {}: {}{}", f.item_key, f.reason,
                                  f.attempts > 1 ? fmt::format(" (after {} attempts)", f.attempts) : std::string());

@@ -14,8 +14,11 @@
 #include <sturdy/report.hpp>
 #include <sturdy/view/chunked.hpp>
 #include <sturdy/view/drain.hpp>
+#include <sturdy/view/failure_budget.hpp>
 #include <sturdy/view/guarded.hpp>
 #include <sturdy/view/idempotent_by.hpp>
 #include <sturdy/view/logged_every.hpp>
 #include <sturdy/view/retry_bounded.hpp>
+#include <sturdy/view/time_budget.hpp>
+#include <sturdy/view/watermark.hpp>
 #include <sturdy/view/with_clock.hpp>

@@ -12,10 +12,13 @@
 #include <sturdy/policy/commit.hpp>
 #include <sturdy/report.hpp>
 #include <sturdy/view/chunked.hpp>
+#include <sturdy/view/failure_budget.hpp>
 #include <sturdy/view/guarded.hpp>
 #include <sturdy/view/idempotent_by.hpp>
 #include <sturdy/view/logged_every.hpp>
 #include <sturdy/view/retry_bounded.hpp>
+#include <sturdy/view/time_budget.hpp>
+#include <sturdy/view/watermark.hpp>
 #include <sturdy/view/with_clock.hpp>
 
 #include <algorithm>
@@ -25,6 +28,7 @@
 #include <functional>
 #include <iterator>
 #include <optional>
+#include <unordered_map>
 #include <ranges>
 #include <stdexcept>
 #include <string>
@@ -114,57 +118,73 @@ template <class Job> class engine {
     using source_type = std::remove_reference_t<decltype(std::declval<Job&>().source)>;
     using value_type = std::ranges::range_value_t<source_type>;
     using slots = std::remove_cvref_t<decltype(std::declval<Job&>().slots)>;
-    using ledger_s = std::tuple_element_t<ledger_slot_i, slots>;
-    using chunk_s = std::tuple_element_t<chunk_slot_i, slots>;
-    using effect_s = std::tuple_element_t<effect_slot_i, slots>;
-    using retry_s = std::tuple_element_t<retry_slot_i, slots>;
-    using log_s = std::tuple_element_t<log_slot_i, slots>;
-    using clock_s = std::tuple_element_t<clock_slot_i, slots>;
+    template <std::size_t I> using slot_t = std::tuple_element_t<I, slots>;
+    template <std::size_t I> static constexpr bool has = !is_unset<slot_t<I>>;
 
-    static constexpr bool has_ledger = !is_unset<ledger_s>;
-    static constexpr bool has_chunk = !is_unset<chunk_s>;
-    static constexpr bool has_effect = !is_unset<effect_s>;
-    static constexpr bool has_retry = !is_unset<retry_s>;
-    static constexpr bool has_log = !is_unset<log_s>;
-    static constexpr bool has_clock = !is_unset<clock_s>;
+    static constexpr bool has_ledger = has<ledger_slot_i>;
+    static constexpr bool has_chunk = has<chunk_slot_i>;
+    static constexpr bool has_retry = has<retry_slot_i>;
+    static constexpr bool has_log = has<log_slot_i>;
+    static constexpr bool has_clock = has<clock_slot_i>;
+    static constexpr bool has_failure_budget = has<failure_budget_slot_i>;
+    static constexpr bool has_time_budget = has<time_budget_slot_i>;
+    static constexpr bool has_watermark = has<watermark_slot_i>;
 
-    static_assert(has_effect, "sturdy::drain: the pipeline has no effect to run; add | sturdy::guarded(fn)");
+    static_assert(has<effect_slot_i>, "sturdy::drain: the pipeline has no effect to run; add | sturdy::guarded(fn)");
 
-    using chunk_tx = typename slot_tx<chunk_s>::type;
-    using effect_tx = typename slot_tx<effect_s>::type;
+    using chunk_tx = typename slot_tx<slot_t<chunk_slot_i>>::type;
+    using effect_tx = typename slot_tx<slot_t<effect_slot_i>>::type;
     static_assert(std::is_void_v<chunk_tx> || std::is_void_v<effect_tx> || std::is_same_v<chunk_tx, effect_tx>,
                   "sturdy: chunked(tx, n) and guarded(tx, fn) were given different stores; give the store once");
+
+    template <class S> struct ledger_of {
+        using type = void;
+    };
+    template <class L, class K> struct ledger_of<ledger_slot<L, K>> {
+        using type = L;
+    };
+    using ledger_type = typename ledger_of<slot_t<ledger_slot_i>>::type;
+    static constexpr bool keeps_failures = [] {
+        if constexpr (has_ledger) {
+            return failure_ledger<ledger_type>;
+        } else {
+            return false;
+        }
+    }();
+    static_assert(!has_watermark || keeps_failures,
+                  "watermark: items the watermark moves past are retried through their failure records; use "
+                  "idempotent_by with a ledger that keeps them (sturdy::failure_ledger: the memory and SQLite ledgers)");
 
 public:
     using tx_type = std::conditional_t<!std::is_void_v<chunk_tx>, chunk_tx,
                                        std::conditional_t<!std::is_void_v<effect_tx>, effect_tx, no_transaction>>;
-    using policy = typename slot_policy<chunk_s>::type;
+    using policy = typename slot_policy<slot_t<chunk_slot_i>>::type;
     static constexpr bool has_store = !std::is_same_v<tx_type, no_transaction>;
 
     explicit engine(Job& j) : job_(j)
     {
         if constexpr (has_ledger) {
-            using key_result = std::invoke_result_t<decltype(std::get<ledger_slot_i>(j.slots).key_fn)&, const value_type&>;
+            using key_result = std::invoke_result_t<decltype(slot<ledger_slot_i>().key_fn)&, const value_type&>;
             static_assert(key_like<key_result>, "idempotent_by: the key function must return an integer, a string, "
                                                 "a sturdy::key, or a tuple of those");
         }
         tx_ = resolve_tx();
         if constexpr (has_chunk) {
-            chunk_size_ = std::get<chunk_slot_i>(j.slots).size;
+            chunk_size_ = slot<chunk_slot_i>().size;
         }
         if constexpr (has_retry) {
-            max_attempts_ = std::get<retry_slot_i>(j.slots).attempts;
-            jitter_.state = std::get<retry_slot_i>(j.slots).seed;
+            max_attempts_ = slot<retry_slot_i>().attempts;
+            jitter_.state = slot<retry_slot_i>().seed;
         }
-        per_item_ = !has_store || std::get<effect_slot_i>(j.slots).mode == isolation::per_item;
+        per_item_ = !has_store || slot<effect_slot_i>().mode == isolation::per_item;
     }
 
     report run()
     {
         start_ = now();
         if constexpr (has_log) {
-            auto& slot = std::get<log_slot_i>(job_.slots);
-            log_.emplace(slot.every, slot.sink);
+            auto& s = slot<log_slot_i>();
+            log_.emplace(s.every, s.sink);
             std::optional<std::size_t> total;
             if constexpr (std::ranges::sized_range<source_type>) {
                 total = static_cast<std::size_t>(std::ranges::size(job_.source));
@@ -172,42 +192,76 @@ public:
             log_->start(start_, total);
         }
         policy::check_start(*tx_);
+        if constexpr (keeps_failures) {
+            for (auto& f : slot<ledger_slot_i>().ledger->failures()) {
+                failing_.emplace(std::move(f.item_key), f.quarantined);
+            }
+        }
 
         std::vector<entry> items;
         items.reserve(std::min<std::size_t>(chunk_size_, 1U << 16U));
         auto it = std::ranges::begin(job_.source);
         auto end = std::ranges::end(job_.source);
-        while (it != end) {
+        duration longest_chunk{};
+        while (it != end && stop_reason_.empty()) {
+            const auto chunk_start = now();
+            if constexpr (has_time_budget) {
+                const auto budget = slot<time_budget_slot_i>().budget;
+                if (chunk_start + longest_chunk - start_ > budget) {
+                    stop_reason_ = "time budget of " + format_duration(budget) + " reached";
+                    break;
+                }
+            }
             items.clear();
             for (; it != end && items.size() < chunk_size_; ++it) {
                 items.push_back(make_entry(*it));
             }
             run_chunk_with_retries(items);
+            longest_chunk = std::max(longest_chunk, now() - chunk_start);
             if (log_) {
                 log_->tick(report_.seen, report_, [this] { return now(); });
             }
         }
+        report_.stopped_early = stop_reason_;
+        for (; it != end; ++it) {
+            ++report_.remaining; // read, not processed: the next run does them
+        }
         report_.elapsed = now() - start_;
         if (log_) {
+            if (!stop_reason_.empty()) {
+                log_->message(level::warning, "stopped early: " + stop_reason_);
+            }
             log_->summary(report_);
         }
         return std::move(report_);
     }
 
 private:
-    enum class state { pending, done, skipped, failed };
+    enum class state { pending, done, skipped, quarantined, failed, unprocessed };
 
     struct entry {
         entry(value_type v, key k) : item(std::move(v)), item_key(std::move(k)) {}
         value_type item;
         key item_key;
+        state initial = state::pending; ///< what a chunk retry resets to
         state st = state::pending;
-        bool isolate = false; ///< run alone in its own savepoint (it failed once in a shared one)
-        bool key_failed = false;
+        bool isolate = false;         ///< run alone in its own savepoint (it failed once in a shared one)
+        bool quarantined_now = false; ///< this run's failure put it in quarantine
+        bool watched = false;         ///< its outcome was shown to the failure budget (re-runs are not news)
         int attempts = 0;
         failure_kind kind = failure_kind::permanent;
         std::string reason;
+
+        void reset()
+        {
+            st = initial;
+            isolate = quarantined_now = watched = false;
+            attempts = 0;
+            reason.clear();
+        }
     };
+
+    template <std::size_t I> auto& slot() { return std::get<I>(job_.slots); }
 
     tx_type* resolve_tx()
     {
@@ -217,10 +271,10 @@ private:
             tx_type* from_chunk = nullptr;
             tx_type* from_effect = nullptr;
             if constexpr (!std::is_void_v<chunk_tx>) {
-                from_chunk = std::get<chunk_slot_i>(job_.slots).tx;
+                from_chunk = slot<chunk_slot_i>().tx;
             }
             if constexpr (!std::is_void_v<effect_tx>) {
-                from_effect = std::get<effect_slot_i>(job_.slots).tx;
+                from_effect = slot<effect_slot_i>().tx;
             }
             if (from_chunk != nullptr && from_effect != nullptr && from_chunk != from_effect) {
                 throw usage_error("sturdy: chunked(tx, n) and guarded(tx, fn) were given different stores; a chunk "
@@ -233,7 +287,7 @@ private:
     time_point now()
     {
         if constexpr (has_clock) {
-            return std::get<clock_slot_i>(job_.slots).clock->now();
+            return slot<clock_slot_i>().clock->now();
         } else {
             return steady_clock{}.now();
         }
@@ -241,7 +295,7 @@ private:
     void sleep_for(duration d)
     {
         if constexpr (has_clock) {
-            std::get<clock_slot_i>(job_.slots).clock->sleep_for(d);
+            slot<clock_slot_i>().clock->sleep_for(d);
         } else {
             steady_clock{}.sleep_for(d);
         }
@@ -250,7 +304,7 @@ private:
     failure_kind classify_failure(const attempt_failure& f)
     {
         if constexpr (has_retry) {
-            return classify(std::get<retry_slot_i>(job_.slots).classifier, f);
+            return classify(slot<retry_slot_i>().classifier, f);
         } else {
             return default_classify(f);
         }
@@ -258,7 +312,7 @@ private:
     duration backoff_delay(int attempts_made)
     {
         if constexpr (has_retry) {
-            return std::get<retry_slot_i>(job_.slots).backoff.delay(attempts_made, jitter_.next());
+            return slot<retry_slot_i>().backoff.delay(attempts_made, jitter_.next());
         } else {
             return duration::zero();
         }
@@ -270,11 +324,16 @@ private:
         ++report_.seen;
         if constexpr (has_ledger) {
             try {
-                e.item_key = make_key(std::invoke(std::get<ledger_slot_i>(job_.slots).key_fn, std::as_const(e.item)));
+                e.item_key = make_key(std::invoke(slot<ledger_slot_i>().key_fn, std::as_const(e.item)));
             } catch (...) {
-                e.key_failed = true;
-                e.st = state::failed;
+                e.initial = e.st = state::failed;
                 e.reason = "key function threw: " + describe(std::current_exception()) + " (item #" + e.item_key.str() + ")";
+                return e;
+            }
+            if constexpr (keeps_failures) {
+                if (auto f = failing_.find(e.item_key); f != failing_.end() && f->second) {
+                    e.initial = e.st = state::quarantined;
+                }
             }
         }
         return e;
@@ -285,7 +344,7 @@ private:
     {
         try {
             if constexpr (has_ledger) {
-                if (std::get<ledger_slot_i>(job_.slots).ledger->contains(e.item_key)) {
+                if (slot<ledger_slot_i>().ledger->contains(e.item_key)) {
                     return state::skipped;
                 }
             }
@@ -294,7 +353,12 @@ private:
                 return state::failed;
             }
             if constexpr (has_ledger) {
-                std::get<ledger_slot_i>(job_.slots).ledger->mark(e.item_key);
+                if constexpr (keeps_failures) {
+                    if (failing_.contains(e.item_key)) {
+                        slot<ledger_slot_i>().ledger->clear_failure(e.item_key);
+                    }
+                }
+                slot<ledger_slot_i>().ledger->mark(e.item_key);
             }
             return state::done;
         } catch (...) {
@@ -305,7 +369,7 @@ private:
 
     std::optional<attempt_failure> invoke_effect(entry& e)
     {
-        auto& fn = std::get<effect_slot_i>(job_.slots).fn;
+        auto& fn = slot<effect_slot_i>().fn;
         using Fn = std::remove_reference_t<decltype(fn)>;
         constexpr bool wants_context = std::invocable<Fn&, value_type&, const item_context&>;
         static_assert(wants_context || std::invocable<Fn&, value_type&>,
@@ -325,11 +389,11 @@ private:
         }
     }
 
-    std::string idempotency_key(const key& k) const
+    std::string idempotency_key(const key& k)
     {
         if constexpr (has_ledger) {
-            if constexpr (requires { std::get<ledger_slot_i>(job_.slots).ledger->name(); }) {
-                return std::string(std::get<ledger_slot_i>(job_.slots).ledger->name()) + ":" + k.str();
+            if constexpr (requires { slot<ledger_slot_i>().ledger->name(); }) {
+                return std::string(slot<ledger_slot_i>().ledger->name()) + ":" + k.str();
             }
         }
         return k.str();
@@ -371,14 +435,62 @@ private:
         return false;
     }
 
+    // The failure budget watches final outcomes in processing order. When it trips, the streak
+    // that tripped it becomes "unprocessed" (an outage is not the items' fault) and the chunk
+    // stops after the items before `index` are finished.
+    void watch(std::vector<entry>& items, std::size_t index)
+    {
+        if constexpr (has_failure_budget) {
+            if (std::exchange(items[index].watched, true)) {
+                return;
+            }
+            const auto& budget = slot<failure_budget_slot_i>();
+            const bool failed = items[index].st == state::failed;
+            if (budget.window > 0) {
+                if (window_.size() < budget.window) {
+                    window_.push_back(failed);
+                } else {
+                    window_failures_ -= window_[window_next_] ? 1 : 0;
+                    window_[window_next_] = failed;
+                    window_next_ = (window_next_ + 1) % budget.window;
+                }
+                window_failures_ += failed ? 1 : 0;
+            }
+            if (!failed) {
+                streak_ = 0;
+                streak_in_chunk_.clear();
+                return;
+            }
+            ++streak_;
+            streak_in_chunk_.push_back(index);
+            std::string why;
+            if (streak_ >= budget.consecutive) {
+                why = std::to_string(streak_) + " consecutive failures";
+            } else if (budget.window > 0 && window_.size() == budget.window &&
+                       static_cast<double>(window_failures_) >= budget.rate * static_cast<double>(budget.window)) {
+                why = std::to_string(window_failures_) + " of the last " + std::to_string(budget.window) + " items failed";
+            }
+            if (!why.empty()) {
+                stop_reason_ = "failure budget spent: " + why + ", the last: " + items[index].reason +
+                               " (is a service they depend on unavailable?)";
+                for (const auto i : streak_in_chunk_) {
+                    items[i].st = state::unprocessed;
+                }
+                stop_index_ = index;
+            }
+        } else {
+            (void)items;
+            (void)index;
+        }
+    }
+
     // Successful runs of items share one savepoint; a failure rolls it back, re-runs the items
     // before it and sends the failing item to run_isolated. Segments shrink after a failure and
     // grow back after a clean run, so scattered failures cost few re-runs.
     void run_segments(std::vector<entry>& items, std::size_t& retried)
     {
-        const std::size_t n = items.size();
         std::size_t i = 0;
-        while (i < n) {
+        while (i < std::min(items.size(), stop_index_)) {
             entry& head = items[i];
             if (head.st != state::pending) {
                 ++i;
@@ -386,6 +498,7 @@ private:
             }
             if (head.isolate) {
                 run_isolated(head, retried);
+                watch(items, i);
                 ++i;
                 continue;
             }
@@ -393,7 +506,7 @@ private:
             const std::size_t seg_start = i;
             std::optional<std::size_t> failed_at;
             attempt_failure failure;
-            for (; i < n && !items[i].isolate && i - seg_start < segment_limit_; ++i) {
+            for (; i < std::min(items.size(), stop_index_) && !items[i].isolate && i - seg_start < segment_limit_; ++i) {
                 entry& e = items[i];
                 if (e.st != state::pending) {
                     continue;
@@ -404,6 +517,7 @@ private:
                     break;
                 }
                 e.st = result;
+                watch(items, i);
             }
             if (!failed_at) {
                 sp.release();
@@ -412,13 +526,15 @@ private:
             }
             sp.rollback();
             for (std::size_t k = seg_start; k < *failed_at; ++k) {
-                if (!items[k].key_failed) {
+                if (items[k].st == state::done || items[k].st == state::skipped) {
                     items[k].st = state::pending; // their writes were just undone: run them again
                 }
             }
             entry& bad = items[*failed_at];
             bad.attempts = 1;
-            if (!settle_failure(bad, failure)) {
+            if (settle_failure(bad, failure)) {
+                watch(items, *failed_at);
+            } else {
                 bad.isolate = true;
             }
             segment_limit_ = std::max<std::size_t>(min_segment, (*failed_at - seg_start + 1) / 2);
@@ -426,19 +542,68 @@ private:
         }
     }
 
+    void run_per_item(std::vector<entry>& items, std::size_t& retried)
+    {
+        for (std::size_t i = 0; i < std::min(items.size(), stop_index_); ++i) {
+            if (items[i].st == state::pending) {
+                run_isolated(items[i], retried);
+                watch(items, i);
+            }
+        }
+    }
+
     void run_chunk(std::vector<entry>& items, std::size_t& retried)
     {
         auto scope = policy::open_chunk(*tx_);
+        streak_in_chunk_.clear();
         if (per_item_) {
-            for (auto& e : items) {
-                if (e.st == state::pending) {
-                    run_isolated(e, retried);
-                }
-            }
+            run_per_item(items, retried);
         } else {
             run_segments(items, retried);
         }
+        for (auto& e : items) {
+            if (e.st == state::pending) {
+                e.st = state::unprocessed; // after the failure budget tripped
+            }
+        }
+        record_failures(items);
+        advance_watermark(items);
         scope.commit();
+    }
+
+    // Failure records are written in the chunk's transaction, after the items' own savepoints
+    // were rolled back, so they commit with the chunk.
+    void record_failures(std::vector<entry>& items)
+    {
+        if constexpr (keeps_failures) {
+            auto& s = slot<ledger_slot_i>();
+            for (auto& e : items) {
+                if (e.st == state::failed && e.initial != state::failed) {
+                    e.quarantined_now = s.ledger->record_failure(e.item_key, e.reason, s.quarantine_after).quarantined;
+                }
+            }
+        } else {
+            (void)items;
+        }
+    }
+
+    void advance_watermark(std::vector<entry>& items)
+    {
+        if constexpr (has_watermark) {
+            auto& s = slot<watermark_slot_i>();
+            const entry* last = nullptr;
+            for (const auto& e : items) {
+                if (e.st == state::unprocessed) {
+                    break;
+                }
+                last = &e;
+            }
+            if (last != nullptr) {
+                s.store->set_checkpoint(s.name, make_key(std::invoke(s.value_fn, std::as_const(last->item))).str());
+            }
+        } else {
+            (void)items;
+        }
     }
 
     void run_chunk_with_retries(std::vector<entry>& items)
@@ -456,17 +621,17 @@ private:
                 const auto failure = failure_from_current_exception(nullptr);
                 report_.retried += retried;
                 for (auto& e : items) {
-                    if (!e.key_failed) {
-                        e = entry{std::move(e.item), std::move(e.item_key)};
-                    }
+                    e.reset();
                 }
+                stop_reason_.clear();
+                stop_index_ = static_cast<std::size_t>(-1);
                 if (chunk_attempt < max_attempts_ && classify_failure(failure) == failure_kind::transient) {
                     sleep_for(backoff_delay(chunk_attempt));
                     ++report_.retried;
                     continue;
                 }
                 for (auto& e : items) {
-                    if (!e.key_failed) {
+                    if (e.st == state::pending) {
                         e.st = state::failed;
                         e.kind = failure_kind::transient;
                         e.attempts = chunk_attempt;
@@ -486,8 +651,15 @@ private:
             switch (e.st) {
             case state::done: ++report_.done; break;
             case state::skipped: ++report_.skipped; break;
+            case state::quarantined: ++report_.quarantined; break;
+            case state::unprocessed: ++report_.remaining; break;
             case state::failed: {
                 ++report_.failed;
+                if (e.quarantined_now) {
+                    ++report_.quarantined;
+                } else if (e.initial != state::failed) {
+                    ++report_.awaiting_retry;
+                }
                 failure_record rec{e.item_key, e.reason, e.kind, std::max(e.attempts, 1)};
                 if (log_) {
                     log_->failure(rec);
@@ -497,7 +669,7 @@ private:
                 }
                 break;
             }
-            case state::pending: break; // unreachable: every item of a settled chunk has an outcome
+            case state::pending: break; // unreachable: run_chunk leaves no item pending
             }
         }
     }
@@ -514,6 +686,14 @@ private:
     jitter_source jitter_{0x5eedU};
     time_point start_{};
     std::optional<progress_log> log_;
+    std::unordered_map<key, bool> failing_; ///< keys with failure records -> quarantined
+    std::string stop_reason_;
+    std::size_t stop_index_ = static_cast<std::size_t>(-1);
+    std::size_t streak_ = 0;                   ///< consecutive failures, across chunks
+    std::vector<std::size_t> streak_in_chunk_; ///< the streak's items in the chunk in flight
+    std::vector<bool> window_;
+    std::size_t window_next_ = 0;
+    std::size_t window_failures_ = 0;
     report report_;
 };
 

@@ -50,7 +50,11 @@ struct commit {
                 }
             }
         }
-        void commit() { std::exchange(tx_, nullptr)->commit(); }
+        void commit()
+        {
+            tx_->commit(); // if this throws, the destructor rolls the chunk back
+            tx_ = nullptr;
+        }
 
     private:
         Tx* tx_;

@@ -165,6 +165,11 @@ public:
                 table(std::string("sturdy_failure:") + std::string(name))};
     }
 
+    /// A named checkpoint (a watermark), or nullopt if never set.
+    std::optional<std::string> checkpoint(const std::string& name) { return table("sturdy_checkpoint").get(name); }
+    /// Set a checkpoint, in the current transaction.
+    void set_checkpoint(const std::string& name, const std::string& value) { table("sturdy_checkpoint").put(name, value); }
+
     /// Every table's rows, for comparing a whole store before and after.
     [[nodiscard]] std::map<std::string, memory::table::rows_type, std::less<>> snapshot() const
     {

@@ -8,12 +8,19 @@
 /// the effect and the mark commit together or vanish together; a second run skips what the
 /// first one committed. The key function must return an integer, a string, a `sturdy::key` or
 /// a tuple of those; if it throws, that item fails with the reason and nothing is marked.
-/// Preconditions: `ledger` outlives the pipeline.
+/// With a ledger that keeps failure records (`sturdy::failure_ledger`, as the memory and SQLite
+/// ledgers do), a key that failed is retried by later runs, and after `quarantine_after` failed
+/// runs (default 5) it is quarantined: skipped, counted in `report::quarantined`, listed by
+/// `ledger.failures()`, until an operator calls `ledger.requeue(key)` or `requeue_all()`. A
+/// success clears the key's failure record in the same savepoint as its effect.
+/// Preconditions: `ledger` outlives the pipeline; quarantine_after >= 1.
 
 #include <sturdy/concepts.hpp>
+#include <sturdy/error.hpp>
 #include <sturdy/job.hpp>
 #include <sturdy/key.hpp>
 
+#include <string>
 #include <utility>
 
 namespace sturdy {
@@ -21,15 +28,27 @@ namespace detail {
 template <class Ledger, class KeyFn> struct ledger_slot {
     Ledger* ledger;
     KeyFn key_fn;
+    int quarantine_after;
 };
 } // namespace detail
 
+/// After how many failed runs a key is quarantined.
+struct quarantine_after {
+    int runs = 5;
+};
+
 struct idempotent_by_fn {
-    template <class Ledger, class KeyFn> auto operator()(Ledger& ledger, KeyFn key_fn) const
+    template <class Ledger, class KeyFn>
+    auto operator()(Ledger& ledger, KeyFn key_fn, quarantine_after quarantine = {}) const
     {
         static_assert(sturdy::ledger<Ledger>,
                       "idempotent_by: the first argument must model sturdy::ledger (contains(key) and mark(key))");
-        return detail::stage<detail::ledger_slot_i, detail::ledger_slot<Ledger, KeyFn>>{{&ledger, std::move(key_fn)}};
+        if (quarantine.runs < 1) {
+            throw usage_error("idempotent_by: quarantine_after must be at least 1 failed run (got " +
+                              std::to_string(quarantine.runs) + ")");
+        }
+        return detail::stage<detail::ledger_slot_i, detail::ledger_slot<Ledger, KeyFn>>{
+            {&ledger, std::move(key_fn), quarantine.runs}};
     }
 };
 

@@ -1,0 +1,56 @@
+#pragma once
+/// sturdy/view/watermark.hpp — incremental runs: remember how far the input was read.
+///
+///     auto since = db.checkpoint("contacts").value_or("0");
+///     db.rows<contact>("SELECT ... WHERE write_date >= ? ORDER BY write_date, id", since)
+///         | sturdy::idempotent_by(ledger, [](const contact& c) { return std::tuple(c.id, c.write_date); })
+///         | sturdy::watermark(db, "contacts", [](const contact& c) { return c.write_date; })
+///         | ...
+///
+/// In: T, ordered by the watermark value. Out: T.
+/// Guarantee: at each chunk's end the checkpoint `name` is set, in the chunk's own transaction,
+/// to the value of the last item the chunk processed (done, skipped or failed), so it moves
+/// exactly as far as the committed work. Items that failed are retried through their failure
+/// records, not through the watermark: read them back by key (see examples/contact_sync.cpp).
+/// Read with `>=`, keyed by (id, version): items sharing the boundary value are read again and
+/// skipped by the ledger.
+/// Preconditions: the store has `checkpoint(name)` and `set_checkpoint(name, value)`.
+
+#include <sturdy/concepts.hpp>
+#include <sturdy/job.hpp>
+#include <sturdy/key.hpp>
+
+#include <string>
+#include <utility>
+
+namespace sturdy {
+
+/// A store that keeps named checkpoints, written in its current transaction.
+template <class S>
+concept checkpoint_store = requires(S& s, const std::string& name) {
+    { s.checkpoint(name) } -> std::convertible_to<std::optional<std::string>>;
+    s.set_checkpoint(name, name);
+};
+
+namespace detail {
+template <class Store, class ValueFn> struct watermark_slot {
+    Store* store;
+    std::string name;
+    ValueFn value_fn;
+};
+} // namespace detail
+
+struct watermark_fn {
+    template <class Store, class ValueFn> auto operator()(Store& store, std::string name, ValueFn value_fn) const
+    {
+        static_assert(checkpoint_store<Store>,
+                      "watermark: the store must provide checkpoint(name) and set_checkpoint(name, value)");
+        return detail::stage<detail::watermark_slot_i, detail::watermark_slot<Store, ValueFn>>{
+            {&store, std::move(name), std::move(value_fn)}};
+    }
+};
+
+/// See the header comment.
+inline constexpr watermark_fn watermark{};
+
+} // namespace sturdy

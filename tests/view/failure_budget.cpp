@@ -1,0 +1,89 @@
+#include "../support.hpp"
+
+#include <sturdy/store/memory.hpp>
+#include <sturdy/sturdy.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+namespace {
+std::vector<int> range_of(int n)
+{
+    std::vector<int> v(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+        v[static_cast<std::size_t>(i)] = i;
+    }
+    return v;
+}
+} // namespace
+
+TEST_CASE("an outage trips the failure budget: the run stops, commits what succeeded, loses nothing")
+{
+    sturdy::memory::database db;
+    auto ledger = db.ledger("sync");
+    auto& remote = db.table("remote");
+    bool outage = true;
+    auto run = [&] {
+        return range_of(100) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 10) |
+               sturdy::guarded([&](int v) {
+                   if (outage && v >= 15) {
+                       throw sturdy::transient_error("connection refused");
+                   }
+                   remote.put(v, "pushed");
+               }) |
+               sturdy::failure_budget(5) | sturdy::drain;
+    };
+    const auto r = run();
+    CHECK(r.done == 15);
+    CHECK(r.failed == 0); // the streak is the outage's fault, not the items'
+    CHECK(r.remaining == 85);
+    CHECK(r.stopped_early ==
+          "failure budget spent: 5 consecutive failures, the last: connection refused (is a service they depend on unavailable?)");
+    CHECK(r.run_again_soon());
+    CHECK(ledger.failures().empty()); // an outage never counts toward quarantine
+    CHECK(remote.size() == 15);
+
+    outage = false;
+    const auto again = run();
+    CHECK(again.done == 85);
+    CHECK(again.skipped == 15);
+    CHECK_FALSE(again.run_again_soon());
+    CHECK(remote.size() == 100);
+}
+
+TEST_CASE("the failure budget by rate over a window")
+{
+    sturdy::memory::database db;
+    auto r = range_of(200) | sturdy::chunked(db, 20) | sturdy::guarded([](int v) {
+                 if (v >= 50 && v % 2 == 0) {
+                     throw std::runtime_error("half the calls time out");
+                 }
+             }) |
+             sturdy::failure_budget(100, 0.5, 20) | sturdy::drain;
+    CHECK_FALSE(r.stopped_early.empty());
+    CHECK(r.stopped_early.find("10 of the last 20 items failed") != std::string::npos);
+    CHECK(r.done + r.failed + r.remaining == 200);
+    CHECK(r.remaining > 100);
+}
+
+TEST_CASE("isolated failures below the budget do not stop the run")
+{
+    sturdy::memory::database db;
+    auto r = range_of(100) | sturdy::chunked(db, 10) | sturdy::guarded([](int v) {
+                 if (v % 10 == 3) {
+                     throw std::runtime_error("bad row");
+                 }
+             }) |
+             sturdy::failure_budget(3) | sturdy::drain;
+    CHECK(r.stopped_early.empty());
+    CHECK(r.failed == 10);
+    CHECK(r.done == 90);
+}
+
+TEST_CASE("failure_budget rejects arguments that cannot work")
+{
+    CHECK_THROWS_WITH(sturdy::failure_budget(0), Catch::Contains("at least 1"));
+    CHECK_THROWS_WITH(sturdy::failure_budget(5, 1.5, 10), Catch::Contains("fraction"));
+    CHECK_THROWS_WITH(sturdy::failure_budget(5, 0.5), Catch::Contains("window"));
+}

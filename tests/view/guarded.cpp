@@ -1,0 +1,141 @@
+#include "../support.hpp"
+
+#include <sturdy/store/memory.hpp>
+#include <sturdy/sturdy.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace {
+std::vector<int> range_of(int n)
+{
+    std::vector<int> v(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+        v[static_cast<std::size_t>(i)] = i;
+    }
+    return v;
+}
+} // namespace
+
+TEST_CASE("guarded rolls back every partial write of a failing item and goes on")
+{
+    sturdy::memory::database db;
+    auto& a = db.table("a");
+    auto& b = db.table("b");
+    auto r = range_of(10) | sturdy::chunked(db, 10) | sturdy::guarded([&](int v) {
+                 a.put(v, "first write");
+                 b.put(v, "second write");
+                 if (v % 4 == 1) {
+                     throw std::runtime_error("item " + std::to_string(v) + " refused");
+                 }
+                 a.put(v, "overwritten");
+             }) |
+             sturdy::drain;
+    CHECK(r.done == 7);
+    CHECK(r.failed == 3);
+    for (int v : {1, 5, 9}) {
+        CHECK_FALSE(a.contains(v));
+        CHECK_FALSE(b.contains(v));
+    }
+    CHECK(a.get(0) == "overwritten");
+    CHECK(r.failures[1].reason == "item 5 refused");
+    CHECK(db.open_savepoints() == 0);
+}
+
+TEST_CASE("an effect may report failure by returning an error instead of throwing")
+{
+    sturdy::memory::database db;
+    auto& out = db.table("out");
+    auto by_code = range_of(4) | sturdy::chunked(db, 4) | sturdy::guarded([&](int v) -> std::error_code {
+                       out.put(v, "x");
+                       return v == 2 ? std::make_error_code(std::errc::permission_denied) : std::error_code{};
+                   }) |
+                   sturdy::drain;
+    CHECK(by_code.failed == 1);
+    CHECK_FALSE(out.contains(2));
+    CHECK(by_code.failures[0].reason == std::make_error_code(std::errc::permission_denied).message());
+
+    auto by_result = range_of(4) | sturdy::chunked(db, 4) | sturdy::guarded([&](int v) -> sturdy::result<void> {
+                         if (v == 3) {
+                             return sturdy::error{sturdy::make_error_code(sturdy::errc::permanent), "customer 3 is closed"};
+                         }
+                         return boost::outcome_v2::success();
+                     }) |
+                     sturdy::drain;
+    CHECK(by_result.failed == 1);
+    CHECK(by_result.failures[0].reason == "customer 3 is closed");
+}
+
+TEST_CASE("the effect receives a stable idempotency key and its attempt number")
+{
+    sturdy::memory::database db;
+    auto ledger = db.ledger("crm_push");
+    sturdy::manual_clock clock;
+    std::vector<std::string> sent;
+    std::vector<int> attempts;
+    auto r = std::vector<int>{7} | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 1) |
+             sturdy::guarded([&](int, const sturdy::item_context& ctx) {
+                 sent.push_back(ctx.idempotency);
+                 attempts.push_back(ctx.attempt);
+                 if (ctx.attempt < 3) {
+                     throw sturdy::transient_error("503");
+                 }
+             }) |
+             sturdy::retry_bounded(3, sturdy::backoff::none()) | sturdy::with_clock(clock) | sturdy::drain;
+    CHECK(r.done == 1);
+    CHECK(sent == std::vector<std::string>{"crm_push:7", "crm_push:7", "crm_push:7"});
+    CHECK(attempts == std::vector<int>{1, 2, 3});
+}
+
+TEST_CASE("the fast path and the failure path commit identical results")
+{
+    // Same input and same failures, once with a savepoint per item (nothing re-run), once with
+    // shared savepoints and re-runs around failures: the committed stores must be equal.
+    auto run = [](sturdy::isolation mode, std::size_t& savepoints) {
+        sturdy::memory::database db;
+        auto ledger = db.ledger("job");
+        auto& out = db.table("out");
+        auto& log = db.table("log");
+        std::mt19937 pick(42);
+        std::set<int> poison;
+        for (int i = 0; i < 60; ++i) {
+            poison.insert(static_cast<int>(pick() % 1000));
+        }
+        auto r = range_of(1000) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 100) |
+                 sturdy::guarded(
+                     [&](int v) {
+                         out.put(v, std::to_string(v * 2));
+                         log.put(v, "touched");
+                         if (poison.contains(v)) {
+                             throw sturdy::permanent_error("poison " + std::to_string(v));
+                         }
+                     },
+                     mode) |
+                 sturdy::drain;
+        savepoints = db.savepoints_taken();
+        return std::tuple(r.done, r.failed, db.snapshot());
+    };
+    std::size_t per_item_savepoints = 0;
+    std::size_t per_chunk_savepoints = 0;
+    const auto per_item = run(sturdy::isolation::per_item, per_item_savepoints);
+    const auto per_chunk = run(sturdy::isolation::per_chunk, per_chunk_savepoints);
+    CHECK(std::get<0>(per_item) + std::get<1>(per_item) == 1000);
+    CHECK(per_item == per_chunk);
+    CHECK(per_item_savepoints == 1000);
+    CHECK(per_chunk_savepoints < 400); // shared savepoints: the point of the fast path
+}
+
+TEST_CASE("with no failures, the fast path takes one savepoint per chunk")
+{
+    sturdy::memory::database db;
+    auto& out = db.table("out");
+    auto r = range_of(1000) | sturdy::chunked(db, 100) | sturdy::guarded([&](int v) { out.put(v, "x"); }) | sturdy::drain;
+    CHECK(r.done == 1000);
+    CHECK(db.savepoints_taken() == 10);
+}

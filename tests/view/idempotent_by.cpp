@@ -1,0 +1,181 @@
+#include "../support.hpp"
+
+#include <sturdy/store/memory.hpp>
+#include <sturdy/sturdy.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace {
+struct sub {
+    int id;
+    std::string period;
+};
+} // namespace
+
+TEST_CASE("idempotent_by skips keys already marked and marks the rest with their effect")
+{
+    sturdy::memory::database db;
+    auto ledger = db.ledger("invoice");
+    auto& out = db.table("invoice");
+    db.begin();
+    ledger.mark(sturdy::make_key(std::tuple(2, "2026-10")));
+    db.commit();
+
+    std::vector<sub> input{{1, "2026-10"}, {2, "2026-10"}, {2, "2026-11"}, {1, "2026-10"}};
+    auto r = input | sturdy::idempotent_by(ledger, [](const sub& s) { return std::tuple(s.id, s.period); }) |
+             sturdy::chunked(db, 10) |
+             sturdy::guarded([&](const sub& s) { out.insert(sturdy::make_key(std::tuple(s.id, s.period)), "x"); }) |
+             sturdy::drain;
+    CHECK(r.seen == 4);
+    CHECK(r.done == 2);
+    CHECK(r.skipped == 2); // one from an earlier run, one a duplicate within this run
+    CHECK(ledger.contains(sturdy::key("1/2026-10")));
+    CHECK(ledger.contains(sturdy::key("2/2026-11")));
+    CHECK(out.size() == 2);
+}
+
+TEST_CASE("the mark and the effect commit or vanish together")
+{
+    sturdy::memory::database db;
+    auto ledger = db.ledger("job");
+    auto& out = db.table("out");
+    // The effect writes, then fails: the mark must not survive either.
+    auto r = std::vector<int>{1, 2, 3} | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 3) |
+             sturdy::guarded([&](int v) {
+                 out.put(v, "written");
+                 if (v == 2) {
+                     throw std::runtime_error("downstream refused");
+                 }
+             }) |
+             sturdy::drain;
+    CHECK(r.done == 2);
+    CHECK(r.failed == 1);
+    CHECK_FALSE(out.contains(2));
+    CHECK_FALSE(ledger.contains(2));
+    CHECK(ledger.contains(1));
+    CHECK(ledger.contains(3));
+}
+
+TEST_CASE("a key function that throws fails that item with the reason, and nothing is marked")
+{
+    sturdy::memory::database db;
+    auto ledger = db.ledger("job");
+    auto& out = db.table("out");
+    int effects = 0;
+    auto r = std::vector<int>{1, 2, 3} | sturdy::idempotent_by(ledger, [](int v) {
+                 if (v == 2) {
+                     throw std::invalid_argument("no period for subscription 2");
+                 }
+                 return v;
+             }) |
+             sturdy::chunked(db, 10) | sturdy::guarded([&](int v) {
+                 ++effects;
+                 out.put(v, "x");
+             }) |
+             sturdy::drain;
+    CHECK(effects == 2);
+    CHECK(r.done == 2);
+    CHECK(r.failed == 1);
+    CHECK(r.awaiting_retry == 0); // a key that cannot be computed will not compute next time either
+    REQUIRE(r.failures.size() == 1);
+    CHECK(r.failures[0].reason == "key function threw: no period for subscription 2 (item #1)");
+    CHECK(ledger.size() == 2);
+    CHECK(ledger.failures().empty()); // no key, no failure record
+}
+
+TEST_CASE("keys: integers stay integers, strings and tuples become text")
+{
+    CHECK(sturdy::make_key(42).is_integer());
+    CHECK(sturdy::make_key(42).integer() == 42);
+    CHECK(sturdy::make_key(std::string("a")).text() == "a");
+    CHECK(sturdy::make_key(std::tuple(7, "2026-01", 3)).str() == "7/2026-01/3");
+    CHECK(sturdy::make_key(std::pair(std::string("x"), 1L)).str() == "x/1");
+    STATIC_REQUIRE(sturdy::key_like<int>);
+    STATIC_REQUIRE(sturdy::key_like<std::string_view>);
+    STATIC_REQUIRE_FALSE(sturdy::key_like<double>);
+    STATIC_REQUIRE_FALSE(sturdy::key_like<bool>);
+    STATIC_REQUIRE_FALSE(sturdy::key_like<std::vector<int>>);
+}
+
+TEST_CASE("failed keys are retried by later runs, quarantined after N failed runs, and can be requeued")
+{
+    sturdy::memory::database db;
+    auto ledger = db.ledger("job");
+    auto& out = db.table("out");
+    bool poison_fixed = false;
+    int poison_attempts = 0;
+    auto run = [&] {
+        return std::vector<int>{1, 2, 3} |
+               sturdy::idempotent_by(ledger, [](int v) { return v; }, sturdy::quarantine_after{3}) |
+               sturdy::chunked(db, 10) | sturdy::guarded([&](int v) {
+                   if (v == 2) {
+                       ++poison_attempts;
+                       if (!poison_fixed) {
+                           throw sturdy::permanent_error("bad address");
+                       }
+                   }
+                   out.put(v, "x");
+               }) |
+               sturdy::drain;
+    };
+    const auto r1 = run();
+    CHECK(r1.failed == 1);
+    CHECK(r1.awaiting_retry == 1);
+    CHECK(r1.quarantined == 0);
+    CHECK(r1.run_again_soon());
+    run();
+    const auto r3 = run();
+    CHECK(r3.failed == 1);
+    CHECK(r3.quarantined == 1); // quarantined by this, the third failed run
+    CHECK(r3.awaiting_retry == 0);
+    CHECK_FALSE(r3.run_again_soon());
+    REQUIRE(ledger.failures().size() == 1);
+    CHECK(ledger.failures()[0].runs == 3);
+    CHECK(ledger.failures()[0].quarantined);
+    CHECK(ledger.failures()[0].last_reason == "bad address");
+    CHECK(poison_attempts == 3);
+
+    const auto r4 = run();
+    CHECK(poison_attempts == 3); // not retried any more
+    CHECK(r4.quarantined == 1);
+    CHECK(r4.skipped == 2);
+    CHECK(r4.failed == 0);
+
+    poison_fixed = true;
+    CHECK(ledger.requeue(sturdy::key(2)));
+    CHECK_FALSE(ledger.requeue(sturdy::key(99)));
+    const auto r5 = run();
+    CHECK(poison_attempts == 4);
+    CHECK(r5.done == 1);
+    CHECK(r5.quarantined == 0);
+    CHECK(ledger.failures().empty()); // the success cleared the record with its effect
+    CHECK(out.size() == 3);
+}
+
+TEST_CASE("requeue_all releases every quarantined key")
+{
+    sturdy::memory::database db;
+    auto ledger = db.ledger("job");
+    db.begin();
+    ledger.record_failure(1, "x", 1);
+    ledger.record_failure(2, "y", 1);
+    ledger.record_failure(3, "z", 5);
+    db.commit();
+    CHECK(ledger.requeue_all() == 2);
+    for (const auto& f : ledger.failures()) {
+        CHECK_FALSE(f.quarantined);
+    }
+}
+
+TEST_CASE("idempotent_by rejects a quarantine threshold below 1")
+{
+    sturdy::memory::database db;
+    auto ledger = db.ledger("job");
+    CHECK_THROWS_WITH(sturdy::idempotent_by(ledger, [](int v) { return v; }, sturdy::quarantine_after{0}),
+                      Catch::Contains("quarantine_after must be at least 1"));
+}
