@@ -1,0 +1,1021 @@
+#pragma once
+/// sturdy/store/sqlite.hpp — the SQLite store: a real database file, real transactions and
+/// savepoints, a ledger and failure records in `sturdy_*` tables, named checkpoints, and rows
+/// read straight into your structs. Header-only; link sqlite3 (Meson: `sturdy-sqlite`).
+///
+///     sturdy::sqlite::database db("jobs.db");
+///     auto ledger = db.ledger("invoice");
+///     auto r = db.rows<subscription>("SELECT id, partner, amount FROM subscription WHERE active")
+///            | sturdy::idempotent_by(ledger, [&](const subscription& s) { return std::tuple(s.id, period); })
+///            | sturdy::chunked(db, 200)
+///            | sturdy::guarded([&](const subscription& s) { db.execute("INSERT INTO invoice ...", s.id); })
+///            | sturdy::drain;
+///
+/// Errors are `sturdy::failure_error`s whose code is in `sqlite_category()`: SQLITE_BUSY and
+/// SQLITE_LOCKED (with their extended codes) are transient, so sturdy retries them; everything
+/// else (constraints, a read-only file ...) is permanent. The message is SQLite's, followed by
+/// the statement that failed: "CHECK constraint failed: amount >= 0 (in: INSERT INTO ...)".
+/// A `database` is one connection: use it from one thread at a time.
+
+#include <sturdy/concepts.hpp>
+#include <sturdy/error.hpp>
+#include <sturdy/key.hpp>
+
+#include <boost/pfr.hpp>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
+
+namespace sturdy::sqlite {
+
+// --- errors ------------------------------------------------------------------------------
+
+namespace detail {
+class result_category final : public std::error_category {
+public:
+    [[nodiscard]] const char* name() const noexcept override { return "sqlite"; }
+    [[nodiscard]] std::string message(int rc) const override { return sqlite3_errstr(rc); }
+    [[nodiscard]] std::error_condition default_error_condition(int rc) const noexcept override
+    {
+        // Extended codes keep their primary code in the low byte: SQLITE_BUSY_SNAPSHOT is busy.
+        const int primary = rc & 0xff;
+        if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+            return transient_condition();
+        }
+        return sturdy::make_error_code(errc::permanent).default_error_condition();
+    }
+};
+} // namespace detail
+
+/// The category of SQLite result codes (extended codes included). Busy and locked map to
+/// `sturdy::transient_condition()`, everything else to the permanent condition.
+inline const std::error_category& sqlite_category() noexcept
+{
+    static const detail::result_category category;
+    return category;
+}
+
+/// An SQLite result code as a `std::error_code`.
+inline std::error_code make_error_code(int rc) noexcept { return {rc, sqlite_category()}; }
+
+namespace detail {
+inline std::string abbreviated(std::string_view sql)
+{
+    constexpr std::size_t limit = 200;
+    return sql.size() <= limit ? std::string(sql) : std::string(sql.substr(0, limit)) + "...";
+}
+
+/// Throws the connection's current error, naming the statement that failed.
+[[noreturn]] inline void fail(sqlite3* db, int rc, std::string_view sql)
+{
+    const int code = db != nullptr ? sqlite3_extended_errcode(db) : rc;
+    std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    throw failure_error(make_error_code((code & 0xff) == (rc & 0xff) ? code : rc),
+                        message + " (in: " + abbreviated(sql) + ")");
+}
+
+[[noreturn]] inline void fail_open(const std::string& path, std::string why)
+{
+    throw failure_error(sturdy::make_error_code(errc::store_unavailable),
+                        "cannot open SQLite database '" + path + "': " + std::move(why));
+}
+
+template <class T> struct is_optional : std::false_type {};
+template <class T> struct is_optional<std::optional<T>> : std::true_type {};
+template <class T> struct is_tuple : std::false_type {};
+template <class... Ts> struct is_tuple<std::tuple<Ts...>> : std::true_type {};
+template <class A, class B> struct is_tuple<std::pair<A, B>> : std::true_type {};
+
+/// Types one column converts to.
+template <class T>
+concept column_value = std::is_arithmetic_v<T> || std::same_as<T, std::string> || std::same_as<T, key> ||
+                       is_optional<T>::value;
+} // namespace detail
+
+// --- statements --------------------------------------------------------------------------
+
+/// A compiled statement. Obtained from `database::prepare` (cached, owned by the database) or
+/// owned by a `row_range`. Binding: integers, bool, floating point, strings (std::string,
+/// std::string_view, const char*), `sturdy::key` (integer or text), `std::optional<T>` and
+/// `std::nullopt` / `nullptr` (NULL).
+class statement {
+public:
+    statement(sqlite3* db, std::string sql, bool persistent) : db_(db), sql_(std::move(sql))
+    {
+        const unsigned flags = persistent ? SQLITE_PREPARE_PERSISTENT : 0U;
+        const int rc = sqlite3_prepare_v3(db, sql_.c_str(), static_cast<int>(sql_.size() + 1), flags, &stmt_, nullptr);
+        if (rc != SQLITE_OK) {
+            detail::fail(db, rc, sql_);
+        }
+    }
+    statement(statement&& other) noexcept
+        : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)), sql_(std::move(other.sql_))
+    {
+    }
+    statement(const statement&) = delete;
+    statement& operator=(const statement&) = delete;
+    statement& operator=(statement&&) = delete;
+    ~statement() { sqlite3_finalize(stmt_); }
+
+    /// Binds `args` to parameters 1..n. `copy` makes SQLite copy strings (for statements that
+    /// outlive the arguments, as a lazy row range does).
+    template <class... Args> statement& bind(const Args&... args) { return bind_with(false, args...); }
+    template <class... Args> statement& bind_with([[maybe_unused]] bool copy, const Args&... args)
+    {
+        int index = 0;
+        (bind_one(++index, args, copy), ...);
+        return *this;
+    }
+
+    /// Runs one step: true when a row is available, false when done. Throws on error (and
+    /// resets the statement, so it holds no lock).
+    bool step()
+    {
+        const int rc = sqlite3_step(stmt_);
+        if (rc == SQLITE_ROW) {
+            return true;
+        }
+        if (rc == SQLITE_DONE) {
+            return false;
+        }
+        try {
+            detail::fail(db_, rc, sql_);
+        } catch (...) {
+            sqlite3_reset(stmt_);
+            throw;
+        }
+    }
+
+    /// Ready to run again; bindings are kept.
+    void reset() noexcept { sqlite3_reset(stmt_); }
+
+    [[nodiscard]] int column_count() const noexcept { return sqlite3_column_count(stmt_); }
+
+    /// Column `i` (from 0) of the current row as T. A NULL read as anything but an optional
+    /// is an error naming the column.
+    template <class T> T column(int i) const
+    {
+        const int type = sqlite3_column_type(stmt_, i);
+        if constexpr (detail::is_optional<T>::value) {
+            if (type == SQLITE_NULL) {
+                return std::nullopt;
+            }
+            return column<typename T::value_type>(i);
+        } else {
+            if (type == SQLITE_NULL) {
+                throw failure_error(sturdy::make_error_code(errc::permanent),
+                                    "column " + std::to_string(i) + " (" + sqlite3_column_name(stmt_, i) +
+                                        ") is NULL; read it as a std::optional (in: " + detail::abbreviated(sql_) + ")");
+            }
+            if constexpr (std::same_as<T, bool>) {
+                return sqlite3_column_int64(stmt_, i) != 0;
+            } else if constexpr (std::is_integral_v<T>) {
+                return static_cast<T>(sqlite3_column_int64(stmt_, i));
+            } else if constexpr (std::is_floating_point_v<T>) {
+                return static_cast<T>(sqlite3_column_double(stmt_, i));
+            } else if constexpr (std::same_as<T, key>) {
+                if (type == SQLITE_INTEGER) {
+                    return key(static_cast<std::int64_t>(sqlite3_column_int64(stmt_, i)));
+                }
+                return key(text(i));
+            } else {
+                static_assert(std::same_as<T, std::string>, "sqlite: a column reads as an arithmetic type, "
+                                                            "std::string, sturdy::key or std::optional of those");
+                return text(i);
+            }
+        }
+    }
+
+    /// The current row as `Row`: a single column type, a std::tuple/std::pair, or an aggregate
+    /// struct whose fields are read in order.
+    template <class Row> Row row() const
+    {
+        if constexpr (detail::column_value<Row>) {
+            return column<Row>(0);
+        } else if constexpr (detail::is_tuple<Row>::value) {
+            return [&]<std::size_t... I>(std::index_sequence<I...>) {
+                return Row{column<std::tuple_element_t<I, Row>>(static_cast<int>(I))...};
+            }(std::make_index_sequence<std::tuple_size_v<Row>>{});
+        } else {
+            static_assert(std::is_aggregate_v<Row> && std::default_initializable<Row>,
+                          "sqlite: read rows as a column type, a std::tuple, or an aggregate struct");
+            Row out{};
+            boost::pfr::for_each_field(out, [&](auto& field, std::size_t i) {
+                field = column<std::remove_cvref_t<decltype(field)>>(static_cast<int>(i));
+            });
+            return out;
+        }
+    }
+
+    /// Checks that the statement yields as many columns as `Row` has fields.
+    template <class Row> void expect_columns() const
+    {
+        std::size_t fields = 1;
+        if constexpr (detail::is_tuple<Row>::value) {
+            fields = std::tuple_size_v<Row>;
+        } else if constexpr (!detail::column_value<Row>) {
+            fields = boost::pfr::tuple_size_v<Row>;
+        }
+        if (static_cast<std::size_t>(column_count()) != fields) {
+            throw usage_error("sqlite: the statement yields " + std::to_string(column_count()) +
+                              " columns but the row type has " + std::to_string(fields) +
+                              " fields; select one column per field, in order (in: " + detail::abbreviated(sql_) + ")");
+        }
+    }
+
+    [[nodiscard]] const std::string& sql() const noexcept { return sql_; }
+    [[nodiscard]] sqlite3_stmt* handle() const noexcept { return stmt_; }
+
+private:
+    std::string text(int i) const
+    {
+        const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, i));
+        return {data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i))};
+    }
+
+    void check(int rc) const
+    {
+        if (rc != SQLITE_OK) {
+            detail::fail(db_, rc, sql_);
+        }
+    }
+
+    template <class T> void bind_one(int i, const T& v, bool copy)
+    {
+        if constexpr (std::same_as<T, std::nullopt_t> || std::same_as<T, std::nullptr_t>) {
+            check(sqlite3_bind_null(stmt_, i));
+        } else if constexpr (detail::is_optional<T>::value) {
+            if (v) {
+                bind_one(i, *v, copy);
+            } else {
+                check(sqlite3_bind_null(stmt_, i));
+            }
+        } else if constexpr (std::same_as<T, key>) {
+            if (v.is_integer()) {
+                check(sqlite3_bind_int64(stmt_, i, v.integer()));
+            } else {
+                bind_text(i, v.text(), copy);
+            }
+        } else if constexpr (std::is_integral_v<T>) {
+            check(sqlite3_bind_int64(stmt_, i, static_cast<sqlite3_int64>(v)));
+        } else if constexpr (std::is_floating_point_v<T>) {
+            check(sqlite3_bind_double(stmt_, i, static_cast<double>(v)));
+        } else {
+            static_assert(std::convertible_to<const T&, std::string_view>,
+                          "sqlite: bind integers, floating point, strings, sturdy::key, std::optional or "
+                          "std::nullopt / nullptr");
+            bind_text(i, std::string_view(v), copy);
+        }
+    }
+
+    void bind_text(int i, std::string_view s, bool copy)
+    {
+        check(sqlite3_bind_text64(stmt_, i, s.data(), s.size(), copy ? SQLITE_TRANSIENT : SQLITE_STATIC, SQLITE_UTF8));
+    }
+
+    sqlite3* db_;
+    sqlite3_stmt* stmt_ = nullptr;
+    std::string sql_;
+};
+
+namespace detail {
+/// Resets a statement when a use of it ends, even by an exception, so it holds no lock.
+struct reset_on_exit {
+    statement& s;
+    ~reset_on_exit() { s.reset(); }
+};
+} // namespace detail
+
+template <class Row> class row_range;
+class database;
+
+// --- database ----------------------------------------------------------------------------
+
+enum class journal_mode { wal, delete_, truncate, persist, memory, off };
+enum class synchronous_mode { off, normal, full, extra };
+
+/// How to open a database.
+struct options {
+    std::chrono::milliseconds busy_timeout{5000}; ///< how long a statement waits for another connection's lock
+    journal_mode journal = journal_mode::wal;     ///< WAL: readers never block the writer
+    synchronous_mode synchronous = synchronous_mode::normal; ///< NORMAL is durable enough with WAL
+    bool create = true;    ///< create the file when it does not exist
+    bool read_only = false; ///< open read-only; every write then fails (permanently)
+};
+
+class ledger;
+
+/// One connection to an SQLite file. Models `sturdy::transaction`; not copyable or movable
+/// (ledgers, statements and row ranges point to it).
+class database {
+public:
+    /// Opens (or creates) `path`, sets the busy timeout, journal mode, synchronous level and
+    /// `foreign_keys=ON`. Throws `errc::store_unavailable` with the fix when the directory is
+    /// missing, the file is read-only (and `read_only` was not asked for) or is not a database
+    /// (which is left untouched), and `errc::schema_mismatch` when its sturdy tables come from a
+    /// newer sturdy.
+    explicit database(std::string path, options opts = {}) : path_(std::move(path)), options_(opts)
+    {
+        namespace fs = std::filesystem;
+        std::error_code ec;
+        const fs::path file(path_);
+        const auto dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+        if (!fs::is_directory(dir, ec)) {
+            detail::fail_open(path_, "directory " + dir.string() + " does not exist: create it or pass another --db path");
+        }
+        const bool exists = fs::exists(file, ec);
+        if (!exists && (!opts.create || opts.read_only)) {
+            detail::fail_open(path_, "the file does not exist: pass the path of an existing database, or open it with create");
+        }
+        if (exists && !opts.read_only && ::access(path_.c_str(), W_OK) != 0) {
+            detail::fail_open(path_, "the file is read-only: make it writable (chmod u+w), or open it with read_only");
+        }
+        const int flags = (opts.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (opts.create ? SQLITE_OPEN_CREATE : 0)) |
+                          SQLITE_OPEN_NOMUTEX;
+        const int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr);
+        if (rc != SQLITE_OK) {
+            std::string why = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+            sqlite3_close_v2(db_);
+            detail::fail_open(path_, why + ": check the path and its permissions");
+        }
+        sqlite3_extended_result_codes(db_, 1);
+        try {
+            configure();
+        } catch (...) {
+            statements_.clear();
+            sqlite3_close_v2(db_);
+            throw;
+        }
+    }
+
+    database(const database&) = delete;
+    database& operator=(const database&) = delete;
+    ~database()
+    {
+        if (in_transaction()) {
+            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        }
+        statements_.clear();
+        sqlite3_close_v2(reader_);
+        sqlite3_close_v2(db_);
+    }
+
+    // --- statements ----------------------------------------------------------------------
+
+    /// The compiled statement for `sql`, compiled on first use and cached by its text: the same
+    /// text always gives the same object.
+    statement& prepare(std::string_view sql)
+    {
+        auto it = statements_.find(sql);
+        if (it == statements_.end()) {
+            auto compiled = std::make_unique<statement>(db_, std::string(sql), true);
+            it = statements_.emplace(std::string(sql), std::move(compiled)).first;
+        }
+        return *it->second;
+    }
+
+    /// Binds `args`, runs `sql` to completion (rows, if any, are ignored) and returns the
+    /// number of rows it changed.
+    template <class... Args> std::int64_t execute(std::string_view sql, const Args&... args)
+    {
+        auto& s = prepare(sql);
+        detail::reset_on_exit done{s};
+        s.bind(args...);
+        while (s.step()) {
+        }
+        sync_transaction_state();
+        return sqlite3_changes64(db_);
+    }
+
+    /// Runs one or more statements with no parameters (DDL, scripts). Not cached.
+    void exec(const std::string& sql)
+    {
+        char* message = nullptr;
+        const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message);
+        sqlite3_free(message);
+        sync_transaction_state();
+        if (rc != SQLITE_OK) {
+            detail::fail(db_, rc, sql);
+        }
+    }
+
+    /// Every row of `sql` as `Row` (a column type, a tuple or an aggregate), read at once.
+    template <class Row, class... Args> std::vector<Row> query(std::string_view sql, const Args&... args)
+    {
+        auto& s = prepare(sql);
+        s.expect_columns<Row>();
+        detail::reset_on_exit done{s};
+        s.bind(args...);
+        std::vector<Row> out;
+        while (s.step()) {
+            out.push_back(s.row<Row>());
+        }
+        return out;
+    }
+
+    /// The first row of `sql`, or nullopt when there is none.
+    template <class Row, class... Args> std::optional<Row> query_one(std::string_view sql, const Args&... args)
+    {
+        auto& s = prepare(sql);
+        s.expect_columns<Row>();
+        detail::reset_on_exit done{s};
+        s.bind(args...);
+        if (!s.step()) {
+            return std::nullopt;
+        }
+        return s.row<Row>();
+    }
+
+    /// The rows of `sql` as a lazy input range of `Row`, to pipe into sturdy adaptors. The
+    /// arguments are copied. See `row_range` about reading while writing.
+    template <class Row, class... Args> row_range<Row> rows(std::string sql, const Args&... args)
+    {
+        return row_range<Row>(*this, std::move(sql), args...);
+    }
+
+    [[nodiscard]] std::int64_t last_insert_rowid() const noexcept { return sqlite3_last_insert_rowid(db_); }
+    [[nodiscard]] std::int64_t changes() const noexcept { return sqlite3_changes64(db_); }
+    /// The raw connection, for anything this class does not wrap.
+    [[nodiscard]] sqlite3* handle() const noexcept { return db_; }
+    [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+    // --- transaction ---------------------------------------------------------------------
+
+    /// BEGIN IMMEDIATE: takes the write lock now, so a busy database fails here (transiently)
+    /// rather than halfway through a chunk.
+    void begin()
+    {
+        if (in_transaction()) {
+            throw usage_error("sqlite::database::begin: a transaction is already open on " + path_ +
+                              "; commit or roll it back first");
+        }
+        run(prepare("BEGIN IMMEDIATE"));
+        depth_ = 0;
+    }
+
+    /// COMMIT. If it fails the transaction stays open (roll it back, or retry).
+    void commit()
+    {
+        require_transaction("commit");
+        run(prepare("COMMIT"));
+        end_transaction(true);
+    }
+
+    /// ROLLBACK: undoes everything since begin(); open savepoint guards become inert.
+    void rollback()
+    {
+        require_transaction("rollback");
+        run(prepare("ROLLBACK"));
+        end_transaction(false);
+    }
+
+    [[nodiscard]] bool in_transaction() const noexcept { return sqlite3_get_autocommit(db_) == 0; }
+
+    /// RAII savepoint (SAVEPOINT spN, N = nesting depth). `release()` keeps its writes,
+    /// `rollback()` undoes them; the destructor rolls back unless released. Outside a
+    /// transaction it begins one (BEGIN IMMEDIATE), and releasing it commits.
+    class savepoint_guard {
+    public:
+        savepoint_guard(savepoint_guard&& other) noexcept
+            : db_(std::exchange(other.db_, nullptr)), depth_(other.depth_), generation_(other.generation_),
+              owns_transaction_(other.owns_transaction_)
+        {
+        }
+        savepoint_guard(const savepoint_guard&) = delete;
+        savepoint_guard& operator=(const savepoint_guard&) = delete;
+        savepoint_guard& operator=(savepoint_guard&&) = delete;
+        ~savepoint_guard()
+        {
+            if (db_ != nullptr) {
+                try {
+                    rollback();
+                } catch (...) { // NOLINT(bugprone-empty-catch): a destructor cannot report
+                }
+            }
+        }
+
+        /// RELEASE: the writes stay, in the enclosing savepoint or transaction (committed if
+        /// this savepoint began the transaction).
+        void release()
+        {
+            auto* db = std::exchange(db_, nullptr);
+            if (db == nullptr || !db->alive(generation_)) {
+                return;
+            }
+            db->run(*db->level(depth_).release);
+            db->depth_ = depth_ - 1;
+            if (owns_transaction_) {
+                db->commit();
+            }
+        }
+
+        /// ROLLBACK TO + RELEASE: undoes the writes made since the savepoint was taken.
+        void rollback()
+        {
+            auto* db = std::exchange(db_, nullptr);
+            if (db == nullptr || !db->alive(generation_)) {
+                return;
+            }
+            db->depth_ = depth_ - 1;
+            if (owns_transaction_) {
+                db->rollback();
+                return;
+            }
+            db->run(*db->level(depth_).rollback_to);
+            db->run(*db->level(depth_).release);
+            db->schema_rolled_back();
+        }
+
+    private:
+        friend class database;
+        savepoint_guard(database& db, std::size_t depth, std::uint64_t generation, bool owns)
+            : db_(&db), depth_(depth), generation_(generation), owns_transaction_(owns)
+        {
+        }
+        database* db_;
+        std::size_t depth_;
+        std::uint64_t generation_;
+        bool owns_transaction_;
+    };
+
+    savepoint_guard savepoint()
+    {
+        const bool owns = !in_transaction();
+        if (owns) {
+            begin();
+        }
+        const std::size_t depth = depth_ + 1;
+        try {
+            run(*level(depth).save);
+        } catch (...) {
+            if (owns) {
+                rollback();
+            }
+            throw;
+        }
+        depth_ = depth;
+        return {*this, depth, generation_, owns};
+    }
+
+    // --- ledger and checkpoints ----------------------------------------------------------
+
+    /// The ledger of job `name` (its namespace in `sturdy_ledger` / `sturdy_failure`),
+    /// creating the sturdy tables on first use.
+    sqlite::ledger ledger(std::string name);
+
+    /// The checkpoint (watermark) called `name`, or nullopt if it was never set.
+    std::optional<std::string> checkpoint(std::string_view name)
+    {
+        ensure_schema();
+        return query_one<std::string>("SELECT value FROM sturdy_checkpoint WHERE name = ?", name);
+    }
+
+    /// Sets checkpoint `name` in the current transaction (so it commits with the chunk).
+    void set_checkpoint(std::string_view name, std::string_view value)
+    {
+        ensure_schema();
+        execute("INSERT INTO sturdy_checkpoint(name, value) VALUES(?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                name, value);
+    }
+
+    /// The version of the `sturdy_*` tables this header writes and understands.
+    static constexpr int schema_version = 1;
+
+    /// Creates or migrates the `sturdy_*` tables; cheap once done. Throws
+    /// `errc::schema_mismatch` for tables from a newer sturdy.
+    void ensure_schema()
+    {
+        if (schema_ready_) {
+            return;
+        }
+        const auto found = stored_schema_version();
+        if (!found) {
+            const bool owns = !in_transaction();
+            auto sp = savepoint();
+            exec(schema_v1);
+            execute("INSERT INTO sturdy_schema(version) VALUES(?)", schema_version);
+            sp.release();
+            schema_uncommitted_ = !owns;
+        } else if (*found < schema_version) {
+            // Migrations from older versions go here, each one step, in one savepoint.
+        }
+        schema_ready_ = true;
+    }
+
+private:
+    struct savepoint_level {
+        statement* save;
+        statement* release;
+        statement* rollback_to;
+    };
+
+    static constexpr const char* schema_v1 = R"sql(
+        CREATE TABLE IF NOT EXISTS sturdy_schema(version INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS sturdy_ledger(
+            namespace TEXT NOT NULL,
+            item_key NOT NULL,              -- no type: integer keys stay integers; 5 and '5' are different keys
+            marked_at INTEGER NOT NULL,     -- unix seconds
+            PRIMARY KEY(namespace, item_key)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS sturdy_failure(
+            namespace TEXT NOT NULL,
+            item_key NOT NULL,
+            runs INTEGER NOT NULL,
+            first_failed INTEGER NOT NULL,
+            last_failed INTEGER NOT NULL,
+            last_reason TEXT NOT NULL,
+            quarantined INTEGER NOT NULL,
+            PRIMARY KEY(namespace, item_key)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS sturdy_checkpoint(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    )sql";
+
+    static const char* journal_name(journal_mode m)
+    {
+        switch (m) {
+        case journal_mode::wal: return "WAL";
+        case journal_mode::delete_: return "DELETE";
+        case journal_mode::truncate: return "TRUNCATE";
+        case journal_mode::persist: return "PERSIST";
+        case journal_mode::memory: return "MEMORY";
+        case journal_mode::off: return "OFF";
+        }
+        return "WAL";
+    }
+    static const char* synchronous_name(synchronous_mode m)
+    {
+        switch (m) {
+        case synchronous_mode::off: return "OFF";
+        case synchronous_mode::normal: return "NORMAL";
+        case synchronous_mode::full: return "FULL";
+        case synchronous_mode::extra: return "EXTRA";
+        }
+        return "NORMAL";
+    }
+
+    void configure()
+    {
+        sqlite3_busy_timeout(db_, static_cast<int>(options_.busy_timeout.count()));
+        // Read the header before anything that could write: a file that is not a database
+        // fails here, untouched.
+        bool has_sturdy_tables = false;
+        try {
+            has_sturdy_tables = query_one<int>("SELECT 1 FROM sqlite_schema WHERE name = 'sturdy_schema'").has_value();
+        } catch (const failure_error& e) {
+            const int primary = e.code().value() & 0xff;
+            if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
+                detail::fail_open(path_, std::string(sqlite3_errstr(primary)) +
+                                             ": it is not an SQLite database (or it is encrypted or damaged); "
+                                             "pass the path of an SQLite database, or a new file name to create one");
+            }
+            detail::fail_open(path_, e.message());
+        }
+        if (!options_.read_only) {
+            if (sqlite3_db_readonly(db_, "main") == 1) {
+                detail::fail_open(path_, "the file is read-only: make it writable, or open it with read_only");
+            }
+            const auto mode = query_one<std::string>(std::string("PRAGMA journal_mode=") + journal_name(options_.journal));
+            wal_ = mode == "wal";
+            exec(std::string("PRAGMA synchronous=") + synchronous_name(options_.synchronous));
+        }
+        exec("PRAGMA foreign_keys=ON");
+        if (has_sturdy_tables) {
+            const auto found = stored_schema_version();
+            if (found && *found > schema_version) {
+                throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
+                                    "SQLite database '" + path_ + "' holds sturdy tables of schema version " +
+                                        std::to_string(*found) + ", newer than this sturdy understands (" +
+                                        std::to_string(schema_version) +
+                                        "): upgrade sturdy, or use another database file");
+            }
+        }
+    }
+
+    std::optional<int> stored_schema_version()
+    {
+        if (!query_one<int>("SELECT 1 FROM sqlite_schema WHERE name = 'sturdy_schema'")) {
+            return std::nullopt;
+        }
+        return query_one<int>("SELECT max(version) FROM sturdy_schema WHERE version IS NOT NULL");
+    }
+
+    template <class Row> friend class row_range;
+
+    // The connection a lazy range reads on; see row_range.
+    sqlite3* cursor_connection()
+    {
+        if (!wal_ || in_transaction()) {
+            return db_;
+        }
+        if (reader_ == nullptr) {
+            const int rc = sqlite3_open_v2(path_.c_str(), &reader_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+            if (rc != SQLITE_OK) {
+                std::string why = reader_ != nullptr ? sqlite3_errmsg(reader_) : sqlite3_errstr(rc);
+                sqlite3_close_v2(std::exchange(reader_, nullptr));
+                detail::fail_open(path_, "the read-only connection for reading rows failed: " + why);
+            }
+            sqlite3_extended_result_codes(reader_, 1);
+            sqlite3_busy_timeout(reader_, static_cast<int>(options_.busy_timeout.count()));
+        }
+        return reader_;
+    }
+
+    void run(statement& s)
+    {
+        detail::reset_on_exit done{s};
+        try {
+            while (s.step()) {
+            }
+        } catch (...) {
+            sync_transaction_state();
+            throw;
+        }
+    }
+
+    savepoint_level& level(std::size_t depth)
+    {
+        while (levels_.size() < depth) {
+            const auto name = "sp" + std::to_string(levels_.size() + 1);
+            levels_.push_back({&prepare("SAVEPOINT " + name), &prepare("RELEASE " + name), &prepare("ROLLBACK TO " + name)});
+        }
+        return levels_[depth - 1];
+    }
+
+    void require_transaction(const char* what) const
+    {
+        if (!in_transaction()) {
+            throw usage_error(std::string("sqlite::database::") + what + ": no transaction is open on " + path_ +
+                              "; call begin() first");
+        }
+    }
+
+    // SQLite ends a transaction by itself after some errors (a full disk, say): notice it.
+    void sync_transaction_state()
+    {
+        if (!in_transaction() && (depth_ != 0 || in_generation_)) {
+            end_transaction(false);
+        }
+        if (in_transaction()) {
+            in_generation_ = true;
+        }
+    }
+    void end_transaction(bool committed)
+    {
+        depth_ = 0;
+        ++generation_;
+        in_generation_ = false;
+        if (committed) {
+            schema_uncommitted_ = false;
+        } else {
+            schema_rolled_back();
+        }
+    }
+    // The tables may have been created in what was just undone: check again on next use.
+    void schema_rolled_back()
+    {
+        if (schema_uncommitted_) {
+            schema_ready_ = false;
+            schema_uncommitted_ = false;
+        }
+    }
+    [[nodiscard]] bool alive(std::uint64_t generation) const noexcept { return generation == generation_ && in_transaction(); }
+
+    struct text_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+
+    std::string path_;
+    options options_;
+    sqlite3* db_ = nullptr;
+    sqlite3* reader_ = nullptr; ///< opened on first use by a lazy range
+    bool wal_ = false;
+    std::unordered_map<std::string, std::unique_ptr<statement>, text_hash, std::equal_to<>> statements_;
+    std::vector<savepoint_level> levels_;
+    std::size_t depth_ = 0;
+    std::uint64_t generation_ = 0;
+    bool in_generation_ = false;
+    bool schema_ready_ = false;
+    bool schema_uncommitted_ = false;
+};
+
+// --- lazy rows ---------------------------------------------------------------------------
+
+namespace detail {
+/// An argument kept by a lazy range until it runs: texts are copied, so none can dangle.
+template <class T> auto owned(const T& v)
+{
+    if constexpr (std::convertible_to<const T&, std::string_view> && !std::same_as<T, std::nullptr_t>) {
+        return std::string(std::string_view(v));
+    } else {
+        return v;
+    }
+}
+} // namespace detail
+
+/// A lazy, single-pass input range of `Row`s: the statement is compiled when `begin()` is
+/// first called (once per range, never per row) and each `++` steps it. Must not outlive its
+/// database.
+/// Where it reads: in WAL mode, when no transaction is open at `begin()`, through a second,
+/// read-only connection to the same file. Its snapshot is the data committed when reading
+/// started: rows the loop writes are not seen, and chunks commit on the main connection as if
+/// no read were pending (a read pending on the writing connection would pin its snapshot, so
+/// once another process committed, every later BEGIN would fail with SQLITE_BUSY_SNAPSHOT).
+/// Inside a transaction (a test's, or `no_commit`'s) it reads on the main connection and so
+/// sees that transaction's uncommitted rows; whether it sees rows the loop itself writes to
+/// the table being read is then up to SQLite. In WAL mode a long read keeps the WAL from being
+/// checkpointed past its snapshot until the range is finished or destroyed.
+template <class Row> class row_range {
+public:
+    class iterator {
+    public:
+        using value_type = Row;
+        using difference_type = std::ptrdiff_t;
+        using iterator_concept = std::input_iterator_tag;
+
+        iterator() = default;
+        Row& operator*() const { return *range_->current_; }
+        Row* operator->() const { return &*range_->current_; }
+        iterator& operator++()
+        {
+            range_->advance();
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.at_end(); }
+
+    private:
+        friend class row_range;
+        explicit iterator(row_range* r) : range_(r) {}
+        [[nodiscard]] bool at_end() const { return !range_->current_; }
+        row_range* range_ = nullptr;
+    };
+
+    template <class... Args>
+    row_range(database& db, std::string sql, const Args&... args)
+        : db_(&db), sql_(std::move(sql)),
+          bind_([... kept = detail::owned(args)](statement& s) { s.bind_with(true, kept...); })
+    {
+    }
+
+    /// The first row; the range is single-pass, so later calls continue where reading is.
+    iterator begin();
+    [[nodiscard]] std::default_sentinel_t end() const noexcept { return {}; }
+
+private:
+    void advance()
+    {
+        if (stmt_->step()) {
+            current_ = stmt_->row<Row>();
+        } else {
+            current_.reset();
+            stmt_->reset(); // done: release the read snapshot now, not at destruction
+        }
+    }
+
+    database* db_;
+    std::string sql_;
+    std::function<void(statement&)> bind_;
+    std::optional<statement> stmt_;
+    std::optional<Row> current_;
+};
+
+// --- ledger ------------------------------------------------------------------------------
+
+/// A job's ledger in `sturdy_ledger` (done keys, unique per namespace and key) and
+/// `sturdy_failure` (failure records). Models `sturdy::failure_ledger`. Every write goes
+/// through a cached statement in the database's current transaction. Copyable; must not
+/// outlive its database.
+class ledger {
+public:
+    /// Whether `k` is done.
+    [[nodiscard]] bool contains(const key& k) const
+    {
+        db_->ensure_schema();
+        detail::reset_on_exit done{*contains_};
+        return contains_->bind(name_, k).step();
+    }
+
+    /// Marks `k` done; a key already marked is a constraint error (permanent).
+    void mark(const key& k)
+    {
+        db_->ensure_schema();
+        detail::reset_on_exit done{*mark_};
+        mark_->bind(name_, k, now()).step();
+    }
+
+    /// How many keys are done.
+    [[nodiscard]] std::size_t size() const
+    {
+        db_->ensure_schema();
+        return static_cast<std::size_t>(
+            *db_->query_one<std::int64_t>("SELECT count(*) FROM sturdy_ledger WHERE namespace = ?", name_));
+    }
+
+    /// The namespace.
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+
+    /// Every failure record, quarantined or not, ordered by key.
+    [[nodiscard]] std::vector<failure_info> failures() const
+    {
+        db_->ensure_schema();
+        return db_->query<failure_info>("SELECT item_key, runs, last_reason, quarantined, first_failed, last_failed "
+                                        "FROM sturdy_failure WHERE namespace = ? ORDER BY item_key",
+                                        name_);
+    }
+
+    /// One more failed run for `k`; quarantined once runs >= quarantine_after.
+    failure_info record_failure(const key& k, std::string_view reason, int quarantine_after)
+    {
+        db_->ensure_schema();
+        auto f = db_->query_one<failure_info>(
+            "INSERT INTO sturdy_failure(namespace, item_key, runs, first_failed, last_failed, last_reason, quarantined) "
+            "VALUES(?1, ?2, 1, ?3, ?3, ?4, 1 >= ?5) "
+            "ON CONFLICT(namespace, item_key) DO UPDATE SET runs = runs + 1, last_failed = excluded.last_failed, "
+            "last_reason = excluded.last_reason, quarantined = (runs + 1 >= ?5) "
+            "RETURNING item_key, runs, last_reason, quarantined, first_failed, last_failed",
+            name_, k, now(), reason, quarantine_after);
+        return std::move(*f);
+    }
+
+    /// Forgets `k`'s failures (after a success).
+    void clear_failure(const key& k)
+    {
+        db_->ensure_schema();
+        db_->execute("DELETE FROM sturdy_failure WHERE namespace = ? AND item_key = ?", name_, k);
+    }
+
+    /// Gives `k` a fresh start (runs 0, not quarantined); false if it has no failure record.
+    bool requeue(const key& k)
+    {
+        db_->ensure_schema();
+        return db_->execute("UPDATE sturdy_failure SET runs = 0, quarantined = 0 WHERE namespace = ? AND item_key = ?",
+                            name_, k) > 0;
+    }
+
+    /// Un-quarantines every quarantined key; returns how many.
+    std::size_t requeue_all()
+    {
+        db_->ensure_schema();
+        return static_cast<std::size_t>(db_->execute(
+            "UPDATE sturdy_failure SET runs = 0, quarantined = 0 WHERE namespace = ? AND quarantined", name_));
+    }
+
+private:
+    friend class database;
+    // The two statements every item runs are looked up once, not per item.
+    ledger(database& db, std::string name)
+        : db_(&db), name_(std::move(name)),
+          contains_(&db.prepare("SELECT 1 FROM sturdy_ledger WHERE namespace = ? AND item_key = ?")),
+          mark_(&db.prepare("INSERT INTO sturdy_ledger(namespace, item_key, marked_at) VALUES(?, ?, ?)"))
+    {
+    }
+
+    static std::int64_t now()
+    {
+        return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    }
+
+    database* db_;
+    std::string name_;
+    statement* contains_;
+    statement* mark_;
+};
+
+template <class Row> typename row_range<Row>::iterator row_range<Row>::begin()
+{
+    if (!stmt_) {
+        stmt_.emplace(db_->cursor_connection(), sql_, false);
+        stmt_->template expect_columns<Row>();
+        bind_(*stmt_);
+        advance();
+    }
+    return iterator(this);
+}
+
+inline sqlite::ledger database::ledger(std::string name)
+{
+    ensure_schema();
+    return {*this, std::move(name)};
+}
+
+static_assert(sturdy::transaction<database>);
+static_assert(sturdy::failure_ledger<ledger>);
+
+} // namespace sturdy::sqlite

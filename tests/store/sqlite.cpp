@@ -1,0 +1,659 @@
+#include "../support.hpp"
+
+#include <sturdy/store/sqlite.hpp>
+#include <sturdy/sturdy.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <optional>
+#include <ranges>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+namespace sqlite = sturdy::sqlite;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A fresh directory per test, removed at the end.
+struct temp_dir {
+    fs::path path;
+    temp_dir()
+    {
+        std::string pattern = (fs::temp_directory_path() / "sturdy-sqlite-XXXXXX").string();
+        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+        path = pattern;
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+    ~temp_dir()
+    {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    [[nodiscard]] std::string file(const char* name) const { return (path / name).string(); }
+};
+
+struct subscription {
+    std::int64_t id;
+    std::string partner;
+    std::int64_t amount_cents;
+};
+
+const char* const schema = R"sql(
+    CREATE TABLE subscription(id INTEGER PRIMARY KEY, partner TEXT NOT NULL, amount_cents INTEGER NOT NULL);
+    CREATE TABLE invoice(id INTEGER PRIMARY KEY, subscription_id INTEGER NOT NULL, period TEXT NOT NULL,
+                         UNIQUE(subscription_id, period));
+    CREATE TABLE invoice_line(invoice_id INTEGER NOT NULL REFERENCES invoice(id),
+                              amount_cents INTEGER NOT NULL CHECK (amount_cents >= 0));
+)sql";
+
+void add_subscriptions(sqlite::database& db, int n, std::optional<int> poison = std::nullopt)
+{
+    db.begin();
+    for (int i = 1; i <= n; ++i) {
+        db.execute("INSERT INTO subscription(id, partner, amount_cents) VALUES(?, ?, ?)", i, "partner " + std::to_string(i),
+                   i == poison ? -1 : i * 100);
+    }
+    db.commit();
+}
+
+std::vector<subscription> all_subscriptions(sqlite::database& db)
+{
+    return db.query<subscription>("SELECT id, partner, amount_cents FROM subscription ORDER BY id");
+}
+
+/// The invoice and its line: the line's CHECK fails for a negative amount, after the invoice row
+/// was written.
+void write_invoice(sqlite::database& db, const subscription& s, std::string_view period)
+{
+    db.execute("INSERT INTO invoice(subscription_id, period) VALUES(?, ?)", s.id, period);
+    db.execute("INSERT INTO invoice_line(invoice_id, amount_cents) VALUES(?, ?)", db.last_insert_rowid(), s.amount_cents);
+}
+
+std::int64_t count(sqlite::database& db, const std::string& table)
+{
+    return *db.query_one<std::int64_t>("SELECT count(*) FROM " + table);
+}
+
+/// Every row of every table, as text: two equal dumps mean equal contents.
+std::vector<std::string> dump(sqlite::database& db)
+{
+    std::vector<std::string> out;
+    for (const auto& table : db.query<std::string>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")) {
+        out.push_back("table " + table);
+        std::vector<std::string> rows;
+        auto& s = db.prepare("SELECT * FROM " + table);
+        while (s.step()) {
+            std::string row;
+            for (int i = 0; i < s.column_count(); ++i) {
+                row += s.column<std::optional<std::string>>(i).value_or("NULL") + "|";
+            }
+            rows.push_back(row);
+        }
+        s.reset();
+        std::ranges::sort(rows);
+        out.insert(out.end(), rows.begin(), rows.end());
+    }
+    return out;
+}
+
+std::string file_bytes(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+template <class Fn> sturdy::failure_error failure_of(Fn&& fn)
+{
+    try {
+        fn();
+    } catch (const sturdy::failure_error& e) {
+        return e;
+    }
+    FAIL("expected a sturdy::failure_error");
+    throw std::logic_error("unreachable");
+}
+
+bool contains_text(const std::string& haystack, std::string_view needle) { return haystack.find(needle) != std::string::npos; }
+
+/// A manual clock whose first sleep runs a callback: the test's way to let another connection
+/// go at the exact moment the pipeline backs off, without sleeping.
+struct releasing_clock {
+    sturdy::manual_clock inner;
+    std::function<void()> on_first_sleep;
+
+    [[nodiscard]] sturdy::time_point now() const { return inner.now(); }
+    void sleep_for(sturdy::duration d)
+    {
+        inner.sleep_for(d);
+        if (auto release = std::exchange(on_first_sleep, nullptr)) {
+            release();
+        }
+    }
+};
+
+} // namespace
+
+static_assert(sturdy::transaction<sqlite::database>);
+static_assert(sturdy::failure_ledger<sqlite::ledger>);
+static_assert(std::ranges::input_range<sqlite::row_range<subscription>>);
+
+TEST_CASE("sqlite: a new file is in WAL mode with foreign keys on")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("jobs.db"));
+    CHECK(db.query_one<std::string>("PRAGMA journal_mode") == "wal");
+    CHECK(db.query_one<int>("PRAGMA foreign_keys") == 1);
+    CHECK(db.query_one<int>("PRAGMA synchronous") == 1); // NORMAL
+    CHECK(db.query_one<int>("PRAGMA busy_timeout") == 5000);
+    db.exec(schema);
+    const auto e = failure_of([&] { db.execute("INSERT INTO invoice_line(invoice_id, amount_cents) VALUES(99, 1)"); });
+    CHECK(contains_text(e.message(), "FOREIGN KEY constraint failed"));
+}
+
+TEST_CASE("sqlite: nested savepoints undo only their own writes")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("jobs.db"));
+    db.exec("CREATE TABLE t(v INTEGER)");
+    auto values = [&] { return db.query<int>("SELECT v FROM t ORDER BY v"); };
+
+    db.begin();
+    CHECK(db.in_transaction());
+    db.execute("INSERT INTO t VALUES(1)");
+    {
+        auto outer = db.savepoint();
+        db.execute("INSERT INTO t VALUES(2)");
+        {
+            auto inner = db.savepoint();
+            db.execute("INSERT INTO t VALUES(3)");
+            inner.rollback();
+        }
+        CHECK(values() == std::vector<int>{1, 2});
+        {
+            auto inner = db.savepoint();
+            db.execute("INSERT INTO t VALUES(4)");
+            auto moved = std::move(inner); // the guard moves; only the new owner acts
+            // destroyed unreleased: rolls back
+        }
+        CHECK(values() == std::vector<int>{1, 2});
+        {
+            auto inner = db.savepoint();
+            db.execute("INSERT INTO t VALUES(5)");
+            inner.release();
+        }
+        outer.release();
+    }
+    CHECK(values() == std::vector<int>{1, 2, 5});
+    db.commit();
+    CHECK_FALSE(db.in_transaction());
+
+    SECTION("rollback undoes everything since begin")
+    {
+        db.begin();
+        db.execute("INSERT INTO t VALUES(6)");
+        auto sp = db.savepoint();
+        db.execute("INSERT INTO t VALUES(7)");
+        db.rollback(); // the guard is now inert
+        sp.rollback();
+        CHECK(values() == std::vector<int>{1, 2, 5});
+    }
+    SECTION("a savepoint outside a transaction starts one, and its release commits")
+    {
+        auto sp = db.savepoint();
+        CHECK(db.in_transaction());
+        db.execute("INSERT INTO t VALUES(8)");
+        sp.release();
+        CHECK_FALSE(db.in_transaction());
+        sqlite::database other(db.path());
+        CHECK(other.query<int>("SELECT v FROM t ORDER BY v") == std::vector<int>{1, 2, 5, 8});
+    }
+    SECTION("begin inside a transaction is a usage error")
+    {
+        db.begin();
+        CHECK_THROWS_AS(db.begin(), sturdy::usage_error);
+        db.rollback();
+        CHECK_THROWS_AS(db.commit(), sturdy::usage_error);
+    }
+}
+
+TEST_CASE("sqlite: the full pipeline isolates a failing item mid-chunk and a second run skips what is done")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("jobs.db"));
+    db.exec(schema);
+    add_subscriptions(db, 25, 13);
+    auto ledger = db.ledger("invoice");
+    sturdy::manual_clock clock;
+    test::captured_log log;
+    const std::string period = "2024-05";
+
+    auto run = [&] {
+        return db.rows<subscription>("SELECT id, partner, amount_cents FROM subscription ORDER BY id") |
+               sturdy::idempotent_by(ledger, [&](const subscription& s) { return std::tuple(s.id, period); }) |
+               sturdy::chunked(db, 10) | sturdy::guarded([&](const subscription& s) { write_invoice(db, s, period); }) |
+               sturdy::retry_bounded(3, sturdy::backoff::exponential(10ms)) | sturdy::logged_every(10, log.sink()) |
+               sturdy::with_clock(clock) | sturdy::drain;
+    };
+
+    const auto first = run();
+    CHECK(first.seen == 25);
+    CHECK(first.done == 24);
+    CHECK(first.failed == 1);
+    CHECK(first.chunks == 3);
+    REQUIRE(first.failures.size() == 1);
+    CHECK(first.failures[0].item_key == sturdy::key("13/2024-05"));
+    CHECK(contains_text(first.failures[0].reason, "CHECK constraint failed"));
+    CHECK(contains_text(first.failures[0].reason, "(in: INSERT INTO invoice_line"));
+    CHECK(first.failures[0].kind == sturdy::failure_kind::permanent);
+    CHECK(clock.sleeps.empty()); // a constraint is not retried
+    CHECK(count(db, "invoice") == 24);
+    CHECK(count(db, "invoice_line") == 24);
+    CHECK_FALSE(db.query_one<int>("SELECT 1 FROM invoice WHERE subscription_id = 13")); // its partial write is gone
+    CHECK(ledger.size() == 24);
+    CHECK_FALSE(ledger.contains("13/2024-05"));
+    CHECK_FALSE(db.in_transaction());
+
+    // What was committed is in the file, as another connection sees it.
+    sqlite::database reader(db.path());
+    CHECK(count(reader, "invoice") == 24);
+
+    const auto second = run();
+    CHECK(second.seen == 25);
+    CHECK(second.skipped == 24);
+    CHECK(second.done == 0);
+    CHECK(second.failed == 1);
+    CHECK(count(db, "invoice") == 24);
+}
+
+TEST_CASE("sqlite: the lazy rows range feeds a pipeline that commits chunks while the cursor is open")
+{
+    // WAL reads through a second connection; a rollback journal reads on the writing one.
+    const auto journal = GENERATE(sqlite::journal_mode::wal, sqlite::journal_mode::delete_);
+    CAPTURE(journal == sqlite::journal_mode::wal ? "wal" : "delete");
+    temp_dir dir;
+    sqlite::options opts;
+    opts.journal = journal;
+    sqlite::database db(dir.file("jobs.db"), opts);
+    db.exec(schema);
+    add_subscriptions(db, 95);
+    auto ledger = db.ledger("invoice");
+    // The effect writes to the table the cursor reads, and to others; chunks commit mid-read.
+    const auto r = db.rows<subscription>("SELECT id, partner, amount_cents FROM subscription WHERE amount_cents > ? ORDER BY id", 0) |
+                   sturdy::idempotent_by(ledger, [](const subscription& s) { return s.id; }) | sturdy::chunked(db, 7) |
+                   sturdy::guarded([&](const subscription& s) {
+                       write_invoice(db, s, "2024-06");
+                       db.execute("UPDATE subscription SET partner = partner || ' (invoiced)' WHERE id = ?", s.id);
+                   }) |
+                   sturdy::drain;
+    CHECK(r.seen == 95);
+    CHECK(r.done == 95);
+    CHECK(r.chunks == 14);
+    CHECK(count(db, "invoice") == 95);
+    CHECK(ledger.size() == 95);
+    CHECK(*db.query_one<std::int64_t>("SELECT count(*) FROM subscription WHERE partner LIKE '%(invoiced)'") == 95);
+
+    SECTION("the range reads rows into aggregates, tuples and single columns")
+    {
+        std::vector<std::int64_t> ids;
+        for (const auto& [id, partner] : db.rows<std::tuple<int, std::string>>("SELECT id, partner FROM subscription WHERE id <= 3 ORDER BY id")) {
+            ids.push_back(id);
+            CHECK(contains_text(partner, "partner"));
+        }
+        CHECK(ids == std::vector<std::int64_t>{1, 2, 3});
+        auto range = db.rows<int>("SELECT id FROM subscription WHERE id > ? ORDER BY id", std::string("93"));
+        std::vector<int> tail;
+        for (const int id : range) {
+            tail.push_back(id);
+        }
+        CHECK(tail == std::vector<int>{94, 95});
+        CHECK(range.begin() == range.end()); // single-pass: a second walk finds it consumed
+        CHECK(db.query<int>("SELECT id FROM subscription WHERE id > ? ORDER BY id", 93) == std::vector<int>{94, 95});
+    }
+}
+
+TEST_CASE("sqlite: no_commit inside a test transaction leaves the file exactly as before after rollback")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("jobs.db"));
+    db.exec(schema);
+    add_subscriptions(db, 30, 4);
+    auto ledger = db.ledger("invoice");
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    const auto before = dump(db);
+    const auto bytes_before = file_bytes(db.path());
+
+    db.begin();
+    // A fixture written inside the test's transaction: the rows range reads it.
+    db.execute("INSERT INTO subscription(id, partner, amount_cents) VALUES(31, 'fixture', 3100)");
+    const auto r = db.rows<subscription>("SELECT id, partner, amount_cents FROM subscription ORDER BY id") |
+                   sturdy::idempotent_by(ledger, [](const subscription& s) { return s.id; }) |
+                   sturdy::chunked<sturdy::no_commit>(db, 8) |
+                   sturdy::guarded([&](const subscription& s) { write_invoice(db, s, "2024-07"); }) | sturdy::drain;
+    CHECK(r.done == 30);
+    CHECK(r.failed == 1);
+    CHECK(db.in_transaction());
+    CHECK(count(db, "invoice") == 30); // visible inside the test's transaction
+    db.rollback();
+
+    CHECK(dump(db) == before);
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    CHECK(file_bytes(db.path()) == bytes_before);
+}
+
+TEST_CASE("sqlite: a write lock held by another connection is a transient failure, and the pipeline waits it out")
+{
+    temp_dir dir;
+    sqlite::options quick;
+    quick.busy_timeout = 1ms;
+    sqlite::database db(dir.file("jobs.db"), quick);
+    db.exec(schema);
+    add_subscriptions(db, 25);
+    auto ledger = db.ledger("invoice");
+    sqlite::database other(db.path());
+    other.begin(); // BEGIN IMMEDIATE: holds the write lock
+
+    SECTION("a write fails quickly with a transient code, and succeeds once the lock is gone")
+    {
+        const auto started = std::chrono::steady_clock::now();
+        const auto e = failure_of([&] { db.execute("INSERT INTO invoice(subscription_id, period) VALUES(1, 'x')"); });
+        CHECK(std::chrono::steady_clock::now() - started < 1s);
+        CHECK(e.code().category() == sqlite::sqlite_category());
+        CHECK((e.code().value() & 0xff) == SQLITE_BUSY);
+        CHECK(sturdy::is_transient(e.code()));
+        CHECK(contains_text(e.message(), "database is locked (in: INSERT INTO invoice"));
+        CHECK_THROWS_AS(db.begin(), sturdy::failure_error);
+        CHECK_FALSE(db.in_transaction());
+
+        other.rollback();
+        CHECK(db.execute("INSERT INTO invoice(subscription_id, period) VALUES(1, 'x')") == 1);
+    }
+    SECTION("the first chunk's BEGIN hits the lock; the backoff releases it; nothing is lost or doubled")
+    {
+        releasing_clock clock;
+        clock.on_first_sleep = [&] { other.rollback(); };
+        const auto r = all_subscriptions(db) | sturdy::idempotent_by(ledger, [](const subscription& s) { return s.id; }) |
+                       sturdy::chunked(db, 10) |
+                       sturdy::guarded([&](const subscription& s) { write_invoice(db, s, "2024-08"); }) |
+                       sturdy::retry_bounded(3, sturdy::backoff::exponential(10ms)) | sturdy::with_clock(clock) |
+                       sturdy::drain;
+        CHECK(clock.inner.sleeps.size() == 1);
+        CHECK_FALSE(other.in_transaction());
+        CHECK(r.done == 25);
+        CHECK(r.failed == 0);
+        CHECK(r.retried == 1);
+        CHECK(r.chunks == 3);
+        CHECK(count(db, "invoice") == 25);
+        CHECK(*db.query_one<std::int64_t>("SELECT count(DISTINCT subscription_id) FROM invoice") == 25);
+        CHECK(ledger.size() == 25);
+    }
+}
+
+TEST_CASE("sqlite: a constraint violation is permanent and names SQLite's message and the statement")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("jobs.db"));
+    db.exec(schema);
+    db.execute("INSERT INTO invoice(id, subscription_id, period) VALUES(1, 1, 'p')");
+    const auto e = failure_of([&] { db.execute("INSERT INTO invoice_line(invoice_id, amount_cents) VALUES(?, ?)", 1, -5); });
+    CHECK(e.code() == sqlite::make_error_code(SQLITE_CONSTRAINT_CHECK));
+    CHECK_FALSE(sturdy::is_transient(e.code()));
+    CHECK(e.message() == "CHECK constraint failed: amount_cents >= 0 (in: INSERT INTO invoice_line(invoice_id, "
+                         "amount_cents) VALUES(?, ?))");
+
+    auto ledger = db.ledger("job");
+    ledger.mark(7);
+    const auto dup = failure_of([&] { ledger.mark(7); });
+    CHECK((dup.code().value() & 0xff) == SQLITE_CONSTRAINT);
+    CHECK_FALSE(sturdy::is_transient(dup.code()));
+    CHECK(contains_text(dup.message(), "UNIQUE constraint failed"));
+
+    const auto syntax = failure_of([&] { db.execute("INSERT INTO nowhere VALUES(1)"); });
+    CHECK(contains_text(syntax.message(), "no such table: nowhere (in: INSERT INTO nowhere VALUES(1))"));
+}
+
+TEST_CASE("sqlite: opening bad paths fails with what to do, and touches nothing")
+{
+    temp_dir dir;
+    SECTION("a missing directory")
+    {
+        const auto path = (dir.path / "missing" / "jobs.db").string();
+        const auto e = failure_of([&] { sqlite::database db(path); });
+        CHECK(e.code() == sturdy::errc::store_unavailable);
+        CHECK(contains_text(e.message(), path));
+        CHECK(contains_text(e.message(), "directory " + (dir.path / "missing").string() +
+                                             " does not exist: create it or pass another --db path"));
+        CHECK_FALSE(fs::exists(dir.path / "missing"));
+    }
+    SECTION("a file that does not exist, without create")
+    {
+        sqlite::options no_create;
+        no_create.create = false;
+        const auto e = failure_of([&] { sqlite::database db(dir.file("absent.db"), no_create); });
+        CHECK(e.code() == sturdy::errc::store_unavailable);
+        CHECK_FALSE(fs::exists(dir.file("absent.db")));
+    }
+    SECTION("a file that is not a database is left byte for byte as it was")
+    {
+        const auto path = dir.file("notes.txt");
+        std::string garbage;
+        for (int i = 0; i < 400; ++i) {
+            garbage += "this is not a database, line " + std::to_string(i) + "\n";
+        }
+        std::ofstream(path, std::ios::binary) << garbage;
+        const auto e = failure_of([&] { sqlite::database db(path); });
+        CHECK(e.code() == sturdy::errc::store_unavailable);
+        CHECK(contains_text(e.message(), path));
+        CHECK(contains_text(e.message(), "file is not a database"));
+        CHECK(contains_text(e.message(), "pass the path of an SQLite database"));
+        CHECK(file_bytes(path) == garbage);
+        CHECK_FALSE(fs::exists(path + "-wal"));
+        CHECK_FALSE(fs::exists(path + "-journal"));
+    }
+    SECTION("a read-only file")
+    {
+        const auto path = dir.file("jobs.db");
+        {
+            sqlite::database db(path);
+            db.exec("CREATE TABLE t(v INTEGER)");
+        }
+        fs::remove(path + "-wal");
+        fs::remove(path + "-shm");
+        ::chmod(path.c_str(), 0444);
+        if (::geteuid() == 0) {
+            WARN("running as root: file permissions do not stop root writing, so the chmod 0444 check is skipped; "
+                 "the read_only option is checked instead");
+        } else {
+            const auto e = failure_of([&] { sqlite::database db(path); });
+            CHECK(e.code() == sturdy::errc::store_unavailable);
+            CHECK(contains_text(e.message(), "read-only"));
+        }
+        sqlite::options read_only;
+        read_only.read_only = true;
+        sqlite::database db(path, read_only);
+        CHECK(db.query<int>("SELECT v FROM t").empty());
+        const auto e = failure_of([&] { db.execute("INSERT INTO t VALUES(1)"); });
+        CHECK(contains_text(e.message(), "readonly database (in: INSERT INTO t VALUES(1))"));
+        CHECK_FALSE(sturdy::is_transient(e.code()));
+    }
+}
+
+TEST_CASE("sqlite: failure records count runs, quarantine, requeue and clear")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("jobs.db"));
+    auto ledger = db.ledger("sync");
+    CHECK(ledger.name() == "sync");
+
+    CHECK(ledger.record_failure(42, "timeout", 3).runs == 1);
+    CHECK(ledger.record_failure(42, "timeout again", 3).runs == 2);
+    const auto third = ledger.record_failure(42, "still down", 3);
+    CHECK(third.runs == 3);
+    CHECK(third.quarantined);
+    CHECK(third.last_reason == "still down");
+    CHECK(third.item_key == sturdy::key(42));
+    CHECK(third.first_failed > 0);
+    CHECK(third.last_failed >= third.first_failed);
+    const auto text_key = ledger.record_failure("contact/7", "bad email", 3);
+    CHECK_FALSE(text_key.quarantined);
+    ledger.record_failure("contact/8", "bad phone", 1);
+
+    auto failures = ledger.failures();
+    REQUIRE(failures.size() == 3);
+    CHECK(failures[0].item_key == sturdy::key(42)); // integers sort before texts
+    CHECK(failures[1].item_key == sturdy::key("contact/7"));
+    CHECK(failures[2].quarantined);
+
+    // Another ledger's records are its own.
+    auto other = db.ledger("other");
+    CHECK(other.failures().empty());
+
+    CHECK(ledger.requeue(42));
+    CHECK_FALSE(ledger.requeue(999));
+    failures = ledger.failures();
+    CHECK(failures[0].runs == 0);
+    CHECK_FALSE(failures[0].quarantined);
+    CHECK(ledger.requeue_all() == 1); // contact/8
+    ledger.clear_failure("contact/7");
+    CHECK(ledger.failures().size() == 2);
+
+    SECTION("records are written in the current transaction")
+    {
+        db.begin();
+        ledger.record_failure(5, "x", 3);
+        ledger.mark(6);
+        db.rollback();
+        CHECK(ledger.failures().size() == 2);
+        CHECK_FALSE(ledger.contains(6));
+    }
+    SECTION("integer and text keys are different keys")
+    {
+        ledger.mark(5);
+        CHECK(ledger.contains(5));
+        CHECK_FALSE(ledger.contains("5"));
+        ledger.mark("5");
+        CHECK(ledger.size() == 2);
+        CHECK(*db.query_one<std::string>("SELECT typeof(item_key) FROM sturdy_ledger WHERE item_key = 5") == "integer");
+    }
+}
+
+TEST_CASE("sqlite: checkpoints are written in the current transaction and survive reopening")
+{
+    temp_dir dir;
+    const auto path = dir.file("jobs.db");
+    {
+        sqlite::database db(path);
+        CHECK_FALSE(db.checkpoint("contacts"));
+        db.begin();
+        db.set_checkpoint("contacts", "2024-05-01T00:00:00");
+        CHECK(db.checkpoint("contacts") == "2024-05-01T00:00:00");
+        db.rollback();
+        CHECK_FALSE(db.checkpoint("contacts"));
+        db.set_checkpoint("contacts", "2024-05-02");
+        db.set_checkpoint("contacts", "2024-05-03");
+        db.set_checkpoint("orders", "17");
+    }
+    sqlite::database db(path);
+    CHECK(db.checkpoint("contacts") == "2024-05-03");
+    CHECK(db.checkpoint("orders") == "17");
+}
+
+TEST_CASE("sqlite: the sturdy tables carry a schema version; a newer one is refused")
+{
+    temp_dir dir;
+    const auto path = dir.file("jobs.db");
+    {
+        sqlite::database db(path);
+        db.ledger("x");
+        CHECK(db.query<int>("SELECT version FROM sturdy_schema") == std::vector<int>{sqlite::database::schema_version});
+        db.ledger("y"); // created once
+        CHECK(count(db, "sturdy_schema") == 1);
+    }
+    {
+        sqlite::database db(path); // the same version opens
+        db.execute("UPDATE sturdy_schema SET version = 999");
+    }
+    const auto e = failure_of([&] { sqlite::database db(path); });
+    CHECK(e.code() == sturdy::errc::schema_mismatch);
+    CHECK(contains_text(e.message(), "schema version 999"));
+    CHECK(contains_text(e.message(), "upgrade sturdy"));
+}
+
+TEST_CASE("sqlite: sturdy tables created inside a transaction that is rolled back are created again")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("jobs.db"));
+    db.begin();
+    auto ledger = db.ledger("job");
+    db.rollback();
+    ledger.mark(1);
+    CHECK(ledger.contains(1));
+}
+
+TEST_CASE("sqlite: statements are compiled once and cached by their text")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("jobs.db"));
+    db.exec("CREATE TABLE t(i INTEGER, r REAL, s TEXT, o TEXT)");
+    const std::string sql = "INSERT INTO t VALUES(?, ?, ?, ?)";
+    auto& first = db.prepare(sql);
+    CHECK(&db.prepare(std::string_view(sql)) == &first);
+    CHECK(&db.prepare("SELECT 1") != &first);
+
+    const std::optional<std::string> none;
+    const std::optional<std::string> some = "o";
+    db.execute(sql, 1, 1.5, "c-string", none);
+    db.execute(sql, std::int64_t{2}, 2.5f, std::string_view("view"), some);
+    db.execute(sql, sturdy::key(3), nullptr, std::string("string"), std::nullopt);
+    CHECK(db.last_insert_rowid() == 3);
+    using row = std::tuple<int, std::optional<double>, std::string, std::optional<std::string>>;
+    const auto rows = db.query<row>("SELECT i, r, s, o FROM t ORDER BY i");
+    REQUIRE(rows.size() == 3);
+    CHECK(rows[0] == row{1, 1.5, "c-string", std::nullopt});
+    CHECK(rows[1] == row{2, 2.5, "view", "o"});
+    CHECK(rows[2] == row{3, std::nullopt, "string", std::nullopt});
+    CHECK(db.execute("UPDATE t SET s = 'x' WHERE i >= ?", 2) == 2);
+
+    const auto null_read = failure_of([&] { db.query<double>("SELECT r FROM t WHERE i = 3"); });
+    CHECK(contains_text(null_read.message(), "is NULL; read it as a std::optional"));
+    CHECK_THROWS_AS(db.query<subscription>("SELECT i, s FROM t"), sturdy::usage_error);
+}
+
+TEST_CASE("sqlite: another connection may commit between chunks while the lazy rows range is being read")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("jobs.db"));
+    db.exec(schema);
+    add_subscriptions(db, 9);
+    auto ledger = db.ledger("invoice");
+    sqlite::database other(db.path());
+    int other_writes = 0;
+    // Progress lines come at chunk boundaries, after a commit: the moment another process writes.
+    auto other_writes_now = [&](sturdy::level, std::string_view) {
+        other.execute("INSERT INTO invoice(subscription_id, period) VALUES(?, 'other')", 1000 + ++other_writes);
+    };
+    const auto r = db.rows<subscription>("SELECT id, partner, amount_cents FROM subscription ORDER BY id") |
+                   sturdy::idempotent_by(ledger, [](const subscription& s) { return s.id; }) | sturdy::chunked(db, 2) |
+                   sturdy::guarded([&](const subscription& s) { write_invoice(db, s, "2024-09"); }) |
+                   sturdy::logged_every(1, other_writes_now) | sturdy::drain;
+    CHECK(r.done == 9);
+    CHECK(r.failed == 0);
+    CHECK(r.retried == 0);
+    CHECK(other_writes >= 4);
+    CHECK(count(db, "invoice") == 9 + other_writes);
+    CHECK(ledger.size() == 9);
+}
