@@ -1,41 +1,83 @@
-// A consumer of an installed (or plain-included) sturdy: builds a real pipeline on the memory
-// store and checks its report. Returns non-zero if sturdy does not behave.
-// Built by .ci/run with only `-I include` (plain include) and with `pkg-config sturdy`.
+// A program that uses sturdy the way a user's would: a real pipeline on the memory store (and,
+// with STURDY_CONSUMER_SQLITE defined, on an SQLite file), with its report checked.
+// Returns non-zero if sturdy does not behave.
+// Built by .ci/run with only `-I include` (plain include) and with `pkg-config --cflags --libs sturdy`.
 #include <sturdy/store/memory.hpp>
 #include <sturdy/sturdy.hpp>
+#ifdef STURDY_CONSUMER_SQLITE
+#include <sturdy/store/sqlite.hpp>
+
+#include <filesystem>
+#include <optional>
+
+#include <unistd.h>
+#endif
 
 #include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-int main()
+namespace {
+
+bool check(bool ok, const char* what)
 {
-    sturdy::memory::database db;
-    auto& out = db.table("out");
+    std::printf("%s: %s\n", ok ? "ok  " : "FAIL", what);
+    return ok;
+}
+
+// Five items, the third fails: four done in three chunks; a second run skips those four.
+template <class Db, class Write> bool run_twice(Db& db, Write write, const char* what)
+{
     auto ledger = db.ledger("consumer");
     std::vector<int> input{1, 2, 3, 4, 5};
-
     auto run = [&] {
         return input | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 2) |
                sturdy::guarded([&](int v) {
                    if (v == 3) {
                        throw std::runtime_error("three fails");
                    }
-                   out.put(v, std::to_string(v * v));
+                   write(v);
                }) |
                sturdy::drain;
     };
-
     const sturdy::report first = run();
     const sturdy::report second = run();
-    const bool ok = first.seen == 5 && first.done == 4 && first.failed == 1 && first.chunks == 3 &&
-                    out.size() == 4 && second.skipped == 4 && second.done == 0 && second.failed == 1;
     std::printf("%s\n%s\n", first.json().c_str(), second.json().c_str());
-    if (!ok) {
-        std::fprintf(stderr, "sturdy consumer: unexpected report\n");
-        return 1;
+    return check(first.seen == 5 && first.done == 4 && first.failed == 1 && first.chunks == 3 &&
+                     first.failures.size() == 1 && first.failures[0].item_key == sturdy::key(3) &&
+                     second.skipped == 4 && second.done == 0 && second.failed == 1,
+                 what);
+}
+
+} // namespace
+
+int main()
+{
+    bool ok = true;
+    {
+        sturdy::memory::database db;
+        auto& out = db.table("out");
+        ok &= run_twice(db, [&](int v) { out.put(v, std::to_string(v * v)); }, "memory store pipeline");
+        ok &= check(out.size() == 4, "memory store holds the four committed rows");
     }
-    std::printf("sturdy consumer: ok\n");
-    return 0;
+#ifdef STURDY_CONSUMER_SQLITE
+    {
+        namespace fs = std::filesystem;
+        const fs::path dir = fs::temp_directory_path() / fs::path("sturdy-consumer-" + std::to_string(::getpid()));
+        fs::remove_all(dir);
+        fs::create_directories(dir);
+        {
+            sturdy::sqlite::database db((dir / "consumer.db").string());
+            db.exec("CREATE TABLE out (id INTEGER PRIMARY KEY, square INTEGER NOT NULL)");
+            ok &= run_twice(db, [&](int v) { db.execute("INSERT INTO out (id, square) VALUES (?, ?)", v, v * v); },
+                            "sqlite store pipeline");
+            ok &= check(db.query_one<int>("SELECT count(*) FROM out") == std::optional<int>(4),
+                        "sqlite store holds the four committed rows");
+        }
+        fs::remove_all(dir);
+    }
+#endif
+    std::printf("sturdy consumer: %s\n", ok ? "ok" : "FAILED");
+    return ok ? 0 : 1;
 }
