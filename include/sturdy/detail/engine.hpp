@@ -27,6 +27,7 @@
 #include <exception>
 #include <functional>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <unordered_map>
 #include <ranges>
@@ -250,14 +251,19 @@ private:
         bool watched = false;         ///< its outcome was shown to the failure budget (re-runs are not news)
         int attempts = 0;
         failure_kind kind = failure_kind::permanent;
-        std::string reason;
+        std::unique_ptr<std::string> reason; ///< set on failure; a pointer keeps the entry small on the fast path
+
+        void fail(std::string why) { reason = std::make_unique<std::string>(std::move(why)); }
+        [[nodiscard]] const std::string& why() const { return *reason; }
 
         void reset()
         {
             st = initial;
             isolate = quarantined_now = watched = false;
             attempts = 0;
-            reason.clear();
+            if (initial == state::pending) {
+                reason.reset();
+            }
         }
     };
 
@@ -320,18 +326,18 @@ private:
 
     template <class Ref> entry make_entry(Ref&& ref)
     {
-        entry e{value_type(std::forward<Ref>(ref)), key(static_cast<std::int64_t>(report_.seen))};
-        ++report_.seen;
+        const auto position = static_cast<std::int64_t>(report_.seen++);
+        entry e{value_type(std::forward<Ref>(ref)), key(position)};
         if constexpr (has_ledger) {
             try {
                 e.item_key = make_key(std::invoke(slot<ledger_slot_i>().key_fn, std::as_const(e.item)));
             } catch (...) {
                 e.initial = e.st = state::failed;
-                e.reason = "key function threw: " + describe(std::current_exception()) + " (item #" + e.item_key.str() + ")";
+                e.fail("key function threw: " + describe(std::current_exception()) + " (item #" + e.item_key.str() + ")");
                 return e;
             }
             if constexpr (keeps_failures) {
-                if (auto f = failing_.find(e.item_key); f != failing_.end() && f->second) {
+                if (auto f = failing_.empty() ? failing_.end() : failing_.find(e.item_key); f != failing_.end() && f->second) {
                     e.initial = e.st = state::quarantined;
                 }
             }
@@ -354,7 +360,7 @@ private:
             }
             if constexpr (has_ledger) {
                 if constexpr (keeps_failures) {
-                    if (failing_.contains(e.item_key)) {
+                    if (!failing_.empty() && failing_.contains(e.item_key)) {
                         slot<ledger_slot_i>().ledger->clear_failure(e.item_key);
                     }
                 }
@@ -427,7 +433,7 @@ private:
     bool settle_failure(entry& e, const attempt_failure& failure)
     {
         e.kind = classify_failure(failure);
-        e.reason = failure.reason;
+        e.fail(failure.reason);
         if (e.kind == failure_kind::permanent || e.attempts >= max_attempts_) {
             e.st = state::failed;
             return true;
@@ -471,7 +477,7 @@ private:
                 why = std::to_string(window_failures_) + " of the last " + std::to_string(budget.window) + " items failed";
             }
             if (!why.empty()) {
-                stop_reason_ = "failure budget spent: " + why + ", the last: " + items[index].reason +
+                stop_reason_ = "failure budget spent: " + why + ", the last: " + items[index].why() +
                                " (is a service they depend on unavailable?)";
                 for (const auto i : streak_in_chunk_) {
                     items[i].st = state::unprocessed;
@@ -579,7 +585,7 @@ private:
             auto& s = slot<ledger_slot_i>();
             for (auto& e : items) {
                 if (e.st == state::failed && e.initial != state::failed) {
-                    e.quarantined_now = s.ledger->record_failure(e.item_key, e.reason, s.quarantine_after).quarantined;
+                    e.quarantined_now = s.ledger->record_failure(e.item_key, e.why(), s.quarantine_after).quarantined;
                 }
             }
         } else {
@@ -635,7 +641,7 @@ private:
                         e.st = state::failed;
                         e.kind = failure_kind::transient;
                         e.attempts = chunk_attempt;
-                        e.reason = "its chunk could not commit: " + failure.reason;
+                        e.fail("its chunk could not commit: " + failure.reason);
                     }
                 }
                 settle_chunk(items);
@@ -660,7 +666,7 @@ private:
                 } else if (e.initial != state::failed) {
                     ++report_.awaiting_retry;
                 }
-                failure_record rec{e.item_key, e.reason, e.kind, std::max(e.attempts, 1)};
+                failure_record rec{e.item_key, e.why(), e.kind, std::max(e.attempts, 1)};
                 if (log_) {
                     log_->failure(rec);
                 }
