@@ -146,3 +146,15 @@ TEST_CASE("drain without a store still isolates failures and reports them by pos
     CHECK(r.failures[0].item_key == sturdy::key(1)); // position in the input, from 0
     CHECK(r.failures[0].reason == "two is bad");
 }
+
+TEST_CASE("chunked and guarded given two different stores of one type is refused before anything runs")
+{
+    sturdy::memory::database a;
+    sturdy::memory::database b;
+    int effects = 0;
+    auto run = [&] {
+        return std::vector<int>{1} | sturdy::chunked(a, 1) | sturdy::guarded(b, [&](int) { ++effects; }) | sturdy::drain;
+    };
+    CHECK_THROWS_WITH(run(), Catch::Contains("were given different stores"));
+    CHECK(effects == 0);
+}
