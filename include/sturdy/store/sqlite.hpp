@@ -347,6 +347,10 @@ public:
         if (exists && !opts.read_only && ::access(path_.c_str(), W_OK) != 0) {
             detail::fail_open(path_, "the file is read-only: make it writable (chmod u+w), or open it with read_only");
         }
+        if (!opts.read_only && ::access(dir.c_str(), W_OK) != 0) {
+            detail::fail_open(path_, "directory " + dir.string() + " is not writable, and SQLite writes its journal "
+                                     "next to the database: make it writable, or pass another --db path");
+        }
         const int flags = (opts.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (opts.create ? SQLITE_OPEN_CREATE : 0)) |
                           SQLITE_OPEN_NOMUTEX;
         const int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr);
@@ -400,7 +404,6 @@ public:
         s.bind(args...);
         while (s.step()) {
         }
-        sync_transaction_state();
         return sqlite3_changes64(db_);
     }
 
@@ -410,7 +413,6 @@ public:
         char* message = nullptr;
         const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message);
         sqlite3_free(message);
-        sync_transaction_state();
         if (rc != SQLITE_OK) {
             detail::fail(db_, rc, sql);
         }
@@ -466,8 +468,10 @@ public:
             throw usage_error("sqlite::database::begin: a transaction is already open on " + path_ +
                               "; commit or roll it back first");
         }
+        // The previous transaction may have ended without commit() or rollback(): SQLite rolls
+        // back by itself after some errors (a full disk, say). Forget its savepoints.
+        end_transaction(false);
         run(prepare("BEGIN IMMEDIATE"));
-        depth_ = 0;
     }
 
     /// COMMIT. If it fails the transaction stays open (roll it back, or retry).
@@ -739,12 +743,7 @@ private:
     void run(statement& s)
     {
         detail::reset_on_exit done{s};
-        try {
-            while (s.step()) {
-            }
-        } catch (...) {
-            sync_transaction_state();
-            throw;
+        while (s.step()) {
         }
     }
 
@@ -765,21 +764,10 @@ private:
         }
     }
 
-    // SQLite ends a transaction by itself after some errors (a full disk, say): notice it.
-    void sync_transaction_state()
-    {
-        if (!in_transaction() && (depth_ != 0 || in_generation_)) {
-            end_transaction(false);
-        }
-        if (in_transaction()) {
-            in_generation_ = true;
-        }
-    }
     void end_transaction(bool committed)
     {
         depth_ = 0;
-        ++generation_;
-        in_generation_ = false;
+        ++generation_; // savepoint guards of the ended transaction become inert
         if (committed) {
             schema_uncommitted_ = false;
         } else {
@@ -810,7 +798,6 @@ private:
     std::vector<savepoint_level> levels_;
     std::size_t depth_ = 0;
     std::uint64_t generation_ = 0;
-    bool in_generation_ = false;
     bool schema_ready_ = false;
     bool schema_uncommitted_ = false;
 };
