@@ -9,6 +9,7 @@
 #include <sturdy/policy/commit.hpp>
 
 #include <cstddef>
+#include <iterator>
 #include <ranges>
 #include <tuple>
 #include <type_traits>
@@ -37,13 +38,28 @@ using empty_slots = std::tuple<unset, unset, unset, unset, unset, unset, unset, 
 template <class T> inline constexpr bool is_unset = std::is_same_v<std::remove_cvref_t<T>, unset>;
 } // namespace detail
 
+namespace detail {
+template <class Job> class cursor;
+}
+
 /// The input range (held by reference if it was an lvalue, by value otherwise) and the slots.
+/// A job with an effect (`guarded`) is run by `| sturdy::drain`. A job without one is a range:
+/// iterate it and the loop body is the effect (see detail/cursor.hpp).
 template <class Source, class Slots = detail::empty_slots> struct job {
     Source source;
     Slots slots;
 
     template <std::size_t I> [[nodiscard]] auto& slot() noexcept { return std::get<I>(slots); }
     template <std::size_t I> static constexpr bool has = !detail::is_unset<std::tuple_element_t<I, Slots>>;
+
+    /// The loop form: only for pipelines without `guarded`, whose effect is the loop body.
+    template <class Self = job> detail::cursor<Self> begin()
+    {
+        static_assert(!Self::template has<detail::effect_slot_i>,
+                      "sturdy: a pipeline with guarded(fn) is run with | sturdy::drain, not iterated");
+        return detail::cursor<Self>(*this);
+    }
+    std::default_sentinel_t end() { return {}; }
 };
 
 namespace detail {
@@ -100,3 +116,5 @@ template <class Input, std::size_t I, class Slot> auto operator|(Input&& input, 
 } // namespace detail
 
 } // namespace sturdy
+
+#include <sturdy/detail/cursor.hpp>
