@@ -6,18 +6,30 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
 
 namespace {
-constexpr std::int64_t items = 100'000;
 constexpr std::size_t chunk = 1000;
+
+/// Items per iteration: STURDY_BENCH_ITEMS (default 100000; scripts/bench --quick lowers it).
+std::int64_t items_per_iteration()
+{
+    static const std::int64_t n = [] {
+        const char* env = std::getenv("STURDY_BENCH_ITEMS");
+        return env != nullptr ? std::max<std::int64_t>(10, std::stoll(env)) : std::int64_t{100'000};
+    }();
+    return n;
+}
 
 std::vector<std::int64_t> input()
 {
-    std::vector<std::int64_t> v(items);
+    std::vector<std::int64_t> v(static_cast<std::size_t>(items_per_iteration()));
     std::iota(v.begin(), v.end(), 0);
     return v;
 }
@@ -29,7 +41,8 @@ void BM_memory_hand_loop(benchmark::State& state)
     const auto data = input();
     for (auto _ : state) {
         state.PauseTiming();
-        sturdy::memory::database db;
+        auto holder = std::make_unique<sturdy::memory::database>();
+        auto& db = *holder;
         auto& out = db.table("out");
         auto ledger = db.ledger("bench");
         state.ResumeTiming();
@@ -56,8 +69,11 @@ void BM_memory_hand_loop(benchmark::State& state)
             db.commit();
         }
         benchmark::DoNotOptimize(done);
+        state.PauseTiming(); // the store's destruction is not the loop's cost
+        holder.reset();
+        state.ResumeTiming();
     }
-    state.SetItemsProcessed(state.iterations() * items);
+    state.SetItemsProcessed(state.iterations() * items_per_iteration());
 }
 
 void BM_memory_pipeline(benchmark::State& state)
@@ -65,7 +81,8 @@ void BM_memory_pipeline(benchmark::State& state)
     const auto data = input();
     for (auto _ : state) {
         state.PauseTiming();
-        sturdy::memory::database db;
+        auto holder = std::make_unique<sturdy::memory::database>();
+        auto& db = *holder;
         auto& out = db.table("out");
         auto ledger = db.ledger("bench");
         state.ResumeTiming();
@@ -74,12 +91,16 @@ void BM_memory_pipeline(benchmark::State& state)
                  sturdy::retry_bounded(3, sturdy::backoff::none()) | sturdy::logged_every(10'000, sturdy::discard_sink{}) |
                  sturdy::drain;
         benchmark::DoNotOptimize(r.done);
+        state.PauseTiming();
+        holder.reset();
+        state.ResumeTiming();
     }
-    state.SetItemsProcessed(state.iterations() * items);
+    state.SetItemsProcessed(state.iterations() * items_per_iteration());
 }
 } // namespace
 
-BENCHMARK(BM_memory_hand_loop)->Unit(benchmark::kMillisecond)->Repetitions(5)->ReportAggregatesOnly(true);
-BENCHMARK(BM_memory_pipeline)->Unit(benchmark::kMillisecond)->Repetitions(5)->ReportAggregatesOnly(true);
+// Repetitions and interleaving are chosen by scripts/bench.
+BENCHMARK(BM_memory_hand_loop)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_memory_pipeline)->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

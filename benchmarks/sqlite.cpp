@@ -1,0 +1,288 @@
+// Throughput on a real SQLite file: sturdy's full pipeline against the loops a user would write
+// by hand. Every variant does the same writes for the same items: one row per item in the user
+// table `out`, and (except where noted) one ledger row per item in `sturdy_ledger`, through one
+// prepared statement each. Each iteration starts from a new database file in a temporary
+// directory (WAL, synchronous=NORMAL: sturdy's defaults); creating it is not timed.
+//
+// Items per iteration: STURDY_BENCH_ITEMS (default 100000; scripts/bench --quick lowers it).
+// BM_sqlite_naive and the chunk sizes 1 and 10 commit per item or per 10 items and are ~25x
+// slower, so they run a tenth of the items; items/s is what is compared.
+#include <sturdy/store/sqlite.hpp>
+#include <sturdy/sturdy.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <ranges>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include <unistd.h>
+
+namespace {
+namespace fs = std::filesystem;
+namespace sqlite = sturdy::sqlite;
+
+std::int64_t items_per_iteration()
+{
+    static const std::int64_t n = [] {
+        const char* env = std::getenv("STURDY_BENCH_ITEMS");
+        return env != nullptr ? std::max<std::int64_t>(10, std::stoll(env)) : std::int64_t{100'000};
+    }();
+    return n;
+}
+std::int64_t slow_items() { return std::max<std::int64_t>(10, items_per_iteration() / 10); }
+
+/// A temporary directory for the benchmark's database files, removed at exit.
+const fs::path& temp_dir()
+{
+    struct dir {
+        fs::path path;
+        dir()
+        {
+            std::string pattern = (fs::temp_directory_path() / "sturdy-bench-XXXXXX").string();
+            if (::mkdtemp(pattern.data()) == nullptr) {
+                throw std::runtime_error("cannot create a temporary directory");
+            }
+            path = pattern;
+        }
+        dir(const dir&) = delete;
+        dir& operator=(const dir&) = delete;
+        ~dir()
+        {
+            std::error_code ec;
+            fs::remove_all(path, ec);
+        }
+    };
+    static const dir d;
+    return d.path;
+}
+
+/// The user's table. `v` is CHECKed, so a poison item (v < 0) fails inside SQLite, like a
+/// constraint violation in a real job.
+constexpr const char* user_schema = "CREATE TABLE out(id INTEGER PRIMARY KEY, v INTEGER NOT NULL CHECK (v >= 0))";
+constexpr const char* insert_sql = "INSERT INTO out(id, v) VALUES(?, ?)";
+// The statements sturdy's SQLite ledger runs, written out by the hand loops (same table, same keys).
+constexpr const char* ledger_contains_sql = "SELECT 1 FROM sturdy_ledger WHERE namespace = ? AND item_key = ?";
+constexpr const char* ledger_mark_sql = "INSERT INTO sturdy_ledger(namespace, item_key, marked_at) VALUES(?, ?, ?)";
+constexpr const char* job = "bench";
+
+/// A fresh database file with the user table and sturdy's tables; removed when destroyed.
+struct fresh_db {
+    fs::path file;
+    std::unique_ptr<sqlite::database> db;
+
+    fresh_db()
+    {
+        static int counter = 0;
+        file = temp_dir() / ("bench-" + std::to_string(++counter) + ".db");
+        remove_files();
+        db = std::make_unique<sqlite::database>(file.string());
+        db->exec(user_schema);
+        (void)db->ledger(job); // creates the sturdy tables
+    }
+    fresh_db(const fresh_db&) = delete;
+    fresh_db& operator=(const fresh_db&) = delete;
+    ~fresh_db()
+    {
+        db.reset();
+        remove_files();
+    }
+    void remove_files() const
+    {
+        std::error_code ec;
+        for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+            fs::remove(file.string() + suffix, ec);
+        }
+    }
+};
+
+std::int64_t now_seconds()
+{
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+/// One step of a prepared statement, reset afterwards.
+template <class... Args> void run(sqlite::statement& s, const Args&... args)
+{
+    s.bind(args...);
+    try {
+        s.step();
+    } catch (...) {
+        s.reset();
+        throw;
+    }
+    s.reset();
+}
+template <class... Args> bool exists(sqlite::statement& s, const Args&... args)
+{
+    s.bind(args...);
+    const bool found = s.step();
+    s.reset();
+    return found;
+}
+
+/// Runs `body(db, n)` on a fresh database per iteration and reports items/s.
+template <class Body> void measure(benchmark::State& state, std::int64_t n, Body body)
+{
+    for (auto _ : state) {
+        state.PauseTiming();
+        {
+            fresh_db f;
+            state.ResumeTiming();
+            body(*f.db, n);
+            state.PauseTiming();
+        }
+        state.ResumeTiming();
+    }
+    state.SetItemsProcessed(state.iterations() * n);
+    state.counters["items"] = static_cast<double>(n);
+}
+
+// --- hand-written loops --------------------------------------------------------------------
+
+/// The fragile loop: one transaction, effect and ledger mark per item, nothing else.
+void BM_sqlite_fragile(benchmark::State& state)
+{
+    measure(state, items_per_iteration(), [](sqlite::database& db, std::int64_t n) {
+        auto& insert = db.prepare(insert_sql);
+        auto& mark = db.prepare(ledger_mark_sql);
+        const auto now = now_seconds();
+        db.exec("BEGIN IMMEDIATE");
+        for (std::int64_t i = 0; i < n; ++i) {
+            run(insert, i, i);
+            run(mark, job, i, now);
+        }
+        db.exec("COMMIT");
+    });
+}
+
+/// The per-record idiom: per item, ledger check, begin, effect, mark, commit.
+void BM_sqlite_naive(benchmark::State& state)
+{
+    measure(state, slow_items(), [](sqlite::database& db, std::int64_t n) {
+        auto& insert = db.prepare(insert_sql);
+        auto& contains = db.prepare(ledger_contains_sql);
+        auto& mark = db.prepare(ledger_mark_sql);
+        auto& begin = db.prepare("BEGIN IMMEDIATE");
+        auto& commit = db.prepare("COMMIT");
+        auto& rollback = db.prepare("ROLLBACK");
+        std::int64_t done = 0;
+        for (std::int64_t i = 0; i < n; ++i) {
+            if (exists(contains, job, i)) {
+                continue;
+            }
+            run(begin);
+            try {
+                run(insert, i, i);
+                run(mark, job, i, now_seconds());
+                run(commit);
+                ++done;
+            } catch (const sturdy::failure_error&) {
+                run(rollback);
+            }
+        }
+        benchmark::DoNotOptimize(done);
+    });
+}
+
+/// The careful hand-written loop: chunk transactions of 1000, a savepoint per item, the ledger
+/// checked and marked per item, a failing item rolled back alone.
+void BM_sqlite_hand_resilient(benchmark::State& state)
+{
+    measure(state, items_per_iteration(), [](sqlite::database& db, std::int64_t n) {
+        constexpr std::int64_t chunk = 1000;
+        auto& insert = db.prepare(insert_sql);
+        auto& contains = db.prepare(ledger_contains_sql);
+        auto& mark = db.prepare(ledger_mark_sql);
+        auto& begin = db.prepare("BEGIN IMMEDIATE");
+        auto& commit = db.prepare("COMMIT");
+        auto& save = db.prepare("SAVEPOINT item");
+        auto& release = db.prepare("RELEASE item");
+        auto& rollback_to = db.prepare("ROLLBACK TO item");
+        std::int64_t done = 0;
+        std::int64_t failed = 0;
+        for (std::int64_t start = 0; start < n; start += chunk) {
+            run(begin);
+            const auto now = now_seconds();
+            for (std::int64_t i = start; i < std::min(n, start + chunk); ++i) {
+                if (exists(contains, job, i)) {
+                    continue;
+                }
+                run(save);
+                try {
+                    run(insert, i, i);
+                    run(mark, job, i, now);
+                    run(release);
+                    ++done;
+                } catch (const sturdy::failure_error&) {
+                    run(rollback_to);
+                    run(release);
+                    ++failed; // a real loop would record the failure here
+                }
+            }
+            run(commit);
+        }
+        benchmark::DoNotOptimize(done);
+        benchmark::DoNotOptimize(failed);
+    });
+}
+
+// --- the pipeline --------------------------------------------------------------------------
+
+/// `poison` items per 10,000 fail (a CHECK constraint) after their row was half-written.
+void pipeline(sqlite::database& db, std::int64_t n, std::size_t chunk, std::int64_t poison)
+{
+    auto ledger = db.ledger(job);
+    auto& insert = db.prepare(insert_sql);
+    const std::int64_t stride = poison > 0 ? 10'000 / poison : 0;
+    auto r = std::views::iota(std::int64_t{0}, n) | sturdy::idempotent_by(ledger, [](std::int64_t i) { return i; }) |
+             sturdy::chunked(db, chunk) | sturdy::guarded([&](std::int64_t i) {
+                 const bool bad = stride > 0 && i % stride == stride / 2;
+                 run(insert, i, bad ? -1 : i);
+             }) |
+             sturdy::retry_bounded(3, sturdy::backoff::none()) | sturdy::logged_every(10'000, sturdy::discard_sink{}) |
+             sturdy::drain;
+    if (r.done + r.failed != static_cast<std::size_t>(n)) {
+        throw std::logic_error("pipeline: not every item was processed");
+    }
+    benchmark::DoNotOptimize(r.done);
+}
+
+void BM_sqlite_pipeline(benchmark::State& state)
+{
+    measure(state, items_per_iteration(), [](sqlite::database& db, std::int64_t n) { pipeline(db, n, 1000, 0); });
+}
+
+void BM_sqlite_pipeline_poison(benchmark::State& state)
+{
+    const auto poison = state.range(0);
+    measure(state, items_per_iteration(), [&](sqlite::database& db, std::int64_t n) { pipeline(db, n, 1000, poison); });
+}
+
+void BM_sqlite_pipeline_chunk(benchmark::State& state)
+{
+    const auto chunk = static_cast<std::size_t>(state.range(0));
+    const auto n = chunk < 100 ? slow_items() : items_per_iteration();
+    measure(state, n, [&](sqlite::database& db, std::int64_t count) { pipeline(db, count, chunk, 0); });
+}
+} // namespace
+
+BENCHMARK(BM_sqlite_fragile)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_sqlite_naive)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_sqlite_hand_resilient)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_sqlite_pipeline)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_sqlite_pipeline_poison)->Arg(0)->Arg(1)->Arg(10)->Arg(100)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_sqlite_pipeline_chunk)
+    ->Arg(1)
+    ->Arg(10)
+    ->Arg(100)
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+BENCHMARK_MAIN();
