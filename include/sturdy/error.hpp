@@ -23,8 +23,12 @@ enum class errc {
     schema_mismatch,    ///< the store holds tables this version cannot understand
 };
 
-/// The two kinds of failure the retry logic distinguishes.
-enum class failure_kind { transient, permanent };
+/// The kinds of failure the loop distinguishes.
+enum class failure_kind {
+    transient, ///< retry it: busy, locked, timeout
+    permanent, ///< this item cannot succeed: record it, go on with the next
+    fatal,     ///< no item can succeed (a missing table, a read-only or corrupt file): stop the run
+};
 
 namespace detail {
 class errc_category final : public std::error_category {
@@ -44,8 +48,13 @@ public:
     }
     [[nodiscard]] std::error_condition default_error_condition(int value) const noexcept override
     {
-        // Every sturdy code maps onto one of the two conditions the retry logic tests.
-        return {static_cast<errc>(value) == errc::transient ? 1 : 2, *this};
+        // Every sturdy code maps onto one of the three conditions the loop tests.
+        switch (static_cast<errc>(value)) {
+        case errc::transient: return {1, *this};
+        case errc::store_unavailable:
+        case errc::schema_mismatch: return {3, *this};
+        default: return {2, *this};
+        }
     }
 };
 } // namespace detail
@@ -62,6 +71,10 @@ inline std::error_code make_error_code(errc e) noexcept { return {static_cast<in
 /// category a `default_error_condition` returning `sturdy::transient_condition()` for
 /// busy/locked/timeout codes and sturdy retries them.
 inline std::error_condition transient_condition() noexcept { return {1, sturdy_category()}; }
+
+/// The condition for errors no item can get past (the store is unusable or the schema is
+/// wrong): the loop stops at once instead of failing every item and quarantining them all.
+inline std::error_condition fatal_condition() noexcept { return {3, sturdy_category()}; }
 
 /// An error with the message a person needs: what failed, and what to do.
 struct error {
@@ -112,6 +125,11 @@ template <class T> using result = boost::outcome_v2::result<T, error>;
 inline bool is_transient(const std::error_code& code) noexcept
 {
     return code && code.default_error_condition() == transient_condition();
+}
+
+inline bool is_fatal(const std::error_code& code) noexcept
+{
+    return code && code.default_error_condition() == fatal_condition();
 }
 
 /// The reason string for an exception: its message, or a plain word when it is not a std::exception.

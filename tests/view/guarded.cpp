@@ -139,3 +139,26 @@ TEST_CASE("with no failures, the fast path takes one savepoint per chunk")
     CHECK(r.done == 1000);
     CHECK(db.savepoints_taken() == 10);
 }
+
+TEST_CASE("a fatal failure (no item can succeed) stops the run at once and records nothing")
+{
+    sturdy::memory::database db;
+    auto ledger = db.ledger("job");
+    auto& out = db.table("out");
+    auto r = range_of(50) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 10) |
+             sturdy::guarded([&](int v) {
+                 if (v >= 23) {
+                     throw sturdy::failure_error(sturdy::make_error_code(sturdy::errc::schema_mismatch),
+                                                 "no such table: invoice_line");
+                 }
+                 out.put(v, "x");
+             }) |
+             sturdy::drain;
+    CHECK(r.done == 23);
+    CHECK(r.failed == 0);
+    CHECK(r.remaining == 27);
+    CHECK(r.stopped_early == "stopped: no such table: invoice_line (no item can succeed until this is fixed)");
+    CHECK(ledger.failures().empty()); // nothing counts toward quarantine
+    CHECK(out.size() == 23);
+    CHECK_FALSE(db.in_transaction());
+}

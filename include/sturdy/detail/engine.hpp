@@ -406,8 +406,9 @@ private:
     }
 
     // The item alone, in a savepoint per attempt, with retries.
-    void run_isolated(entry& e, std::size_t& retried)
+    void run_isolated(std::vector<entry>& items, std::size_t index, std::size_t& retried)
     {
+        entry& e = items[index];
         for (;;) {
             if (e.attempts > 0) {
                 sleep_for(backoff_delay(e.attempts));
@@ -423,22 +424,36 @@ private:
             }
             sp.rollback();
             ++e.attempts;
-            if (settle_failure(e, failure)) {
+            if (settle_failure(e, index, failure)) {
                 return;
             }
         }
     }
 
-    // Records a failed attempt; true when the item is finished (permanent, or out of attempts).
-    bool settle_failure(entry& e, const attempt_failure& failure)
+    // Records a failed attempt; true when the item is finished (permanent, out of attempts, or
+    // fatal: then no item can succeed, so the run stops here and the item is left for later).
+    bool settle_failure(entry& e, std::size_t index, const attempt_failure& failure)
     {
         e.kind = classify_failure(failure);
         e.fail(failure.reason);
+        if (e.kind == failure_kind::fatal) {
+            stop_fatally(failure.reason, index);
+            e.st = state::unprocessed;
+            return true;
+        }
         if (e.kind == failure_kind::permanent || e.attempts >= max_attempts_) {
             e.st = state::failed;
             return true;
         }
         return false;
+    }
+
+    // Items before `index` still run (they may be re-runs of a rolled-back segment); the rest
+    // become remaining.
+    void stop_fatally(const std::string& reason, std::size_t index)
+    {
+        stop_reason_ = "stopped: " + reason + " (no item can succeed until this is fixed)";
+        stop_index_ = index;
     }
 
     // The failure budget watches final outcomes in processing order. When it trips, the streak
@@ -447,7 +462,7 @@ private:
     void watch(std::vector<entry>& items, std::size_t index)
     {
         if constexpr (has_failure_budget) {
-            if (std::exchange(items[index].watched, true)) {
+            if (items[index].st == state::unprocessed || std::exchange(items[index].watched, true)) {
                 return;
             }
             const auto& budget = slot<failure_budget_slot_i>();
@@ -503,7 +518,7 @@ private:
                 continue;
             }
             if (head.isolate) {
-                run_isolated(head, retried);
+                run_isolated(items, i, retried);
                 watch(items, i);
                 ++i;
                 continue;
@@ -538,7 +553,7 @@ private:
             }
             entry& bad = items[*failed_at];
             bad.attempts = 1;
-            if (settle_failure(bad, failure)) {
+            if (settle_failure(bad, *failed_at, failure)) {
                 watch(items, *failed_at);
             } else {
                 bad.isolate = true;
@@ -552,7 +567,7 @@ private:
     {
         for (std::size_t i = 0; i < std::min(items.size(), stop_index_); ++i) {
             if (items[i].st == state::pending) {
-                run_isolated(items[i], retried);
+                run_isolated(items, i, retried);
                 watch(items, i);
             }
         }
@@ -631,10 +646,21 @@ private:
                 }
                 stop_reason_.clear();
                 stop_index_ = static_cast<std::size_t>(-1);
-                if (chunk_attempt < max_attempts_ && classify_failure(failure) == failure_kind::transient) {
+                const auto kind = classify_failure(failure);
+                if (chunk_attempt < max_attempts_ && kind == failure_kind::transient) {
                     sleep_for(backoff_delay(chunk_attempt));
                     ++report_.retried;
                     continue;
+                }
+                if (kind == failure_kind::fatal) {
+                    stop_fatally(failure.reason, 0);
+                    for (auto& e : items) {
+                        if (e.st == state::pending) {
+                            e.st = state::unprocessed;
+                        }
+                    }
+                    settle_chunk(items);
+                    return;
                 }
                 for (auto& e : items) {
                     if (e.st == state::pending) {

@@ -3,6 +3,8 @@
 /// permanent (record it). The default:
 ///   - `sturdy::transient_error`, or any `std::system_error` / `std::error_code` whose
 ///     condition is `sturdy::transient_condition()` (stores map busy/locked there): transient;
+///   - codes whose condition is `sturdy::fatal_condition()` (a missing table, a read-only or
+///     corrupt store): fatal, the run stops at once with the reason;
 ///   - everything else: permanent.
 /// Extend it with `retry_on<E...>()` (exception types), `retry_if(pred)` (any predicate on the
 /// failure), or your own callable returning `std::optional<failure_kind>` (nullopt: "ask the
@@ -28,6 +30,14 @@ struct attempt_failure {
     std::string reason;
 };
 
+inline failure_kind kind_of(const std::error_code& code)
+{
+    if (is_transient(code)) {
+        return failure_kind::transient;
+    }
+    return is_fatal(code) ? failure_kind::fatal : failure_kind::permanent;
+}
+
 /// The default classification; see the header comment.
 inline failure_kind default_classify(const attempt_failure& f)
 {
@@ -35,12 +45,12 @@ inline failure_kind default_classify(const attempt_failure& f)
         try {
             std::rethrow_exception(f.exception);
         } catch (const std::system_error& e) {
-            return is_transient(e.code()) ? failure_kind::transient : failure_kind::permanent;
+            return kind_of(e.code());
         } catch (...) {
             return failure_kind::permanent;
         }
     }
-    return is_transient(f.code) ? failure_kind::transient : failure_kind::permanent;
+    return kind_of(f.code);
 }
 
 /// A classifier: says transient or permanent, or nullopt to defer to the default.
