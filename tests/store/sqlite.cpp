@@ -65,8 +65,8 @@ void add_subscriptions(sqlite::database& db, int n, std::optional<int> poison = 
 {
     db.begin();
     for (int i = 1; i <= n; ++i) {
-        db.execute("INSERT INTO subscription(id, partner, amount_cents) VALUES(?, ?, ?)", i, "partner " + std::to_string(i),
-                   i == poison ? -1 : i * 100);
+        db.execute("INSERT INTO subscription(id, partner, amount_cents) VALUES(?, ?, ?)", i,
+                   "partner " + std::to_string(i), i == poison ? -1 : i * 100);
     }
     db.commit();
 }
@@ -81,7 +81,8 @@ std::vector<subscription> all_subscriptions(sqlite::database& db)
 void write_invoice(sqlite::database& db, const subscription& s, std::string_view period)
 {
     db.execute("INSERT INTO invoice(subscription_id, period) VALUES(?, ?)", s.id, period);
-    db.execute("INSERT INTO invoice_line(invoice_id, amount_cents) VALUES(?, ?)", db.last_insert_rowid(), s.amount_cents);
+    db.execute("INSERT INTO invoice_line(invoice_id, amount_cents) VALUES(?, ?)", db.last_insert_rowid(),
+               s.amount_cents);
 }
 
 std::int64_t count(sqlite::database& db, const std::string& table)
@@ -93,7 +94,8 @@ std::int64_t count(sqlite::database& db, const std::string& table)
 std::vector<std::string> dump(sqlite::database& db)
 {
     std::vector<std::string> out;
-    for (const auto& table : db.query<std::string>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")) {
+    for (const auto& table :
+         db.query<std::string>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")) {
         out.push_back("table " + table);
         std::vector<std::string> rows;
         auto& s = db.prepare("SELECT * FROM " + table);
@@ -128,7 +130,10 @@ template <class Fn> sturdy::failure_error failure_of(Fn&& fn)
     throw std::logic_error("unreachable");
 }
 
-bool contains_text(const std::string& haystack, std::string_view needle) { return haystack.find(needle) != std::string::npos; }
+bool contains_text(const std::string& haystack, std::string_view needle)
+{
+    return haystack.find(needle) != std::string::npos;
+}
 
 /// A manual clock whose first sleep runs a callback: the test's way to let another connection
 /// go at the exact moment the pipeline backs off, without sleeping.
@@ -293,7 +298,8 @@ TEST_CASE("sqlite: the lazy rows range feeds a pipeline that commits chunks whil
     add_subscriptions(db, 95);
     auto ledger = db.ledger("invoice");
     // The effect writes to the table the cursor reads, and to others; chunks commit mid-read.
-    const auto r = db.rows<subscription>("SELECT id, partner, amount_cents FROM subscription WHERE amount_cents > ? ORDER BY id", 0) |
+    const auto r = db.rows<subscription>(
+                       "SELECT id, partner, amount_cents FROM subscription WHERE amount_cents > ? ORDER BY id", 0) |
                    sturdy::idempotent_by(ledger, [](const subscription& s) { return s.id; }) | sturdy::chunked(db, 7) |
                    sturdy::guarded([&](const subscription& s) {
                        write_invoice(db, s, "2024-06");
@@ -310,7 +316,8 @@ TEST_CASE("sqlite: the lazy rows range feeds a pipeline that commits chunks whil
     SECTION("the range reads rows into aggregates, tuples and single columns")
     {
         std::vector<std::int64_t> ids;
-        for (const auto& [id, partner] : db.rows<std::tuple<int, std::string>>("SELECT id, partner FROM subscription WHERE id <= 3 ORDER BY id")) {
+        for (const auto& [id, partner] :
+             db.rows<std::tuple<int, std::string>>("SELECT id, partner FROM subscription WHERE id <= 3 ORDER BY id")) {
             ids.push_back(id);
             CHECK(contains_text(partner, "partner"));
         }
@@ -386,11 +393,10 @@ TEST_CASE("sqlite: a write lock held by another connection is a transient failur
     {
         releasing_clock clock;
         clock.on_first_sleep = [&] { other.rollback(); };
-        const auto r = all_subscriptions(db) | sturdy::idempotent_by(ledger, [](const subscription& s) { return s.id; }) |
-                       sturdy::chunked(db, 10) |
-                       sturdy::guarded([&](const subscription& s) { write_invoice(db, s, "2024-08"); }) |
-                       sturdy::retry_bounded(3, sturdy::backoff::exponential(10ms)) | sturdy::with_clock(clock) |
-                       sturdy::drain;
+        const auto r =
+            all_subscriptions(db) | sturdy::idempotent_by(ledger, [](const subscription& s) { return s.id; }) |
+            sturdy::chunked(db, 10) | sturdy::guarded([&](const subscription& s) { write_invoice(db, s, "2024-08"); }) |
+            sturdy::retry_bounded(3, sturdy::backoff::exponential(10ms)) | sturdy::with_clock(clock) | sturdy::drain;
         CHECK(clock.inner.sleeps.size() == 1);
         CHECK_FALSE(other.in_transaction());
         CHECK(r.done == 25);
@@ -409,7 +415,8 @@ TEST_CASE("sqlite: a constraint violation is permanent and names SQLite's messag
     sqlite::database db(dir.file("jobs.db"));
     db.exec(schema);
     db.execute("INSERT INTO invoice(id, subscription_id, period) VALUES(1, 1, 'p')");
-    const auto e = failure_of([&] { db.execute("INSERT INTO invoice_line(invoice_id, amount_cents) VALUES(?, ?)", 1, -5); });
+    const auto e =
+        failure_of([&] { db.execute("INSERT INTO invoice_line(invoice_id, amount_cents) VALUES(?, ?)", 1, -5); });
     CHECK(e.code() == sqlite::make_error_code(SQLITE_CONSTRAINT_CHECK));
     CHECK_FALSE(sturdy::is_transient(e.code()));
     CHECK(e.message() == "CHECK constraint failed: amount_cents >= 0 (in: INSERT INTO invoice_line(invoice_id, "
@@ -656,4 +663,73 @@ TEST_CASE("sqlite: another connection may commit between chunks while the lazy r
     CHECK(other_writes >= 4);
     CHECK(count(db, "invoice") == 9 + other_writes);
     CHECK(ledger.size() == 9);
+}
+
+TEST_CASE("sqlite: a watermark pipeline reads only what changed and moves its checkpoint with each chunk")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("jobs.db"));
+    db.exec("CREATE TABLE contact(id INTEGER PRIMARY KEY, write_date INTEGER NOT NULL);"
+            "CREATE TABLE pushed(contact_id INTEGER NOT NULL, write_date INTEGER NOT NULL)");
+    db.begin();
+    for (int id = 1; id <= 12; ++id) {
+        db.execute("INSERT INTO contact VALUES(?, ?)", id, 100 + id);
+    }
+    db.commit();
+    auto ledger = db.ledger("contacts");
+    struct contact {
+        std::int64_t id;
+        std::int64_t write_date;
+    };
+    auto run = [&] {
+        const auto since = std::stoll(db.checkpoint("contacts").value_or("0"));
+        return db.rows<contact>("SELECT id, write_date FROM contact WHERE write_date >= ? ORDER BY write_date, id",
+                                since) |
+               sturdy::idempotent_by(ledger, [](const contact& c) { return std::tuple(c.id, c.write_date); }) |
+               sturdy::watermark(db, "contacts", [](const contact& c) { return c.write_date; }) |
+               sturdy::chunked(db, 5) | sturdy::guarded([&](const contact& c) {
+                   db.execute("INSERT INTO pushed VALUES(?, ?)", c.id, c.write_date);
+               }) |
+               sturdy::drain;
+    };
+    const auto first = run();
+    CHECK(first.done == 12);
+    CHECK(db.checkpoint("contacts") == "112");
+    CHECK(count(db, "pushed") == 12);
+
+    db.execute("UPDATE contact SET write_date = 200 WHERE id = 3");
+    const auto second = run();
+    CHECK(second.seen == 2); // the boundary row again (skipped), and the change
+    CHECK(second.skipped == 1);
+    CHECK(second.done == 1);
+    CHECK(db.checkpoint("contacts") == "200");
+    CHECK(count(db, "pushed") == 13);
+}
+
+TEST_CASE("sqlite: a COMMIT blocked by a reader (rollback journal) rolls the chunk back and retries it")
+{
+    temp_dir dir;
+    sqlite::options opts;
+    opts.journal = sqlite::journal_mode::delete_;
+    opts.busy_timeout = 1ms;
+    sqlite::database db(dir.file("jobs.db"), opts);
+    db.exec(schema);
+    add_subscriptions(db, 12);
+    auto ledger = db.ledger("invoice");
+    sqlite::database reader(db.path(), opts);
+    reader.exec("BEGIN"); // deferred: the SELECT takes a shared lock, which blocks a writer's COMMIT
+    CHECK(count(reader, "invoice") == 0);
+
+    releasing_clock clock;
+    clock.on_first_sleep = [&] { reader.rollback(); };
+    const auto r =
+        all_subscriptions(db) | sturdy::idempotent_by(ledger, [](const subscription& s) { return s.id; }) |
+        sturdy::chunked(db, 5) | sturdy::guarded([&](const subscription& s) { write_invoice(db, s, "2024-10"); }) |
+        sturdy::retry_bounded(3, sturdy::backoff::exponential(10ms)) | sturdy::with_clock(clock) | sturdy::drain;
+    CHECK(clock.inner.sleeps.size() == 1);
+    CHECK(r.done == 12);
+    CHECK(r.failed == 0);
+    CHECK(r.retried == 1);
+    CHECK(count(db, "invoice") == 12);
+    CHECK(ledger.size() == 12);
 }

@@ -97,16 +97,21 @@ inline std::string abbreviated(std::string_view sql)
                         "cannot open SQLite database '" + path + "': " + std::move(why));
 }
 
-template <class T> struct is_optional : std::false_type {};
-template <class T> struct is_optional<std::optional<T>> : std::true_type {};
-template <class T> struct is_tuple : std::false_type {};
-template <class... Ts> struct is_tuple<std::tuple<Ts...>> : std::true_type {};
-template <class A, class B> struct is_tuple<std::pair<A, B>> : std::true_type {};
+template <class T> struct is_optional : std::false_type {
+};
+template <class T> struct is_optional<std::optional<T>> : std::true_type {
+};
+template <class T> struct is_tuple : std::false_type {
+};
+template <class... Ts> struct is_tuple<std::tuple<Ts...>> : std::true_type {
+};
+template <class A, class B> struct is_tuple<std::pair<A, B>> : std::true_type {
+};
 
 /// Types one column converts to.
 template <class T>
-concept column_value = std::is_arithmetic_v<T> || std::same_as<T, std::string> || std::same_as<T, key> ||
-                       is_optional<T>::value;
+concept column_value =
+    std::is_arithmetic_v<T> || std::same_as<T, std::string> || std::same_as<T, key> || is_optional<T>::value;
 } // namespace detail
 
 // --- statements --------------------------------------------------------------------------
@@ -182,7 +187,8 @@ public:
             if (type == SQLITE_NULL) {
                 throw failure_error(sturdy::make_error_code(errc::permanent),
                                     "column " + std::to_string(i) + " (" + sqlite3_column_name(stmt_, i) +
-                                        ") is NULL; read it as a std::optional (in: " + detail::abbreviated(sql_) + ")");
+                                        ") is NULL; read it as a std::optional (in: " + detail::abbreviated(sql_) +
+                                        ")");
             }
             if constexpr (std::same_as<T, bool>) {
                 return sqlite3_column_int64(stmt_, i) != 0;
@@ -210,9 +216,11 @@ public:
         if constexpr (detail::column_value<Row>) {
             return column<Row>(0);
         } else if constexpr (detail::is_tuple<Row>::value) {
-            return [&]<std::size_t... I>(std::index_sequence<I...>) {
+            return [&]<std::size_t... I>(std::index_sequence<I...>)
+            {
                 return Row{column<std::tuple_element_t<I, Row>>(static_cast<int>(I))...};
-            }(std::make_index_sequence<std::tuple_size_v<Row>>{});
+            }
+            (std::make_index_sequence<std::tuple_size_v<Row>>{});
         } else {
             static_assert(std::is_aggregate_v<Row> && std::default_initializable<Row>,
                           "sqlite: read rows as a column type, a std::tuple, or an aggregate struct");
@@ -297,9 +305,14 @@ private:
 
 namespace detail {
 /// Resets a statement when a use of it ends, even by an exception, so it holds no lock.
+/// Bindings are cleared too: they may point to arguments that are about to die.
 struct reset_on_exit {
     statement& s;
-    ~reset_on_exit() { s.reset(); }
+    ~reset_on_exit()
+    {
+        s.reset();
+        sqlite3_clear_bindings(s.handle());
+    }
 };
 } // namespace detail
 
@@ -316,8 +329,8 @@ struct options {
     std::chrono::milliseconds busy_timeout{5000}; ///< how long a statement waits for another connection's lock
     journal_mode journal = journal_mode::wal;     ///< WAL: readers never block the writer
     synchronous_mode synchronous = synchronous_mode::normal; ///< NORMAL is durable enough with WAL
-    bool create = true;    ///< create the file when it does not exist
-    bool read_only = false; ///< open read-only; every write then fails (permanently)
+    bool create = true;                                      ///< create the file when it does not exist
+    bool read_only = false;                                  ///< open read-only; every write then fails (permanently)
 };
 
 class ledger;
@@ -338,21 +351,25 @@ public:
         const fs::path file(path_);
         const auto dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
         if (!fs::is_directory(dir, ec)) {
-            detail::fail_open(path_, "directory " + dir.string() + " does not exist: create it or pass another --db path");
+            detail::fail_open(path_,
+                              "directory " + dir.string() + " does not exist: create it or pass another --db path");
         }
         const bool exists = fs::exists(file, ec);
         if (!exists && (!opts.create || opts.read_only)) {
-            detail::fail_open(path_, "the file does not exist: pass the path of an existing database, or open it with create");
+            detail::fail_open(path_,
+                              "the file does not exist: pass the path of an existing database, or open it with create");
         }
         if (exists && !opts.read_only && ::access(path_.c_str(), W_OK) != 0) {
             detail::fail_open(path_, "the file is read-only: make it writable (chmod u+w), or open it with read_only");
         }
         if (!opts.read_only && ::access(dir.c_str(), W_OK) != 0) {
-            detail::fail_open(path_, "directory " + dir.string() + " is not writable, and SQLite writes its journal "
-                                     "next to the database: make it writable, or pass another --db path");
+            detail::fail_open(path_, "directory " + dir.string() +
+                                         " is not writable, and SQLite writes its journal "
+                                         "next to the database: make it writable, or pass another --db path");
         }
-        const int flags = (opts.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (opts.create ? SQLITE_OPEN_CREATE : 0)) |
-                          SQLITE_OPEN_NOMUTEX;
+        const int flags =
+            (opts.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (opts.create ? SQLITE_OPEN_CREATE : 0)) |
+            SQLITE_OPEN_NOMUTEX;
         const int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr);
         if (rc != SQLITE_OK) {
             std::string why = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
@@ -652,25 +669,13 @@ private:
 
     static const char* journal_name(journal_mode m)
     {
-        switch (m) {
-        case journal_mode::wal: return "WAL";
-        case journal_mode::delete_: return "DELETE";
-        case journal_mode::truncate: return "TRUNCATE";
-        case journal_mode::persist: return "PERSIST";
-        case journal_mode::memory: return "MEMORY";
-        case journal_mode::off: return "OFF";
-        }
-        return "WAL";
+        constexpr const char* names[] = {"WAL", "DELETE", "TRUNCATE", "PERSIST", "MEMORY", "OFF"};
+        return names[static_cast<int>(m)];
     }
     static const char* synchronous_name(synchronous_mode m)
     {
-        switch (m) {
-        case synchronous_mode::off: return "OFF";
-        case synchronous_mode::normal: return "NORMAL";
-        case synchronous_mode::full: return "FULL";
-        case synchronous_mode::extra: return "EXTRA";
-        }
-        return "NORMAL";
+        constexpr const char* names[] = {"OFF", "NORMAL", "FULL", "EXTRA"};
+        return names[static_cast<int>(m)];
     }
 
     void configure()
@@ -694,7 +699,8 @@ private:
             if (sqlite3_db_readonly(db_, "main") == 1) {
                 detail::fail_open(path_, "the file is read-only: make it writable, or open it with read_only");
             }
-            const auto mode = query_one<std::string>(std::string("PRAGMA journal_mode=") + journal_name(options_.journal));
+            const auto mode =
+                query_one<std::string>(std::string("PRAGMA journal_mode=") + journal_name(options_.journal));
             wal_ = mode == "wal";
             exec(std::string("PRAGMA synchronous=") + synchronous_name(options_.synchronous));
         }
@@ -728,7 +734,8 @@ private:
             return db_;
         }
         if (reader_ == nullptr) {
-            const int rc = sqlite3_open_v2(path_.c_str(), &reader_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+            const int rc =
+                sqlite3_open_v2(path_.c_str(), &reader_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
             if (rc != SQLITE_OK) {
                 std::string why = reader_ != nullptr ? sqlite3_errmsg(reader_) : sqlite3_errstr(rc);
                 sqlite3_close_v2(std::exchange(reader_, nullptr));
@@ -751,7 +758,8 @@ private:
     {
         while (levels_.size() < depth) {
             const auto name = "sp" + std::to_string(levels_.size() + 1);
-            levels_.push_back({&prepare("SAVEPOINT " + name), &prepare("RELEASE " + name), &prepare("ROLLBACK TO " + name)});
+            levels_.push_back(
+                {&prepare("SAVEPOINT " + name), &prepare("RELEASE " + name), &prepare("ROLLBACK TO " + name)});
         }
         return levels_[depth - 1];
     }
@@ -782,7 +790,10 @@ private:
             schema_uncommitted_ = false;
         }
     }
-    [[nodiscard]] bool alive(std::uint64_t generation) const noexcept { return generation == generation_ && in_transaction(); }
+    [[nodiscard]] bool alive(std::uint64_t generation) const noexcept
+    {
+        return generation == generation_ && in_transaction();
+    }
 
     struct text_hash {
         using is_transparent = void;
@@ -854,8 +865,7 @@ public:
         row_range* range_ = nullptr;
     };
 
-    template <class... Args>
-    row_range(database& db, std::string sql, const Args&... args)
+    template <class... Args> row_range(database& db, std::string sql, const Args&... args)
         : db_(&db), sql_(std::move(sql)),
           bind_([... kept = detail::owned(args)](statement& s) { s.bind_with(true, kept...); })
     {
@@ -932,7 +942,8 @@ public:
     {
         db_->ensure_schema();
         auto f = db_->query_one<failure_info>(
-            "INSERT INTO sturdy_failure(namespace, item_key, runs, first_failed, last_failed, last_reason, quarantined) "
+            "INSERT INTO sturdy_failure(namespace, item_key, runs, first_failed, last_failed, last_reason, "
+            "quarantined) "
             "VALUES(?1, ?2, 1, ?3, ?3, ?4, 1 >= ?5) "
             "ON CONFLICT(namespace, item_key) DO UPDATE SET runs = runs + 1, last_failed = excluded.last_failed, "
             "last_reason = excluded.last_reason, quarantined = (runs + 1 >= ?5) "
@@ -976,7 +987,8 @@ private:
 
     static std::int64_t now()
     {
-        return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     }
 
     database* db_;
