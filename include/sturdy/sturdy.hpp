@@ -1,6 +1,6 @@
 #pragma once
-/// sturdy/sturdy.hpp — the core: concepts, policies, the memory store's independent adaptors
-/// and `drain`. Stores that need linking (SQLite) have their own headers under store/.
+/// sturdy/sturdy.hpp — the core: concepts, policies, every adaptor and `drain`. Stores have
+/// their own headers under store/ (the SQLite one needs linking with sqlite3).
 
 #include <sturdy/clock.hpp>
 #include <sturdy/concepts.hpp>
