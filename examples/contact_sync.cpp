@@ -1,0 +1,327 @@
+// contact_sync — push the contacts changed since the last run to an external tool, on the SQLite
+// store. The external tool is a second SQLite file standing in for a CRM that honours
+// idempotency keys: it has its own transactions, so a push cannot be rolled back with ours.
+// The fragile version of this job fails in four ways; each adaptor below removes one:
+//
+//   it always processes all data             -> watermark: read only what changed since the
+//                                               checkpoint committed with the last chunk
+//   a timeout retries forever from the start -> chunked + watermark + time_budget: committed
+//                                               chunks move the checkpoint; stop at a boundary
+//   a second run the same day re-sends all   -> idempotent_by: key (contact, write_date)
+//   the service is down at that one time, so -> retry_bounded, failure_budget: stop early, lose
+//   no sync happens that day                    nothing, exit 75 so the scheduler runs it again
+//
+// Delivery to the remote is AT-LEAST-ONCE: a crash between the remote's commit and ours re-sends
+// the contact on the next run, with the same idempotency key, and the remote recognises it.
+// See docs/examples.md.
+
+#include "common/cli.hpp"
+
+#include <sturdy/store/sqlite.hpp>
+#include <sturdy/sturdy.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace contacts {
+
+/// The local tables (fixed: other tools write them) and one index of ours for the watermark.
+inline constexpr const char* local_schema = R"sql(
+    CREATE TABLE IF NOT EXISTS contact(
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL,
+        write_date INTEGER NOT NULL);
+    CREATE INDEX IF NOT EXISTS contact_write_date ON contact(write_date, id);
+)sql";
+
+/// The remote's tables (fixed).
+inline constexpr const char* remote_schema = R"sql(
+    CREATE TABLE IF NOT EXISTS remote_contact(contact_id INTEGER PRIMARY KEY, name TEXT, email TEXT, version INTEGER);
+    CREATE TABLE IF NOT EXISTS remote_request(idempotency_key TEXT PRIMARY KEY, contact_id INTEGER, version INTEGER);
+)sql";
+
+struct contact {
+    std::int64_t id;
+    std::string name;
+    std::string email;
+    std::int64_t write_date;
+};
+
+/// Contacts changed since the checkpoint (?1), plus those still failing (?2, a JSON array of
+/// ids), in watermark order. Rows at the checkpoint itself are read again: the ledger skips them.
+inline constexpr const char* changed_sql = R"sql(
+    SELECT id, name, email, write_date FROM contact
+     WHERE write_date >= ?1 OR id IN (SELECT value FROM json_each(?2))
+     ORDER BY write_date, id
+)sql";
+
+/// The stand-in CRM. It honours idempotency keys: a request whose key it has already applied
+/// is acknowledged and not applied again. Each push is one transaction of the remote's own.
+class remote_crm {
+public:
+    struct faults {
+        bool outage = false;      ///< refuse every call
+        double rate = 0.0;        ///< a fraction of calls fail transiently (half refused, half lose the reply)
+        std::uint64_t seed = 0;
+    };
+
+    remote_crm(const std::string& path, faults f) : db_(path), faults_(f)
+    {
+        db_.begin();
+        db_.exec(remote_schema);
+        db_.commit();
+    }
+
+    /// Applies `c` under `idempotency_key`. `draw` varies the injected faults between attempts and runs.
+    void push(const contact& c, const std::string& idempotency_key, int runs_before, int attempt)
+    {
+        if (faults_.outage ||
+            example::injected(faults_.rate / 2, faults_.seed, idempotency_key, runs_before, attempt)) {
+            throw sturdy::transient_error("remote CRM unavailable (503 Service Unavailable)");
+        }
+        auto tx = db_.savepoint(); // no transaction is open: BEGIN IMMEDIATE ... COMMIT on release
+        if (!db_.query_one<int>("SELECT 1 FROM remote_request WHERE idempotency_key = ?", idempotency_key)) {
+            // Never let an older version overwrite a newer one.
+            db_.execute("INSERT INTO remote_contact(contact_id, name, email, version) VALUES(?, ?, ?, ?) "
+                        "ON CONFLICT(contact_id) DO UPDATE SET name = excluded.name, email = excluded.email, "
+                        "version = excluded.version WHERE excluded.version >= remote_contact.version",
+                        c.id, c.name, c.email, c.write_date);
+            db_.execute("INSERT INTO remote_request(idempotency_key, contact_id, version) VALUES(?, ?, ?)",
+                        idempotency_key, c.id, c.write_date);
+        }
+        tx.release();
+        if (example::injected(faults_.rate / 2, faults_.seed ^ 0x5eedU, idempotency_key, runs_before, attempt)) {
+            // Applied, but the reply is lost: the retry re-sends with the same key.
+            throw sturdy::transient_error("remote CRM: timed out waiting for the reply");
+        }
+    }
+
+    sturdy::sqlite::database& database() { return db_; }
+
+private:
+    sturdy::sqlite::database db_;
+    faults faults_;
+};
+
+struct options {
+    std::size_t chunk = 200;
+    std::optional<std::chrono::duration<double>> deadline;
+    int quarantine_after = 5;
+    std::size_t log_every = 1000;
+};
+
+inline void create_schema(sturdy::sqlite::database& db)
+{
+    db.begin();
+    db.exec(local_schema);
+    db.commit();
+    db.ledger("contact_sync");
+}
+
+/// `--init N`: when the contact table is empty, fills it with N contacts in one transaction.
+/// Contact i: name "Contact i", email "contact<i>@example.com", write_date 1700000000 + i.
+inline std::int64_t init_contacts(sturdy::sqlite::database& db, std::int64_t n)
+{
+    db.begin();
+    if (*db.query_one<std::int64_t>("SELECT count(*) FROM contact") > 0) {
+        db.rollback();
+        return 0;
+    }
+    for (std::int64_t i = 1; i <= n; ++i) {
+        db.execute("INSERT INTO contact(id, name, email, write_date) VALUES(?, ?, ?, ?)", i, fmt::format("Contact {}", i),
+                   fmt::format("contact{}@example.com", i), std::int64_t{1'700'000'000} + i);
+    }
+    db.commit();
+    return n;
+}
+
+/// "42/1700000042" -> 42.
+inline std::optional<std::int64_t> contact_of(const sturdy::key& k)
+{
+    const auto text = k.str();
+    const auto slash = text.find('/');
+    try {
+        return slash == std::string::npos ? std::nullopt : std::optional(std::stoll(text.substr(0, slash)));
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+/// The job: pushes every contact changed since the last committed checkpoint, and every contact
+/// whose push is still failing, to `remote`.
+template <sturdy::commit_policy Commit = sturdy::commit, sturdy::clock Clock = sturdy::steady_clock,
+          sturdy::log_sink Sink = sturdy::stderr_sink>
+sturdy::report sync_contacts(sturdy::sqlite::database& db, remote_crm& remote, const options& o, Clock& clock,
+                             Sink sink = {})
+{
+    using namespace std::chrono_literals;
+    auto ledger = db.ledger("contact_sync");
+
+    // The checkpoint never moves back, even when a chunk ends on an older contact read again
+    // because its push is still failing.
+    const auto since = [&]() -> std::int64_t {
+        const auto c = db.checkpoint("contact_sync");
+        return c ? std::stoll(*c) : std::numeric_limits<std::int64_t>::min();
+    }();
+
+    // Failure records by contact: the ids still failing are read again whatever the watermark
+    // says; a record for an older version of a contact is cleared once a newer one is pushed.
+    std::unordered_map<std::int64_t, std::vector<sturdy::failure_info>> failing;
+    std::vector<std::int64_t> retry_ids;
+    for (auto& f : ledger.failures()) {
+        if (auto id = contact_of(f.item_key)) {
+            if (!f.quarantined) {
+                retry_ids.push_back(*id);
+            }
+            failing[*id].push_back(std::move(f));
+        }
+    }
+    const auto retry_json = fmt::format("[{}]", fmt::join(retry_ids, ","));
+
+    auto job =
+        db.rows<contact>(changed_sql, since, retry_json)
+        // Each version of each contact is pushed once; a second run the same day sends nothing.
+        | sturdy::idempotent_by(
+              ledger, [](const contact& c) { return std::tuple(c.id, c.write_date); }, // "42/1700000042"
+              sturdy::quarantine_after{o.quarantine_after})
+        // The checkpoint commits with each chunk: the next run starts where this one stopped.
+        | sturdy::watermark(db, "contact_sync", [since](const contact& c) { return std::max(c.write_date, since); })
+        | sturdy::chunked<Commit>(db, o.chunk)
+        // The push reaches outside the local store, so never re-run it for a neighbour's failure.
+        | sturdy::guarded(
+              [&](const contact& c, const sturdy::item_context& ctx) {
+                  const auto f = failing.find(c.id);
+                  int runs_before = 0;
+                  if (f != failing.end()) {
+                      for (const auto& rec : f->second) {
+                          runs_before = rec.item_key == ctx.item_key ? rec.runs : runs_before;
+                      }
+                  }
+                  remote.push(c, ctx.idempotency, runs_before, ctx.attempt); // key "contact_sync:42/1700000042"
+                  if (f != failing.end()) {
+                      for (const auto& rec : f->second) {
+                          if (rec.item_key != ctx.item_key) {
+                              ledger.clear_failure(rec.item_key); // an older version: superseded
+                          }
+                      }
+                  }
+              },
+              sturdy::isolation::per_item)
+        // A 503 or a lost reply: retried in-run, with the same idempotency key.
+        | sturdy::retry_bounded(4, sturdy::backoff::exponential(5ms, 200ms))
+        // 10 contacts in a row failing: the remote is down. Stop, lose nothing, run again soon.
+        | sturdy::failure_budget(10)
+        | sturdy::logged_every(o.log_every, std::move(sink))
+        | sturdy::with_clock(clock);
+
+    if (o.deadline) {
+        return std::move(job) | sturdy::time_budget(*o.deadline) | sturdy::drain;
+    }
+    return std::move(job) | sturdy::drain;
+}
+
+inline constexpr const char* usage = R"(usage: contact_sync --db FILE --remote FILE [--init N] [--chunk N]
+                    [--outage-rate P --seed S] [--outage] [--deadline SECONDS] [--report text|json]
+                    [--quarantine-after RUNS]
+  --db FILE            the local SQLite database (must exist unless --init is given)
+  --remote FILE        the SQLite file standing in for the CRM (created if missing)
+  --init N             fill an empty local database with N demo contacts, then run
+  --chunk N            contacts per local transaction (default 200)
+  --outage-rate P      the remote fails a fraction P of calls transiently (seeded by --seed)
+  --outage             the remote refuses every call
+  --deadline SECONDS   stop cleanly before this much time has passed; exit 75 if work remains
+  --report text|json   the report's format on stdout (json: one object, the last line)
+  --quarantine-after N quarantine a contact version after N failed runs (default 5)
+exit status: 0 nothing pending; 75 work remains, run again soon; 1 bad usage or unusable database
+)";
+
+inline int run_cli(const std::vector<std::string_view>& args, std::FILE* out)
+{
+    const char* const program = "contact_sync";
+    options o;
+    remote_crm::faults faults;
+    std::string path;
+    std::string remote_path;
+    std::optional<std::int64_t> init;
+    bool json = false;
+    try {
+        const example::arguments a(args,
+                                   {"--db", "--remote", "--init", "--chunk", "--outage-rate", "--seed", "--deadline",
+                                    "--report", "--quarantine-after"},
+                                   {"--outage"});
+        if (!a.has("--db") || !a.has("--remote")) {
+            throw example::usage_error("--db FILE and --remote FILE are required");
+        }
+        path = *a.text("--db");
+        remote_path = *a.text("--remote");
+        if (path == remote_path) {
+            throw example::usage_error("--db and --remote must be different files");
+        }
+        init = a.integer("--init", 0, 10'000'000);
+        o.chunk = static_cast<std::size_t>(a.integer("--chunk", 1, 1'000'000).value_or(200));
+        faults.rate = a.number("--outage-rate", 0.0, 1.0).value_or(0.0);
+        faults.seed = static_cast<std::uint64_t>(a.integer("--seed", 0, INT64_MAX).value_or(0));
+        faults.outage = a.has("--outage");
+        if (auto d = a.number("--deadline", 0.001, 1e9)) {
+            o.deadline = std::chrono::duration<double>(*d);
+        }
+        o.quarantine_after = static_cast<int>(a.integer("--quarantine-after", 1, 1000).value_or(5));
+        const auto format = a.text("--report").value_or("text");
+        if (format != "text" && format != "json") {
+            throw example::usage_error(fmt::format("--report takes text or json (got '{}')", format));
+        }
+        json = format == "json";
+        if (!init && !std::filesystem::exists(path)) {
+            throw example::usage_error(fmt::format("database '{}' does not exist: check the path, or pass --init N "
+                                                   "to create a demo database with N contacts",
+                                                   path));
+        }
+    } catch (const example::usage_error& e) {
+        fmt::print(stderr, "{}: {}\n{}", program, e.what(), usage);
+        return example::exit_usage;
+    }
+
+    try {
+        sturdy::sqlite::database db(path);
+        create_schema(db);
+        if (init && init_contacts(db, *init) == 0) {
+            fmt::print(stderr, "{}: --init: the database already holds contacts; none added\n", program);
+        }
+        remote_crm remote(remote_path, faults);
+        sturdy::steady_clock clock;
+        const auto r = sync_contacts(db, remote, o, clock);
+        example::print_report(out, r, json);
+        return example::exit_status(r);
+    } catch (const sturdy::failure_error& e) {
+        fmt::print(stderr, "{}: {}\n", program, e.message());
+        if (sturdy::is_transient(e.code())) {
+            fmt::print(stderr, "{}: a database is busy; run again soon\n", program);
+            return example::exit_run_again;
+        }
+        return example::exit_usage;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "{}: {}\n", program, e.what());
+        return example::exit_usage;
+    }
+}
+
+} // namespace contacts
+
+#ifndef STURDY_EXAMPLE_NO_MAIN
+int main(int argc, char** argv)
+{
+    return contacts::run_cli(std::vector<std::string_view>(argv + 1, argv + argc), stdout);
+}
+#endif
