@@ -222,7 +222,9 @@ sturdy::report sync_contacts(sturdy::sqlite::database& db, remote_crm& remote, c
         // A 503 or a lost reply: retried in-run, with the same idempotency key.
         | sturdy::retry_bounded(4, sturdy::backoff::exponential(5ms, 200ms))
         // 10 contacts in a row failing: the remote is down. Stop, lose nothing, run again soon.
-        | sturdy::failure_budget(10)
+        // At most one chunk: a streak that began in a chunk already committed would leave
+        // failure records (toward quarantine) for an outage that is not the contacts' fault.
+        | sturdy::failure_budget(std::min<std::size_t>(10, o.chunk))
         | sturdy::logged_every(o.log_every, std::move(sink))
         | sturdy::with_clock(clock);
 

@@ -1,0 +1,178 @@
+// The pitfalls of the fragile contact sync, one test each, on the example's own job code.
+#define STURDY_EXAMPLE_NO_MAIN
+#include <contact_sync.cpp>
+
+#include "temp_db.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+namespace {
+using sturdy::sqlite::database;
+
+std::int64_t count(database& db, const char* sql) { return *db.query_one<std::int64_t>(sql); }
+
+struct fixture {
+    test::temp_dir dir;
+    std::string path = dir.file("local.db");
+    std::string remote_path = dir.file("remote.db");
+    database db{path};
+    contacts::remote_crm::faults faults;
+    std::optional<contacts::remote_crm> remote;
+    sturdy::manual_clock clock;
+    contacts::options o;
+
+    explicit fixture(int n = 50)
+    {
+        contacts::create_schema(db);
+        contacts::init_contacts(db, n);
+        o.chunk = 8;
+        o.quarantine_after = 2;
+        remote.emplace(remote_path, faults);
+    }
+    void set_faults(contacts::remote_crm::faults f) { remote.emplace(remote_path, f); }
+    sturdy::report run() { return contacts::sync_contacts(db, *remote, o, clock, sturdy::discard_sink{}); }
+    void touch(std::int64_t id, const std::string& email)
+    {
+        db.execute("UPDATE contact SET email = ?, write_date = (SELECT max(write_date) + 1 FROM contact) WHERE id = ?", email, id);
+    }
+    std::int64_t requests() { return count(remote->database(), "SELECT count(*) FROM remote_request"); }
+    // After a clean run: every local contact is in the remote, same name, email, version.
+    std::int64_t mismatches()
+    {
+        auto& r = remote->database();
+        std::int64_t bad = 0;
+        for (const auto& c : db.query<contacts::contact>("SELECT id, name, email, write_date FROM contact")) {
+            const auto row = r.query_one<std::tuple<std::string, std::string, std::int64_t>>(
+                "SELECT name, email, version FROM remote_contact WHERE contact_id = ?", c.id);
+            bad += row == std::tuple(c.name, c.email, c.write_date) ? 0 : 1;
+        }
+        return bad;
+    }
+};
+} // namespace
+
+TEST_CASE("contact_sync: only the contacts changed since the last run are read")
+{
+    fixture f;
+    CHECK(f.run().done == 50);
+    f.touch(7, "seven@example.com");
+    f.touch(30, "thirty@example.com");
+    f.touch(12, "twelve@example.com");
+    const auto r = f.run();
+    CHECK(r.seen == 4); // the three, and contact 50 at the old checkpoint (skipped)
+    CHECK(r.done == 3);
+    CHECK(r.skipped == 1);
+    CHECK(f.mismatches() == 0);
+    CHECK(f.requests() == 53);
+}
+
+TEST_CASE("contact_sync: a timeout keeps the committed chunks, and the next run starts from the checkpoint")
+{
+    fixture f(100);
+    f.o.deadline = std::chrono::seconds(12);
+    test::ticking_clock slow;
+    const auto first = contacts::sync_contacts(f.db, *f.remote, f.o, slow, sturdy::discard_sink{});
+    CHECK(!first.stopped_early.empty());
+    CHECK(first.done > 0);
+    CHECK(first.done < 100);
+    CHECK(example::exit_status(first) == example::exit_run_again);
+    f.o.deadline.reset();
+    const auto second = f.run();
+    CHECK(second.done == 100 - first.done);
+    CHECK(second.seen <= 100 - first.done + 1); // from the checkpoint on, not from the start
+    CHECK(f.requests() == 100);
+    CHECK(f.mismatches() == 0);
+}
+
+TEST_CASE("contact_sync: a second run the same day sends nothing")
+{
+    fixture f;
+    CHECK(f.run().done == 50);
+    const auto second = f.run();
+    CHECK(second.done == 0);
+    CHECK(second.seen == 1);
+    CHECK(f.requests() == 50);
+}
+
+TEST_CASE("contact_sync: the remote being down stops the run early, loses nothing, and the next run catches up")
+{
+    fixture f;
+    f.set_faults({.outage = true});
+    const auto down = f.run();
+    CHECK(!down.stopped_early.empty());
+    CHECK(down.stopped_early.find("failure budget") != std::string::npos);
+    CHECK(down.done == 0);
+    CHECK(down.failed == 0);     // an outage is not the contacts' fault
+    CHECK(down.remaining == 50); // all of them still to do
+    CHECK(example::exit_status(down) == example::exit_run_again);
+    CHECK(count(f.db, "SELECT count(*) FROM sturdy_failure") == 0);
+    CHECK(!f.db.checkpoint("contact_sync"));
+
+    f.set_faults({.rate = 0.3, .seed = 11}); // back, but flaky: refused calls and lost replies
+    auto r = f.run();
+    while (example::exit_status(r) != example::exit_ok) {
+        r = f.run();
+    }
+    CHECK(f.mismatches() == 0);
+    CHECK(f.requests() == 50);
+}
+
+TEST_CASE("contact_sync: a push the remote applied but we did not commit is recognised by its idempotency key")
+{
+    fixture f(3);
+    // As if the process died after the remote's commit and before the local one.
+    f.remote->push({2, "Contact 2", "contact2@example.com", 1'700'000'002}, "contact_sync:2/1700000002", 0, 1);
+    CHECK(f.requests() == 1);
+    CHECK(f.run().done == 3);
+    CHECK(f.requests() == 3); // contact 2 was not applied twice
+    CHECK(f.mismatches() == 0);
+}
+
+TEST_CASE("contact_sync: a failing contact is retried by later runs, and a newer version supersedes its record")
+{
+    fixture f(20);
+    CHECK(f.run().done == 20);
+    // What a run whose push of contact 1 failed for good leaves: no mark, a failure record, and
+    // the checkpoint past the contact.
+    auto fail_contact_1 = [&] {
+        f.db.execute("DELETE FROM sturdy_ledger WHERE item_key = '1/1700000001'");
+        f.db.execute("INSERT INTO sturdy_failure(namespace, item_key, runs, first_failed, last_failed, last_reason, "
+                     "quarantined) VALUES('contact_sync', '1/1700000001', 1, 0, 0, 'remote refused', 0)");
+    };
+    fail_contact_1();
+    const auto retried = f.run();
+    CHECK(retried.seen == 2); // contact 1, below the checkpoint, and contact 20 at it
+    CHECK(retried.done == 1);
+    CHECK(count(f.db, "SELECT count(*) FROM sturdy_failure") == 0);
+
+    // The contact changes before the retry: its new version is pushed, the old record superseded.
+    fail_contact_1();
+    f.touch(1, "one@example.com");
+    const auto superseded = f.run();
+    CHECK(superseded.done == 1);
+    CHECK(example::exit_status(superseded) == example::exit_ok);
+    CHECK(count(f.db, "SELECT count(*) FROM sturdy_failure") == 0);
+    CHECK(f.mismatches() == 0);
+    CHECK(f.run().seen == 1);
+}
+
+TEST_CASE("contact_sync: the command line refuses bad usage with what to do")
+{
+    test::temp_dir dir;
+    CHECK(test::run_cli(contacts::run_cli, {"--db", dir.file("l.db")}).first == example::exit_usage);
+    CHECK(test::run_cli(contacts::run_cli, {"--db", dir.file("l.db"), "--remote", dir.file("r.db")}).first == example::exit_usage);
+    CHECK(test::run_cli(contacts::run_cli, {"--db", dir.file("l.db"), "--remote", dir.file("l.db"), "--init", "3"}).first ==
+          example::exit_usage);
+    CHECK(test::run_cli(contacts::run_cli, {"--db", dir.file("l.db"), "--remote", dir.file("r.db"), "--outage-rate", "x"})
+              .first == example::exit_usage);
+    auto [status, out] = test::run_cli(
+        contacts::run_cli, {"--db", dir.file("l.db"), "--remote", dir.file("r.db"), "--init", "10", "--report", "json"});
+    CHECK(status == example::exit_ok);
+    CHECK(out.find("{\"seen\":10,\"done\":10,") == 0);
+    auto [down, out2] = test::run_cli(
+        contacts::run_cli, {"--db", dir.file("l.db"), "--remote", dir.file("r.db"), "--outage", "--report", "json"});
+    CHECK(down == example::exit_ok); // nothing changed, so nothing to push: the outage does not matter
+}
