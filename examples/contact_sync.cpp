@@ -72,8 +72,8 @@ inline constexpr const char* changed_sql = R"sql(
 class remote_crm {
 public:
     struct faults {
-        bool outage = false;      ///< refuse every call
-        double rate = 0.0;        ///< a fraction of calls fail transiently (half refused, half lose the reply)
+        bool outage = false; ///< refuse every call
+        double rate = 0.0;   ///< a fraction of calls fail transiently (half refused, half lose the reply)
         std::uint64_t seed = 0;
     };
 
@@ -140,8 +140,9 @@ inline std::int64_t init_contacts(sturdy::sqlite::database& db, std::int64_t n)
         return 0;
     }
     for (std::int64_t i = 1; i <= n; ++i) {
-        db.execute("INSERT INTO contact(id, name, email, write_date) VALUES(?, ?, ?, ?)", i, fmt::format("Contact {}", i),
-                   fmt::format("contact{}@example.com", i), std::int64_t{1'700'000'000} + i);
+        db.execute("INSERT INTO contact(id, name, email, write_date) VALUES(?, ?, ?, ?)", i,
+                   fmt::format("Contact {}", i), fmt::format("contact{}@example.com", i),
+                   std::int64_t{1'700'000'000} + i);
     }
     db.commit();
     return n;
@@ -197,8 +198,8 @@ sturdy::report sync_contacts(sturdy::sqlite::database& db, remote_crm& remote, c
               ledger, [](const contact& c) { return std::tuple(c.id, c.write_date); }, // "42/1700000042"
               sturdy::quarantine_after{o.quarantine_after})
         // The checkpoint commits with each chunk: the next run starts where this one stopped.
-        | sturdy::watermark(db, "contact_sync", [since](const contact& c) { return std::max(c.write_date, since); })
-        | sturdy::chunked<Commit>(db, o.chunk)
+        | sturdy::watermark(db, "contact_sync", [since](const contact& c) { return std::max(c.write_date, since); }) |
+        sturdy::chunked<Commit>(db, o.chunk)
         // The push reaches outside the local store, so never re-run it for a neighbour's failure.
         | sturdy::guarded(
               [&](const contact& c, const sturdy::item_context& ctx) {
@@ -225,7 +226,9 @@ sturdy::report sync_contacts(sturdy::sqlite::database& db, remote_crm& remote, c
         // At most one chunk: a streak that began in a chunk already committed would leave
         // failure records (toward quarantine) for an outage that is not the contacts' fault.
         | sturdy::failure_budget(std::min<std::size_t>(10, o.chunk))
+        // Progress lines, failures folded by reason, one summary.
         | sturdy::logged_every(o.log_every, std::move(sink))
+        // Backoff, rates and the deadline read this clock: tests inject one that never sleeps.
         | sturdy::with_clock(clock);
 
     if (o.deadline) {

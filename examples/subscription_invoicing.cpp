@@ -77,13 +77,13 @@ inline constexpr const char* due_sql = R"sql(
 )sql";
 
 struct options {
-    std::string through;                 ///< last period to invoice, "YYYY-MM"
-    std::size_t chunk = 200;             ///< items per transaction
-    double fail_rate = 0.0;              ///< injected transient failures, fraction of attempts
-    std::uint64_t seed = 0;              ///< seed of the injection
+    std::string through;                                   ///< last period to invoice, "YYYY-MM"
+    std::size_t chunk = 200;                               ///< items per transaction
+    double fail_rate = 0.0;                                ///< injected transient failures, fraction of attempts
+    std::uint64_t seed = 0;                                ///< seed of the injection
     std::optional<std::chrono::duration<double>> deadline; ///< stop cleanly before this much time
-    int quarantine_after = 5;            ///< failed runs before a key is quarantined
-    std::size_t log_every = 1000;        ///< a progress line every this many items
+    int quarantine_after = 5;                              ///< failed runs before a key is quarantined
+    std::size_t log_every = 1000;                          ///< a progress line every this many items
 };
 
 /// Creates the tables if missing, in one transaction.
@@ -145,39 +145,40 @@ sturdy::report invoice_due(sturdy::sqlite::database& db, const options& o, Clock
         }
     }
 
-    auto job =
-        db.rows<due>(due_sql, o.through)
-        // A second run, or the rerun of a chunk a crash or timeout interrupted, skips what is done.
-        | sturdy::idempotent_by(
-              ledger, [](const due& d) { return std::tuple(d.subscription_id, d.period); }, // "42/2025-03"
-              sturdy::quarantine_after{o.quarantine_after})
-        // Short transactions: a crash loses at most one chunk; users' writes get in between.
-        | sturdy::chunked<Commit>(db, o.chunk)
-        // One bad subscription costs that subscription alone: its invoice row is rolled back.
-        | sturdy::guarded([&](const due& d, const sturdy::item_context& ctx) {
-              // An invoice for this subscription and period written before the ledger knew of it
-              // (by the fragile version of this job, say) is adopted, never duplicated.
-              if (db.query_one<int>("SELECT 1 FROM invoice WHERE subscription_id = ? AND period = ?", d.subscription_id,
-                                    d.period)) {
-                  return;
-              }
-              db.execute("INSERT INTO invoice(subscription_id, period, amount_cents) VALUES(?, ?, ?)",
-                         d.subscription_id, d.period, d.amount_cents);
-              const auto invoice_id = db.last_insert_rowid();
-              const auto key = ctx.item_key.str();
-              if (example::injected(o.fail_rate, o.seed, key, failed_runs.contains(key) ? failed_runs[key] : 0,
-                                    ctx.attempt)) {
-                  throw sturdy::transient_error("injected transient failure (--fail-rate)");
-              }
-              db.execute("INSERT INTO invoice_line(invoice_id, label, amount_cents) VALUES(?, ?, ?)", invoice_id,
-                         fmt::format("{} subscription {}", d.partner, d.period), d.amount_cents);
-          })
-        // Busy database, injected faults: retried in-run with capped, jittered backoff.
-        | sturdy::retry_bounded(4, sturdy::backoff::exponential(2ms, 100ms))
-        // 50 in a row, or half of the last 500: something they all share is broken; stop early.
-        | sturdy::failure_budget(50, 0.5, 500)
-        | sturdy::logged_every(o.log_every, std::move(sink))
-        | sturdy::with_clock(clock);
+    auto job = db.rows<due>(due_sql, o.through)
+               // A second run, or the rerun of a chunk a crash or timeout interrupted, skips what is done.
+               | sturdy::idempotent_by(
+                     ledger, [](const due& d) { return std::tuple(d.subscription_id, d.period); }, // "42/2025-03"
+                     sturdy::quarantine_after{o.quarantine_after})
+               // Short transactions: a crash loses at most one chunk; users' writes get in between.
+               | sturdy::chunked<Commit>(db, o.chunk)
+               // One bad subscription costs that subscription alone: its invoice row is rolled back.
+               | sturdy::guarded([&](const due& d, const sturdy::item_context& ctx) {
+                     // An invoice for this subscription and period written before the ledger knew of it
+                     // (by the fragile version of this job, say) is adopted, never duplicated.
+                     if (db.query_one<int>("SELECT 1 FROM invoice WHERE subscription_id = ? AND period = ?",
+                                           d.subscription_id, d.period)) {
+                         return;
+                     }
+                     db.execute("INSERT INTO invoice(subscription_id, period, amount_cents) VALUES(?, ?, ?)",
+                                d.subscription_id, d.period, d.amount_cents);
+                     const auto invoice_id = db.last_insert_rowid();
+                     const auto key = ctx.item_key.str();
+                     if (example::injected(o.fail_rate, o.seed, key, failed_runs.contains(key) ? failed_runs[key] : 0,
+                                           ctx.attempt)) {
+                         throw sturdy::transient_error("injected transient failure (--fail-rate)");
+                     }
+                     db.execute("INSERT INTO invoice_line(invoice_id, label, amount_cents) VALUES(?, ?, ?)", invoice_id,
+                                fmt::format("{} subscription {}", d.partner, d.period), d.amount_cents);
+                 })
+               // Busy database, injected faults: retried in-run with capped, jittered backoff.
+               | sturdy::retry_bounded(4, sturdy::backoff::exponential(2ms, 100ms))
+               // 50 in a row, or half of the last 500: something they all share is broken; stop early.
+               | sturdy::failure_budget(50, 0.5, 500)
+               // Progress lines, failures folded by reason, one summary.
+               | sturdy::logged_every(o.log_every, std::move(sink))
+               // Backoff, rates and the deadline read this clock: tests inject one that never sleeps.
+               | sturdy::with_clock(clock);
 
     if (o.deadline) {
         return std::move(job) | sturdy::time_budget(*o.deadline) | sturdy::drain; // stop at a chunk boundary
@@ -185,7 +186,8 @@ sturdy::report invoice_due(sturdy::sqlite::database& db, const options& o, Clock
     return std::move(job) | sturdy::drain;
 }
 
-inline constexpr const char* usage = R"(usage: subscription_invoicing --db FILE [--init N] [--through YYYY-MM] [--chunk N]
+inline constexpr const char* usage =
+    R"(usage: subscription_invoicing --db FILE [--init N] [--through YYYY-MM] [--chunk N]
                               [--fail-rate P --seed S] [--deadline SECONDS] [--report text|json]
                               [--requeue KEY|all] [--quarantine-after RUNS]
   --db FILE            the SQLite database (must exist unless --init is given)
@@ -221,7 +223,8 @@ inline int run_cli(const std::vector<std::string_view>& args, std::FILE* out)
         init = a.integer("--init", 0, 10'000'000);
         o.through = a.text("--through").value_or(example::current_period());
         if (!example::month_index(o.through)) {
-            throw example::usage_error(fmt::format("--through takes a month as YYYY-MM, e.g. 2025-03 (got '{}')", o.through));
+            throw example::usage_error(
+                fmt::format("--through takes a month as YYYY-MM, e.g. 2025-03 (got '{}')", o.through));
         }
         o.chunk = static_cast<std::size_t>(a.integer("--chunk", 1, 1'000'000).value_or(200));
         o.fail_rate = a.number("--fail-rate", 0.0, 1.0).value_or(0.0);
@@ -261,11 +264,12 @@ inline int run_cli(const std::vector<std::string_view>& args, std::FILE* out)
             } else if (ledger.requeue(sturdy::key(*requeue))) {
                 fmt::print(stderr, "{}: requeued {}\n", program, *requeue);
             } else {
-                fmt::print(stderr,
-                           "{}: --requeue {}: no failure record for this key. Keys look like <subscription id>/<YYYY-MM>; "
-                           "list them with: sqlite3 {} \"SELECT item_key, runs, quarantined, last_reason FROM "
-                           "sturdy_failure WHERE namespace = 'invoice'\"\n",
-                           program, *requeue, path);
+                fmt::print(
+                    stderr,
+                    "{}: --requeue {}: no failure record for this key. Keys look like <subscription id>/<YYYY-MM>; "
+                    "list them with: sqlite3 {} \"SELECT item_key, runs, quarantined, last_reason FROM "
+                    "sturdy_failure WHERE namespace = 'invoice'\"\n",
+                    program, *requeue, path);
                 return example::exit_usage;
             }
         }

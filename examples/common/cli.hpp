@@ -40,7 +40,8 @@ public:
 class arguments {
 public:
     /// `valued`: options taking a value; `flags`: options without one.
-    arguments(const std::vector<std::string_view>& args, std::set<std::string_view> valued, std::set<std::string_view> flags)
+    arguments(const std::vector<std::string_view>& args, std::set<std::string_view> valued,
+              std::set<std::string_view> flags)
     {
         for (std::size_t i = 0; i < args.size(); ++i) {
             const auto a = args[i];

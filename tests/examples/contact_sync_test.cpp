@@ -36,7 +36,8 @@ struct fixture {
     sturdy::report run() { return contacts::sync_contacts(db, *remote, o, clock, sturdy::discard_sink{}); }
     void touch(std::int64_t id, const std::string& email)
     {
-        db.execute("UPDATE contact SET email = ?, write_date = (SELECT max(write_date) + 1 FROM contact) WHERE id = ?", email, id);
+        db.execute("UPDATE contact SET email = ?, write_date = (SELECT max(write_date) + 1 FROM contact) WHERE id = ?",
+                   email, id);
     }
     std::int64_t requests() { return count(remote->database(), "SELECT count(*) FROM remote_request"); }
     // After a clean run: every local contact is in the remote, same name, email, version.
@@ -163,13 +164,15 @@ TEST_CASE("contact_sync: the command line refuses bad usage with what to do")
 {
     test::temp_dir dir;
     CHECK(test::run_cli(contacts::run_cli, {"--db", dir.file("l.db")}).first == example::exit_usage);
-    CHECK(test::run_cli(contacts::run_cli, {"--db", dir.file("l.db"), "--remote", dir.file("r.db")}).first == example::exit_usage);
-    CHECK(test::run_cli(contacts::run_cli, {"--db", dir.file("l.db"), "--remote", dir.file("l.db"), "--init", "3"}).first ==
+    CHECK(test::run_cli(contacts::run_cli, {"--db", dir.file("l.db"), "--remote", dir.file("r.db")}).first ==
           example::exit_usage);
-    CHECK(test::run_cli(contacts::run_cli, {"--db", dir.file("l.db"), "--remote", dir.file("r.db"), "--outage-rate", "x"})
+    CHECK(test::run_cli(contacts::run_cli, {"--db", dir.file("l.db"), "--remote", dir.file("l.db"), "--init", "3"})
               .first == example::exit_usage);
-    auto [status, out] = test::run_cli(
-        contacts::run_cli, {"--db", dir.file("l.db"), "--remote", dir.file("r.db"), "--init", "10", "--report", "json"});
+    CHECK(
+        test::run_cli(contacts::run_cli, {"--db", dir.file("l.db"), "--remote", dir.file("r.db"), "--outage-rate", "x"})
+            .first == example::exit_usage);
+    auto [status, out] = test::run_cli(contacts::run_cli, {"--db", dir.file("l.db"), "--remote", dir.file("r.db"),
+                                                           "--init", "10", "--report", "json"});
     CHECK(status == example::exit_ok);
     CHECK(out.find("{\"seen\":10,\"done\":10,") == 0);
     auto [down, out2] = test::run_cli(

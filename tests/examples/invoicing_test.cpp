@@ -45,10 +45,17 @@ struct fixture {
     // No invoice twice for a (subscription, period), none without a line, amounts match the lines.
     void check_invariants()
     {
-        CHECK(count(db, "SELECT count(*) FROM (SELECT 1 FROM invoice GROUP BY subscription_id, period HAVING count(*) > 1)") == 0);
-        CHECK(count(db, "SELECT count(*) FROM invoice i WHERE NOT EXISTS (SELECT 1 FROM invoice_line l WHERE l.invoice_id = i.id)") == 0);
-        CHECK(count(db, "SELECT count(*) FROM invoice i WHERE amount_cents != (SELECT sum(amount_cents) FROM invoice_line l "
-                        "WHERE l.invoice_id = i.id)") == 0);
+        CHECK(
+            count(
+                db,
+                "SELECT count(*) FROM (SELECT 1 FROM invoice GROUP BY subscription_id, period HAVING count(*) > 1)") ==
+            0);
+        CHECK(count(db, "SELECT count(*) FROM invoice i WHERE NOT EXISTS (SELECT 1 FROM invoice_line l WHERE "
+                        "l.invoice_id = i.id)") == 0);
+        CHECK(
+            count(db,
+                  "SELECT count(*) FROM invoice i WHERE amount_cents != (SELECT sum(amount_cents) FROM invoice_line l "
+                  "WHERE l.invoice_id = i.id)") == 0);
     }
 };
 } // namespace
@@ -84,7 +91,8 @@ TEST_CASE("invoicing: one failing subscription fails only itself, its invoice ro
 
     // Fixed by an operator and requeued from the command line: invoiced.
     f.db.execute("UPDATE subscription SET amount_cents = 500 WHERE id = 2");
-    const auto [status, out] = test::run_cli(invoicing::run_cli, {"--db", f.path, "--through", "2025-02", "--requeue", "all"});
+    const auto [status, out] =
+        test::run_cli(invoicing::run_cli, {"--db", f.path, "--through", "2025-02", "--requeue", "all"});
     CHECK(status == example::exit_ok);
     CHECK(count(f.db, "SELECT count(*) FROM invoice WHERE subscription_id = 2") == 2);
     CHECK(count(f.db, "SELECT count(*) FROM sturdy_failure") == 0);
@@ -202,16 +210,18 @@ TEST_CASE("invoicing: the command line: --init, the JSON report, exit statuses, 
     CHECK(test::run_cli(invoicing::run_cli, {"--db", path, "--through", "2025-13"}).first == example::exit_usage);
     CHECK(test::run_cli(invoicing::run_cli, {"--db", path, "--chunk", "0"}).first == example::exit_usage);
     CHECK(test::run_cli(invoicing::run_cli, {"--db", path, "--fail-rate", "2"}).first == example::exit_usage);
-    CHECK(test::run_cli(invoicing::run_cli, {"--db", dir.file("no/such/dir.db"), "--init", "3"}).first == example::exit_usage);
+    CHECK(test::run_cli(invoicing::run_cli, {"--db", dir.file("no/such/dir.db"), "--init", "3"}).first ==
+          example::exit_usage);
 
     // 200 subscriptions: 2 poison (97, 194), 4 inactive; start periods 0..11 months back.
-    const std::vector<std::string_view> args{"--db", path, "--init", "200", "--through", "2025-06",
-                                             "--report", "json", "--quarantine-after", "2"};
+    const std::vector<std::string_view> args{
+        "--db", path, "--init", "200", "--through", "2025-06", "--report", "json", "--quarantine-after", "2"};
     auto [status, out] = test::run_cli(invoicing::run_cli, args);
     CHECK(status == example::exit_run_again); // the poison ones await a retry
     const auto last_line = out.substr(out.rfind('\n', out.size() - 2) + 1);
     CHECK(last_line.starts_with("{\"seen\":"));
-    for (const auto* k : {"\"done\":", "\"skipped\":0", "\"failed\":", "\"retried\":", "\"quarantined\":0", "\"remaining\":0"}) {
+    for (const auto* k :
+         {"\"done\":", "\"skipped\":0", "\"failed\":", "\"retried\":", "\"quarantined\":0", "\"remaining\":0"}) {
         CHECK(last_line.find(k) != std::string::npos);
     }
     auto [again, out2] = test::run_cli(invoicing::run_cli, args); // --init on a full file adds nothing
