@@ -6,6 +6,7 @@
 /// compile error, and the order in which they are written does not change what runs.
 
 #include <sturdy/concepts.hpp>
+#include <sturdy/detail/slots.hpp>
 #include <sturdy/policy/commit.hpp>
 
 #include <cstddef>
@@ -16,27 +17,6 @@
 #include <utility>
 
 namespace sturdy {
-
-/// An empty slot.
-struct unset {};
-
-namespace detail {
-enum slot : std::size_t {
-    ledger_slot_i,
-    chunk_slot_i,
-    effect_slot_i,
-    retry_slot_i,
-    log_slot_i,
-    clock_slot_i,
-    failure_budget_slot_i,
-    time_budget_slot_i,
-    watermark_slot_i,
-    slot_count
-};
-using empty_slots = std::tuple<unset, unset, unset, unset, unset, unset, unset, unset, unset>;
-
-template <class T> inline constexpr bool is_unset = std::is_same_v<std::remove_cvref_t<T>, unset>;
-} // namespace detail
 
 namespace detail {
 template <class Job> class cursor;

@@ -7,12 +7,14 @@
 
 #include <sturdy/clock.hpp>
 #include <sturdy/concepts.hpp>
+#include <sturdy/detail/slots.hpp>
 #include <sturdy/key.hpp>
 #include <sturdy/log.hpp>
 #include <sturdy/policy/commit.hpp>
 #include <sturdy/report.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <optional>
