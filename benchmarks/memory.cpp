@@ -73,8 +73,9 @@ namespace bench {
                                        sturdy::memory::ledger& ledger, const std::vector<std::int64_t>& data)
 {
     auto r = data | sturdy::idempotent_by(ledger, [](std::int64_t v) { return v; }) | sturdy::chunked(db, chunk) |
-             sturdy::guarded([&](std::int64_t v) { effect(out, v); }) | sturdy::retry_bounded(3, sturdy::backoff::none()) |
-             sturdy::logged_every(10'000, sturdy::discard_sink{}) | sturdy::drain;
+             sturdy::guarded([&](std::int64_t v) { effect(out, v); }) |
+             sturdy::retry_bounded(3, sturdy::backoff::none()) | sturdy::logged_every(10'000, sturdy::discard_sink{}) |
+             sturdy::drain;
     return r.done;
 }
 } // namespace bench

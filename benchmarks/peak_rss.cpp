@@ -44,8 +44,9 @@ std::size_t run_sqlite(std::int64_t n, std::size_t chunk)
         db.exec("CREATE TABLE out(id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
         auto ledger = db.ledger("rss");
         auto& insert = db.prepare("INSERT INTO out(id, v) VALUES(?, ?)");
-        auto r = std::views::iota(std::int64_t{0}, n) | sturdy::idempotent_by(ledger, [](std::int64_t i) { return i; }) |
-                 sturdy::chunked(db, chunk) | sturdy::guarded([&](std::int64_t i) {
+        auto r = std::views::iota(std::int64_t{0}, n) |
+                 sturdy::idempotent_by(ledger, [](std::int64_t i) { return i; }) | sturdy::chunked(db, chunk) |
+                 sturdy::guarded([&](std::int64_t i) {
                      insert.bind(i, i);
                      sturdy::sqlite::detail::reset_on_exit reset{insert};
                      insert.step();

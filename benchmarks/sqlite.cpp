@@ -102,7 +102,8 @@ struct fresh_db {
 
 std::int64_t now_seconds()
 {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 /// One step of a prepared statement, reset afterwards.

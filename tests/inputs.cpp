@@ -22,8 +22,8 @@ template <class Input> std::vector<int> run(Input&& input, sturdy::report* out =
     sturdy::memory::database db;
     auto ledger = db.ledger("job");
     std::vector<int> seen;
-    auto r = std::forward<Input>(input) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 2) |
-             sturdy::guarded([&](int v) { seen.push_back(v); }) | sturdy::drain;
+    auto r = std::forward<Input>(input) | sturdy::idempotent_by(ledger, [](int v) { return v; }) |
+             sturdy::chunked(db, 2) | sturdy::guarded([&](int v) { seen.push_back(v); }) | sturdy::drain;
     if (out != nullptr) {
         *out = r;
     }

@@ -10,7 +10,8 @@ std::size_t run(sturdy::memory::database& db, const std::vector<std::int64_t>& i
     auto& out = db.table("out");
     auto ledger = db.ledger("job");
     auto r = input | sturdy::idempotent_by(ledger, [](std::int64_t v) { return v; }) | sturdy::chunked(db, 200) |
-             sturdy::guarded([&](std::int64_t v) { out.put(v, "x"); }) | sturdy::retry_bounded(3, sturdy::backoff::none()) |
-             sturdy::logged_every(10'000, sturdy::discard_sink{}) | sturdy::drain;
+             sturdy::guarded([&](std::int64_t v) { out.put(v, "x"); }) |
+             sturdy::retry_bounded(3, sturdy::backoff::none()) | sturdy::logged_every(10'000, sturdy::discard_sink{}) |
+             sturdy::drain;
     return r.done;
 }

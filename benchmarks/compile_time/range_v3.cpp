@@ -9,7 +9,8 @@
 std::int64_t run(const std::vector<std::int64_t>& input)
 {
     std::int64_t sum = 0;
-    for (auto chunk : input | ranges::views::filter([](std::int64_t v) { return v % 7 != 0; }) | ranges::views::chunk(200)) {
+    for (auto chunk :
+         input | ranges::views::filter([](std::int64_t v) { return v % 7 != 0; }) | ranges::views::chunk(200)) {
         for (auto v : chunk) {
             sum += v;
         }

@@ -9,16 +9,17 @@
 #include <concepts>
 #include <cstdint>
 #include <string>
-#include <vector>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 namespace sturdy {
 
 /// An RAII savepoint: rolls back on destruction unless `release()`d; `rollback()` undoes
 /// everything written since it was taken (and ends it).
 template <class S>
-concept savepoint = std::move_constructible<S> && requires(S& s) {
+concept savepoint = std::move_constructible<S> && requires(S& s)
+{
     s.release();
     s.rollback();
 };
@@ -26,19 +27,27 @@ concept savepoint = std::move_constructible<S> && requires(S& s) {
 /// A connection's transaction: begin / commit / rollback, and nested savepoints.
 /// Taking a savepoint outside a transaction starts one, as in SQL.
 template <class T>
-concept transaction = requires(T& t) {
+concept transaction = requires(T& t)
+{
     t.begin();
     t.commit();
     t.rollback();
-    { t.in_transaction() } -> std::convertible_to<bool>;
-    { t.savepoint() } -> savepoint;
+    {
+        t.in_transaction()
+        } -> std::convertible_to<bool>;
+    {
+        t.savepoint()
+        } -> savepoint;
 };
 
 /// Records which keys are done. `mark` writes in the store's current transaction, so the
 /// mark commits or vanishes with the item's effect.
 template <class L>
-concept ledger = requires(L& l, const key& k) {
-    { l.contains(k) } -> std::convertible_to<bool>;
+concept ledger = requires(L& l, const key& k)
+{
+    {
+        l.contains(k)
+        } -> std::convertible_to<bool>;
     l.mark(k);
 };
 
@@ -56,12 +65,21 @@ struct failure_info {
 /// and quarantined after `quarantine_after` failed runs. Every write happens in the store's
 /// current transaction, like `mark`.
 template <class L>
-concept failure_ledger = ledger<L> && requires(L& l, const key& k, std::string_view reason, int n) {
-    { l.failures() } -> std::same_as<std::vector<failure_info>>; ///< every record, quarantined or not
-    { l.record_failure(k, reason, n) } -> std::same_as<failure_info>; ///< runs+1; quarantined once runs >= n
-    l.clear_failure(k);                                                ///< on success
-    { l.requeue(k) } -> std::convertible_to<bool>;                     ///< un-quarantine one key (runs reset to 0)
-    { l.requeue_all() } -> std::convertible_to<std::size_t>;           ///< un-quarantine every key
+concept failure_ledger = ledger<L> && requires(L& l, const key& k, std::string_view reason, int n)
+{
+    {
+        l.failures()
+        } -> std::same_as<std::vector<failure_info>>; ///< every record, quarantined or not
+    {
+        l.record_failure(k, reason, n)
+        } -> std::same_as<failure_info>; ///< runs+1; quarantined once runs >= n
+    l.clear_failure(k);                  ///< on success
+    {
+        l.requeue(k)
+        } -> std::convertible_to<bool>; ///< un-quarantine one key (runs reset to 0)
+    {
+        l.requeue_all()
+        } -> std::convertible_to<std::size_t>; ///< un-quarantine every key
 };
 
 /// Log levels a sink receives.
@@ -76,8 +94,11 @@ using time_point = std::chrono::steady_clock::time_point;
 
 /// A monotonic clock that can also wait. Inject a `sturdy::manual_clock` in tests.
 template <class C>
-concept clock = requires(C& c, duration d) {
-    { c.now() } -> std::convertible_to<time_point>;
+concept clock = requires(C& c, duration d)
+{
+    {
+        c.now()
+        } -> std::convertible_to<time_point>;
     c.sleep_for(d);
 };
 

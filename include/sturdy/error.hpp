@@ -15,12 +15,12 @@ namespace sturdy {
 
 /// Error codes raised by sturdy itself and by its stores.
 enum class errc {
-    transient = 1,      ///< worth retrying: busy, locked, timeout, remote unavailable
-    permanent,          ///< retrying cannot help: a constraint, bad data
-    bad_argument,       ///< an adaptor was given an argument it cannot work with
-    key_failed,         ///< the key function threw
-    store_unavailable,  ///< the store cannot be opened or reached
-    schema_mismatch,    ///< the store holds tables this version cannot understand
+    transient = 1,     ///< worth retrying: busy, locked, timeout, remote unavailable
+    permanent,         ///< retrying cannot help: a constraint, bad data
+    bad_argument,      ///< an adaptor was given an argument it cannot work with
+    key_failed,        ///< the key function threw
+    store_unavailable, ///< the store cannot be opened or reached
+    schema_mismatch,   ///< the store holds tables this version cannot understand
 };
 
 /// The kinds of failure the loop distinguishes.
@@ -102,13 +102,17 @@ private:
 /// Throw this (or derive from it) from an effect for a failure worth retrying.
 class transient_error : public failure_error {
 public:
-    explicit transient_error(std::string message) : failure_error(make_error_code(errc::transient), std::move(message)) {}
+    explicit transient_error(std::string message) : failure_error(make_error_code(errc::transient), std::move(message))
+    {
+    }
 };
 
 /// Throw this for a failure that retrying cannot fix.
 class permanent_error : public failure_error {
 public:
-    explicit permanent_error(std::string message) : failure_error(make_error_code(errc::permanent), std::move(message)) {}
+    explicit permanent_error(std::string message) : failure_error(make_error_code(errc::permanent), std::move(message))
+    {
+    }
 };
 
 /// A usage error: an adaptor argument that cannot work, named with the fix.
@@ -148,4 +152,5 @@ inline std::string describe(const std::exception_ptr& ex)
 
 } // namespace sturdy
 
-template <> struct std::is_error_code_enum<sturdy::errc> : std::true_type {};
+template <> struct std::is_error_code_enum<sturdy::errc> : std::true_type {
+};

@@ -43,17 +43,22 @@ template <class Source, class Slots = detail::empty_slots> struct job {
 };
 
 namespace detail {
-template <class T> struct is_job_impl : std::false_type {};
-template <class S, class Slots> struct is_job_impl<job<S, Slots>> : std::true_type {};
+template <class T> struct is_job_impl : std::false_type {
+};
+template <class S, class Slots> struct is_job_impl<job<S, Slots>> : std::true_type {
+};
 template <class T> inline constexpr bool is_job = is_job_impl<std::remove_cvref_t<T>>::value;
 
 /// A copy of `j` with slot `I` filled by `value`.
 template <std::size_t I, class Job, class Value> auto fill(Job&& j, Value value)
 {
     using J = std::remove_cvref_t<Job>;
-    static_assert(!J::template has<I>, "sturdy: this adaptor is already in the pipeline; each adaptor may be given once");
-    return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
-        using new_slots = std::tuple<std::conditional_t<Is == I, Value, std::tuple_element_t<Is, decltype(j.slots)>>...>;
+    static_assert(!J::template has<I>,
+                  "sturdy: this adaptor is already in the pipeline; each adaptor may be given once");
+    return [&]<std::size_t... Is>(std::index_sequence<Is...>)
+    {
+        using new_slots =
+            std::tuple<std::conditional_t<Is == I, Value, std::tuple_element_t<Is, decltype(j.slots)>>...>;
         auto pick = [&]<std::size_t K>(std::integral_constant<std::size_t, K>) -> decltype(auto) {
             if constexpr (K == I) {
                 return std::move(value);
@@ -63,7 +68,8 @@ template <std::size_t I, class Job, class Value> auto fill(Job&& j, Value value)
         };
         return job<decltype(j.source), new_slots>{std::forward<Job>(j).source,
                                                   new_slots{pick(std::integral_constant<std::size_t, Is>{})...}};
-    }(std::make_index_sequence<slot_count>{});
+    }
+    (std::make_index_sequence<slot_count>{});
 }
 
 /// A pipeable stage: the value for slot `I`. It derives from the slot so a slot's own

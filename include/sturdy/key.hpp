@@ -21,8 +21,8 @@ class key {
 public:
     key() = default;
     template <std::integral I>
-        requires(!std::same_as<I, bool>)
-    key(I value) : value_(static_cast<std::int64_t>(value)) // NOLINT: implicit by design
+    requires(!std::same_as<I, bool>) key(I value)
+        : value_(static_cast<std::int64_t>(value)) // NOLINT: implicit by design
     {
     }
     key(std::string value) : value_(std::move(value)) {}        // NOLINT
@@ -44,9 +44,12 @@ private:
 };
 
 namespace detail {
-template <class T> struct is_tuple_like : std::false_type {};
-template <class... Ts> struct is_tuple_like<std::tuple<Ts...>> : std::true_type {};
-template <class A, class B> struct is_tuple_like<std::pair<A, B>> : std::true_type {};
+template <class T> struct is_tuple_like : std::false_type {
+};
+template <class... Ts> struct is_tuple_like<std::tuple<Ts...>> : std::true_type {
+};
+template <class A, class B> struct is_tuple_like<std::pair<A, B>> : std::true_type {
+};
 } // namespace detail
 
 /// What a key function may return.

@@ -27,7 +27,8 @@ namespace sturdy {
 struct stderr_sink {
     void operator()(level l, std::string_view message) const
     {
-        fmt::print(stderr, "[sturdy] {}{}\n", l == level::info ? "" : (l == level::warning ? "warning: " : "error: "), message);
+        fmt::print(stderr, "[sturdy] {}{}\n", l == level::info ? "" : (l == level::warning ? "warning: " : "error: "),
+                   message);
     }
 };
 
@@ -83,8 +84,9 @@ public:
     {
         const auto count = ++reasons_[f.reason];
         if (count <= reasons_shown) {
-            sink_(level::warning, fmt::format("failed {}: {}{}", f.item_key, f.reason,
-                                              f.attempts > 1 ? fmt::format(" (after {} attempts)", f.attempts) : std::string()));
+            sink_(level::warning,
+                  fmt::format("failed {}: {}{}", f.item_key, f.reason,
+                              f.attempts > 1 ? fmt::format(" (after {} attempts)", f.attempts) : std::string()));
         }
     }
 
@@ -111,16 +113,18 @@ private:
     {
         const double secs = std::chrono::duration<double>(now - start_).count();
         const double rate = secs > 0 ? static_cast<double>(seen) / secs : 0.0;
-        std::string progress = total_ ? fmt::format("{}/{} ({:.1f}%)", seen, *total_,
-                                                    *total_ > 0 ? 100.0 * static_cast<double>(seen) / static_cast<double>(*total_) : 100.0)
-                                      : fmt::format("{}", seen);
+        std::string progress =
+            total_ ? fmt::format("{}/{} ({:.1f}%)", seen, *total_,
+                                 *total_ > 0 ? 100.0 * static_cast<double>(seen) / static_cast<double>(*total_) : 100.0)
+                   : fmt::format("{}", seen);
         std::string eta;
         if (total_ && rate > 0 && *total_ >= seen) {
-            eta = fmt::format(", ETA {}", format_duration(std::chrono::duration_cast<duration>(
-                                              std::chrono::duration<double>(static_cast<double>(*total_ - seen) / rate))));
+            eta = fmt::format(", ETA {}",
+                              format_duration(std::chrono::duration_cast<duration>(
+                                  std::chrono::duration<double>(static_cast<double>(*total_ - seen) / rate))));
         }
-        sink_(level::info, fmt::format("progress {}: done {}, skipped {}, failed {}, retried {} | {:.0f} items/s{}", progress,
-                                       r.done, r.skipped, r.failed, r.retried, rate, eta));
+        sink_(level::info, fmt::format("progress {}: done {}, skipped {}, failed {}, retried {} | {:.0f} items/s{}",
+                                       progress, r.done, r.skipped, r.failed, r.retried, rate, eta));
     }
 
     std::variant<std::size_t, duration> every_;

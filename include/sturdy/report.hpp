@@ -24,12 +24,12 @@ struct failure_record {
 };
 
 struct report {
-    std::size_t seen = 0;      ///< items read from the input
-    std::size_t done = 0;      ///< items whose effect committed (or was released, under no_commit)
-    std::size_t skipped = 0;   ///< items skipped because the ledger already holds their key
-    std::size_t failed = 0;    ///< items that failed for good in this run
-    std::size_t retried = 0;   ///< extra attempts made after transient failures
-    std::size_t chunks = 0;    ///< chunks ended (committed, or released under no_commit)
+    std::size_t seen = 0;           ///< items read from the input
+    std::size_t done = 0;           ///< items whose effect committed (or was released, under no_commit)
+    std::size_t skipped = 0;        ///< items skipped because the ledger already holds their key
+    std::size_t failed = 0;         ///< items that failed for good in this run
+    std::size_t retried = 0;        ///< extra attempts made after transient failures
+    std::size_t chunks = 0;         ///< chunks ended (committed, or released under no_commit)
     std::size_t quarantined = 0;    ///< items seen that are in quarantine (before this run, or from it)
     std::size_t awaiting_retry = 0; ///< failed items a later run will retry (failed, not quarantined)
     std::size_t remaining = 0;      ///< items not processed because the run stopped early
@@ -42,7 +42,10 @@ struct report {
     [[nodiscard]] bool ok() const noexcept { return failed == 0; }
 
     /// True when work is pending: the scheduler should run the job again soon.
-    [[nodiscard]] bool run_again_soon() const noexcept { return remaining > 0 || awaiting_retry > 0 || !stopped_early.empty(); }
+    [[nodiscard]] bool run_again_soon() const noexcept
+    {
+        return remaining > 0 || awaiting_retry > 0 || !stopped_early.empty();
+    }
 
     /// One line of JSON; keys are stable, counts are integers.
     [[nodiscard]] std::string json() const;
@@ -114,8 +117,9 @@ template <> struct fmt::formatter<sturdy::report> {
     constexpr auto parse(fmt::format_parse_context& ctx) { return ctx.begin(); }
     template <class Ctx> auto format(const sturdy::report& r, Ctx& ctx) const
     {
-        auto out = fmt::format_to(ctx.out(), "seen {}, done {}, skipped {} (already done), failed {}, retried {}, in {}",
-                                  r.seen, r.done, r.skipped, r.failed, r.retried, sturdy::detail::format_duration(r.elapsed));
+        auto out =
+            fmt::format_to(ctx.out(), "seen {}, done {}, skipped {} (already done), failed {}, retried {}, in {}",
+                           r.seen, r.done, r.skipped, r.failed, r.retried, sturdy::detail::format_duration(r.elapsed));
         if (r.quarantined > 0) {
             out = fmt::format_to(out, "; {} quarantined (requeue to retry)", r.quarantined);
         }
@@ -123,7 +127,8 @@ template <> struct fmt::formatter<sturdy::report> {
             out = fmt::format_to(out, "\n  stopped early: {}; {} remaining", r.stopped_early, r.remaining);
         }
         if (r.run_again_soon()) {
-            out = fmt::format_to(out, "\n  run again soon: {} remaining, {} failed awaiting retry", r.remaining, r.awaiting_retry);
+            out = fmt::format_to(out, "\n  run again soon: {} remaining, {} failed awaiting retry", r.remaining,
+                                 r.awaiting_retry);
         }
         for (const auto& f : r.failures) {
             out = fmt::format_to(out, "\n  failed {}: {}{}", f.item_key, f.reason,

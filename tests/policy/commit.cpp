@@ -38,10 +38,10 @@ TEST_CASE("one job template: with commit the data persists; with no_commit the t
     CHECK(r2.done == 7);
     CHECK(r2.chunks == 3);
     CHECK(tested.commits() == 0);
-    CHECK(tested.in_transaction());              // the caller's transaction is still open
-    CHECK(tested.table("invoice").size() == 8);  // and sees the loop's writes
+    CHECK(tested.in_transaction());             // the caller's transaction is still open
+    CHECK(tested.table("invoice").size() == 8); // and sees the loop's writes
     tested.rollback();
-    CHECK(tested.snapshot() == before);          // exactly as before
+    CHECK(tested.snapshot() == before); // exactly as before
 }
 
 TEST_CASE("no_commit opens a transaction when the caller has none, and leaves it to the caller")

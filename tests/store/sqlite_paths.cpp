@@ -60,21 +60,24 @@ public:
                  "                                amount INTEGER NOT NULL CHECK (amount >= 0));");
     }
 
-    sturdy::report run(const std::vector<std::int64_t>& input, const faults& f, sturdy::isolation mode, std::size_t chunk)
+    sturdy::report run(const std::vector<std::int64_t>& input, const faults& f, sturdy::isolation mode,
+                       std::size_t chunk)
     {
         auto ledger = db_.ledger("paths");
         std::set<std::int64_t> flaky_left = f.flaky;
-        return input | sturdy::idempotent_by(ledger, [](std::int64_t i) { return i; }, sturdy::quarantine_after{2}) |
-               sturdy::chunked(db_, chunk) | sturdy::guarded(
-                                                 [&](std::int64_t i) {
-                                                     db_.execute("INSERT INTO item(id, v) VALUES(?, ?)", i, i * 10);
-                                                     if (flaky_left.erase(i) > 0) {
-                                                         throw sturdy::transient_error("flaky item " + std::to_string(i));
-                                                     }
-                                                     db_.execute("INSERT INTO line(item_id, amount) VALUES(?, ?)", i,
-                                                                 f.poison.contains(i) ? -1 : i);
-                                                 },
-                                                 mode) |
+        return input |
+               sturdy::idempotent_by(
+                   ledger, [](std::int64_t i) { return i; }, sturdy::quarantine_after{2}) |
+               sturdy::chunked(db_, chunk) |
+               sturdy::guarded(
+                   [&](std::int64_t i) {
+                       db_.execute("INSERT INTO item(id, v) VALUES(?, ?)", i, i * 10);
+                       if (flaky_left.erase(i) > 0) {
+                           throw sturdy::transient_error("flaky item " + std::to_string(i));
+                       }
+                       db_.execute("INSERT INTO line(item_id, amount) VALUES(?, ?)", i, f.poison.contains(i) ? -1 : i);
+                   },
+                   mode) |
                sturdy::retry_bounded(3, sturdy::backoff::none()) | sturdy::drain;
     }
 
@@ -87,7 +90,8 @@ public:
                  "SELECT 'line|' || item_id || '|' || amount FROM line ORDER BY item_id, amount",
                  "SELECT 'ledger|' || namespace || '|' || typeof(item_key) || '|' || item_key FROM sturdy_ledger "
                  "ORDER BY namespace, item_key",
-                 "SELECT 'failure|' || namespace || '|' || typeof(item_key) || '|' || item_key || '|' || runs || '|' || "
+                 "SELECT 'failure|' || namespace || '|' || typeof(item_key) || '|' || item_key || '|' || runs || '|' "
+                 "|| "
                  "quarantined || '|' || last_reason FROM sturdy_failure ORDER BY namespace, item_key",
              }) {
             for (auto& line : db_.query<std::string>(sql)) {
@@ -199,9 +203,9 @@ TEST_CASE("sqlite paths: transient failures retried within the run commit the sa
 TEST_CASE("sqlite paths: later runs skip what is done, count failed runs, quarantine and clear records the same way")
 {
     const faults first{{10, 11, 12, 55, 56, 200}, {}};
-    const faults second{{10, 11, 55, 200}, {}};    // 12 and 56 were fixed: their records are cleared
-    const faults third{{10, 11, 55, 200}, {77}};   // the rest are quarantined (2 failed runs) and skipped
-    const faults fourth{{}, {}};                   // quarantined items stay quarantined
+    const faults second{{10, 11, 55, 200}, {}};  // 12 and 56 were fixed: their records are cleared
+    const faults third{{10, 11, 55, 200}, {77}}; // the rest are quarantined (2 failed runs) and skipped
+    const faults fourth{{}, {}};                 // quarantined items stay quarantined
     const auto dump = same_on_both_paths(range(0, 256), {first, second, third, fourth}, 50);
     CHECK(count_prefix(dump, "item|") == 256 - 4);
     CHECK(count_prefix(dump, "failure|paths|integer|10|2|1|") == 1);

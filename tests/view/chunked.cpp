@@ -89,7 +89,9 @@ TEST_CASE("chunked with the commit policy refuses to commit a transaction the ca
     sturdy::memory::database db;
     db.begin();
     db.table("mine").put(1, "caller's uncommitted work");
-    auto run = [&] { return std::vector<int>{1} | sturdy::chunked(db, 1) | sturdy::guarded([](int) {}) | sturdy::drain; };
+    auto run = [&] {
+        return std::vector<int>{1} | sturdy::chunked(db, 1) | sturdy::guarded([](int) {}) | sturdy::drain;
+    };
     CHECK_THROWS_WITH(run(), Catch::Contains("a transaction is already open"));
     CHECK(db.in_transaction());
     db.rollback();

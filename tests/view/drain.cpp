@@ -41,8 +41,8 @@ TEST_CASE("the full pipeline: a failure mid-chunk costs that item alone, and a s
     input[12].amount = -1; // poison: fails after writing its invoice row
 
     auto run = [&] {
-        return input | sturdy::idempotent_by(ledger, [](const order& o) { return o.id; }) |
-               sturdy::chunked(db, 10) | sturdy::guarded([&](const order& o) {
+        return input | sturdy::idempotent_by(ledger, [](const order& o) { return o.id; }) | sturdy::chunked(db, 10) |
+               sturdy::guarded([&](const order& o) {
                    invoices.insert(o.id, std::to_string(o.amount));
                    if (o.amount < 0) {
                        throw sturdy::permanent_error("amount must not be negative");
@@ -97,12 +97,13 @@ TEST_CASE("the order the adaptors are written in does not change what runs")
             out.put(v, "x");
         };
         auto key = [](int v) { return v; };
-        auto r = reversed ? (input | sturdy::with_clock(clock) | sturdy::logged_every(100, sturdy::discard_sink{}) |
-                             sturdy::retry_bounded(5, sturdy::backoff::none()) | sturdy::guarded(effect) |
-                             sturdy::chunked(db, 3) | sturdy::idempotent_by(ledger, key) | sturdy::drain)
-                          : (input | sturdy::idempotent_by(ledger, key) | sturdy::chunked(db, 3) |
-                             sturdy::guarded(effect) | sturdy::retry_bounded(5, sturdy::backoff::none()) |
-                             sturdy::logged_every(100, sturdy::discard_sink{}) | sturdy::with_clock(clock) | sturdy::drain);
+        auto r = reversed
+                     ? (input | sturdy::with_clock(clock) | sturdy::logged_every(100, sturdy::discard_sink{}) |
+                        sturdy::retry_bounded(5, sturdy::backoff::none()) | sturdy::guarded(effect) |
+                        sturdy::chunked(db, 3) | sturdy::idempotent_by(ledger, key) | sturdy::drain)
+                     : (input | sturdy::idempotent_by(ledger, key) | sturdy::chunked(db, 3) | sturdy::guarded(effect) |
+                        sturdy::retry_bounded(5, sturdy::backoff::none()) |
+                        sturdy::logged_every(100, sturdy::discard_sink{}) | sturdy::with_clock(clock) | sturdy::drain);
         return std::tuple(r.json(), db.snapshot());
     };
     auto [json_a, data_a] = run(false);
@@ -153,7 +154,8 @@ TEST_CASE("chunked and guarded given two different stores of one type is refused
     sturdy::memory::database b;
     int effects = 0;
     auto run = [&] {
-        return std::vector<int>{1} | sturdy::chunked(a, 1) | sturdy::guarded(b, [&](int) { ++effects; }) | sturdy::drain;
+        return std::vector<int>{1} | sturdy::chunked(a, 1) | sturdy::guarded(b, [&](int) { ++effects; }) |
+               sturdy::drain;
     };
     CHECK_THROWS_WITH(run(), Catch::Contains("were given different stores"));
     CHECK(effects == 0);

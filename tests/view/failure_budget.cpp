@@ -38,8 +38,8 @@ TEST_CASE("an outage trips the failure budget: the run stops, commits what succe
     CHECK(r.done == 15);
     CHECK(r.failed == 0); // the streak is the outage's fault, not the items'
     CHECK(r.remaining == 85);
-    CHECK(r.stopped_early ==
-          "failure budget spent: 5 consecutive failures, the last: connection refused (is a service they depend on unavailable?)");
+    CHECK(r.stopped_early == "failure budget spent: 5 consecutive failures, the last: connection refused (is a service "
+                             "they depend on unavailable?)");
     CHECK(r.run_again_soon());
     CHECK(ledger.failures().empty()); // an outage never counts toward quarantine
     CHECK(remote.size() == 15);

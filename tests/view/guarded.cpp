@@ -61,13 +61,14 @@ TEST_CASE("an effect may report failure by returning an error instead of throwin
     CHECK_FALSE(out.contains(2));
     CHECK(by_code.failures[0].reason == std::make_error_code(std::errc::permission_denied).message());
 
-    auto by_result = range_of(4) | sturdy::chunked(db, 4) | sturdy::guarded([&](int v) -> sturdy::result<void> {
-                         if (v == 3) {
-                             return sturdy::error{sturdy::make_error_code(sturdy::errc::permanent), "customer 3 is closed"};
-                         }
-                         return boost::outcome_v2::success();
-                     }) |
-                     sturdy::drain;
+    auto by_result =
+        range_of(4) | sturdy::chunked(db, 4) | sturdy::guarded([&](int v) -> sturdy::result<void> {
+            if (v == 3) {
+                return sturdy::error{sturdy::make_error_code(sturdy::errc::permanent), "customer 3 is closed"};
+            }
+            return boost::outcome_v2::success();
+        }) |
+        sturdy::drain;
     CHECK(by_result.failed == 1);
     CHECK(by_result.failures[0].reason == "customer 3 is closed");
 }
@@ -135,7 +136,8 @@ TEST_CASE("with no failures, the fast path takes one savepoint per chunk")
 {
     sturdy::memory::database db;
     auto& out = db.table("out");
-    auto r = range_of(1000) | sturdy::chunked(db, 100) | sturdy::guarded([&](int v) { out.put(v, "x"); }) | sturdy::drain;
+    auto r =
+        range_of(1000) | sturdy::chunked(db, 100) | sturdy::guarded([&](int v) { out.put(v, "x"); }) | sturdy::drain;
     CHECK(r.done == 1000);
     CHECK(db.savepoints_taken() == 10);
 }

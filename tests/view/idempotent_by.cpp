@@ -45,8 +45,8 @@ TEST_CASE("the mark and the effect commit or vanish together")
     auto ledger = db.ledger("job");
     auto& out = db.table("out");
     // The effect writes, then fails: the mark must not survive either.
-    auto r = std::vector<int>{1, 2, 3} | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 3) |
-             sturdy::guarded([&](int v) {
+    auto r = std::vector<int>{1, 2, 3} | sturdy::idempotent_by(ledger, [](int v) { return v; }) |
+             sturdy::chunked(db, 3) | sturdy::guarded([&](int v) {
                  out.put(v, "written");
                  if (v == 2) {
                      throw std::runtime_error("downstream refused");
@@ -67,12 +67,14 @@ TEST_CASE("a key function that throws fails that item with the reason, and nothi
     auto ledger = db.ledger("job");
     auto& out = db.table("out");
     int effects = 0;
-    auto r = std::vector<int>{1, 2, 3} | sturdy::idempotent_by(ledger, [](int v) {
-                 if (v == 2) {
-                     throw std::invalid_argument("no period for subscription 2");
-                 }
-                 return v;
-             }) |
+    auto r = std::vector<int>{1, 2, 3} |
+             sturdy::idempotent_by(ledger,
+                                   [](int v) {
+                                       if (v == 2) {
+                                           throw std::invalid_argument("no period for subscription 2");
+                                       }
+                                       return v;
+                                   }) |
              sturdy::chunked(db, 10) | sturdy::guarded([&](int v) {
                  ++effects;
                  out.put(v, "x");
@@ -111,7 +113,8 @@ TEST_CASE("failed keys are retried by later runs, quarantined after N failed run
     int poison_attempts = 0;
     auto run = [&] {
         return std::vector<int>{1, 2, 3} |
-               sturdy::idempotent_by(ledger, [](int v) { return v; }, sturdy::quarantine_after{3}) |
+               sturdy::idempotent_by(
+                   ledger, [](int v) { return v; }, sturdy::quarantine_after{3}) |
                sturdy::chunked(db, 10) | sturdy::guarded([&](int v) {
                    if (v == 2) {
                        ++poison_attempts;
@@ -176,6 +179,7 @@ TEST_CASE("idempotent_by rejects a quarantine threshold below 1")
 {
     sturdy::memory::database db;
     auto ledger = db.ledger("job");
-    CHECK_THROWS_WITH(sturdy::idempotent_by(ledger, [](int v) { return v; }, sturdy::quarantine_after{0}),
+    CHECK_THROWS_WITH(sturdy::idempotent_by(
+                          ledger, [](int v) { return v; }, sturdy::quarantine_after{0}),
                       Catch::Contains("quarantine_after must be at least 1"));
 }

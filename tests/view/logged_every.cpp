@@ -22,7 +22,8 @@ TEST_CASE("progress lines every n items with done/total, rate and ETA from the i
     // Progress is emitted at the first chunk boundary after each multiple of 25: at 30, 50, 80, 100.
     REQUIRE(log.count_starting("progress ") == 4);
     CHECK(log.lines[0] == "progress 30/100 (30.0%): done 30, skipped 0, failed 0, retried 0 | 100 items/s, ETA 700ms");
-    CHECK(log.lines.back().starts_with("finished: seen 100, done 100, skipped 0 (already done), failed 0, retried 0, in 1.0s"));
+    CHECK(log.lines.back().starts_with(
+        "finished: seen 100, done 100, skipped 0 (already done), failed 0, retried 0, in 1.0s"));
 }
 
 TEST_CASE("progress by clock time")

@@ -138,18 +138,20 @@ TEST_CASE("retry_bounded alone retries any callable")
 {
     sturdy::manual_clock clock;
     int calls = 0;
-    const auto value = sturdy::retry_bounded(5, sturdy::backoff::exponential(1s, 1min, 0.0)).run(
-        [&] {
-            if (++calls < 3) {
-                throw sturdy::transient_error("flaky");
-            }
-            return 42;
-        },
-        clock);
+    const auto value = sturdy::retry_bounded(5, sturdy::backoff::exponential(1s, 1min, 0.0))
+                           .run(
+                               [&] {
+                                   if (++calls < 3) {
+                                       throw sturdy::transient_error("flaky");
+                                   }
+                                   return 42;
+                               },
+                               clock);
     CHECK(value == 42);
     CHECK(clock.sleeps == std::vector<sturdy::duration>{1s, 2s});
-    CHECK_THROWS_AS(sturdy::retry_bounded(2, sturdy::backoff::none()).run([]() -> int { throw std::logic_error("bug"); }, clock),
-                    std::logic_error);
+    CHECK_THROWS_AS(
+        sturdy::retry_bounded(2, sturdy::backoff::none()).run([]() -> int { throw std::logic_error("bug"); }, clock),
+        std::logic_error);
 }
 
 TEST_CASE("retry_bounded and backoff reject arguments that cannot work")

@@ -29,12 +29,12 @@
 #include <iterator>
 #include <memory>
 #include <optional>
-#include <unordered_map>
 #include <ranges>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -97,9 +97,13 @@ template <class R> std::optional<attempt_failure> failure_of_result(R&& r, const
         }
         return std::nullopt;
     } else {
-        static_assert(requires { r.has_error(); r.error(); },
-                      "guarded: the effect must return void, std::error_code, or a result type "
-                      "(sturdy::result<T>, a Boost.Outcome result)");
+        static_assert(
+            requires {
+                r.has_error();
+                r.error();
+            },
+            "guarded: the effect must return void, std::error_code, or a result type "
+            "(sturdy::result<T>, a Boost.Outcome result)");
         if (!r.has_error()) {
             return std::nullopt;
         }
@@ -152,9 +156,10 @@ template <class Job> class engine {
             return false;
         }
     }();
-    static_assert(!has_watermark || keeps_failures,
-                  "watermark: items the watermark moves past are retried through their failure records; use "
-                  "idempotent_by with a ledger that keeps them (sturdy::failure_ledger: the memory and SQLite ledgers)");
+    static_assert(
+        !has_watermark || keeps_failures,
+        "watermark: items the watermark moves past are retried through their failure records; use "
+        "idempotent_by with a ledger that keeps them (sturdy::failure_ledger: the memory and SQLite ledgers)");
 
 public:
     using tx_type = std::conditional_t<!std::is_void_v<chunk_tx>, chunk_tx,
@@ -333,11 +338,13 @@ private:
                 e.item_key = make_key(std::invoke(slot<ledger_slot_i>().key_fn, std::as_const(e.item)));
             } catch (...) {
                 e.initial = e.st = state::failed;
-                e.fail("key function threw: " + describe(std::current_exception()) + " (item #" + e.item_key.str() + ")");
+                e.fail("key function threw: " + describe(std::current_exception()) + " (item #" + e.item_key.str() +
+                       ")");
                 return e;
             }
             if constexpr (keeps_failures) {
-                if (auto f = failing_.empty() ? failing_.end() : failing_.find(e.item_key); f != failing_.end() && f->second) {
+                if (auto f = failing_.empty() ? failing_.end() : failing_.find(e.item_key);
+                    f != failing_.end() && f->second) {
                     e.initial = e.st = state::quarantined;
                 }
             }
@@ -489,7 +496,8 @@ private:
                 why = std::to_string(streak_) + " consecutive failures";
             } else if (budget.window > 0 && window_.size() == budget.window &&
                        static_cast<double>(window_failures_) >= budget.rate * static_cast<double>(budget.window)) {
-                why = std::to_string(window_failures_) + " of the last " + std::to_string(budget.window) + " items failed";
+                why = std::to_string(window_failures_) + " of the last " + std::to_string(budget.window) +
+                      " items failed";
             }
             if (!why.empty()) {
                 stop_reason_ = "failure budget spent: " + why + ", the last: " + items[index].why() +
@@ -527,7 +535,8 @@ private:
             const std::size_t seg_start = i;
             std::optional<std::size_t> failed_at;
             attempt_failure failure;
-            for (; i < std::min(items.size(), stop_index_) && !items[i].isolate && i - seg_start < segment_limit_; ++i) {
+            for (; i < std::min(items.size(), stop_index_) && !items[i].isolate && i - seg_start < segment_limit_;
+                 ++i) {
                 entry& e = items[i];
                 if (e.st != state::pending) {
                     continue;

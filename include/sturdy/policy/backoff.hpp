@@ -58,7 +58,10 @@ inline no_backoff none() { return {}; }
 namespace sturdy {
 /// A backoff: the delay before the next attempt, given the attempts made and a uniform draw.
 template <class B>
-concept backoff_policy = requires(const B& b, int attempt, double unit) {
-    { b.delay(attempt, unit) } -> std::convertible_to<duration>;
+concept backoff_policy = requires(const B& b, int attempt, double unit)
+{
+    {
+        b.delay(attempt, unit)
+        } -> std::convertible_to<duration>;
 };
 } // namespace sturdy

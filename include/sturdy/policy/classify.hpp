@@ -55,8 +55,11 @@ inline failure_kind default_classify(const attempt_failure& f)
 
 /// A classifier: says transient or permanent, or nullopt to defer to the default.
 template <class C>
-concept classifier = requires(C& c, const attempt_failure& f) {
-    { c(f) } -> std::convertible_to<std::optional<failure_kind>>;
+concept classifier = requires(C& c, const attempt_failure& f)
+{
+    {
+        c(f)
+        } -> std::convertible_to<std::optional<failure_kind>>;
 };
 
 /// Treat exceptions of these types (and types derived from them) as transient.

@@ -25,9 +25,14 @@ namespace sturdy {
 /// A commit policy: an empty type naming itself, with `open_chunk(tx)` returning a scope whose
 /// `commit()` ends the chunk for good and whose destructor abandons it.
 template <class P>
-concept commit_policy = std::is_empty_v<P> && std::default_initializable<P> && requires {
-    { P::name } -> std::convertible_to<std::string_view>;
-    { P::commits } -> std::convertible_to<bool>;
+concept commit_policy = std::is_empty_v<P> && std::default_initializable<P> && requires
+{
+    {
+        P::name
+        } -> std::convertible_to<std::string_view>;
+    {
+        P::commits
+        } -> std::convertible_to<bool>;
 };
 
 /// Commit each chunk: begin, run the chunk, commit. Refuses to start inside a transaction

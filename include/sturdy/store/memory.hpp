@@ -76,8 +76,9 @@ public:
     }
     failure_info record_failure(const key& k, std::string_view reason, int quarantine_after)
     {
-        const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                             std::chrono::system_clock::now().time_since_epoch()).count();
+        const auto now =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
         failure_info f = failed_->contains(k) ? decode(k, *failed_->get(k)) : failure_info{k, 0, {}, false, now, now};
         ++f.runs;
         f.last_reason = std::string(reason);
@@ -153,7 +154,10 @@ public:
     {
         auto it = tables_.find(name);
         if (it == tables_.end()) {
-            it = tables_.emplace(std::string(name), std::unique_ptr<memory::table>(new memory::table(*this, std::string(name)))).first;
+            it = tables_
+                     .emplace(std::string(name),
+                              std::unique_ptr<memory::table>(new memory::table(*this, std::string(name))))
+                     .first;
         }
         return *it->second;
     }
@@ -168,7 +172,10 @@ public:
     /// A named checkpoint (a watermark), or nullopt if never set.
     std::optional<std::string> checkpoint(const std::string& name) { return table("sturdy_checkpoint").get(name); }
     /// Set a checkpoint, in the current transaction.
-    void set_checkpoint(const std::string& name, const std::string& value) { table("sturdy_checkpoint").put(name, value); }
+    void set_checkpoint(const std::string& name, const std::string& value)
+    {
+        table("sturdy_checkpoint").put(name, value);
+    }
 
     /// Every table's rows, for comparing a whole store before and after.
     [[nodiscard]] std::map<std::string, memory::table::rows_type, std::less<>> snapshot() const
@@ -281,7 +288,8 @@ private:
     void require_transaction(const char* what) const
     {
         if (!in_transaction_) {
-            throw usage_error(std::string("memory::database::") + what + ": no transaction is open; call begin() first");
+            throw usage_error(std::string("memory::database::") + what +
+                              ": no transaction is open; call begin() first");
         }
     }
     void record(memory::table& t, const key& k, std::optional<std::string> old)

@@ -53,7 +53,8 @@ template <class Policy = commit> auto chunked(std::integral auto size)
 {
     static_assert(commit_policy<Policy>, "chunked: the template argument must be a commit policy "
                                          "(sturdy::commit or sturdy::no_commit)");
-    return detail::stage<detail::chunk_slot_i, detail::chunk_slot<void, Policy>>{{nullptr, detail::checked_chunk_size(size)}};
+    return detail::stage<detail::chunk_slot_i, detail::chunk_slot<void, Policy>>{
+        {nullptr, detail::checked_chunk_size(size)}};
 }
 
 } // namespace sturdy

@@ -35,7 +35,8 @@ struct failure_budget_fn {
             throw usage_error("failure_budget: consecutive failures must be at least 1 (got 0)");
         }
         if (!(rate > 0.0 && rate <= 1.0)) {
-            throw usage_error("failure_budget: the failure rate is a fraction in (0, 1] (got " + std::to_string(rate) + ")");
+            throw usage_error("failure_budget: the failure rate is a fraction in (0, 1] (got " + std::to_string(rate) +
+                              ")");
         }
         if (rate < 1.0 && window < 1) {
             throw usage_error("failure_budget: a failure rate needs a window of at least 1 item");

@@ -36,7 +36,8 @@ struct log_slot {
 struct logged_every_fn {
     template <class Sink = stderr_sink> auto operator()(std::integral auto every, Sink sink = {}) const
     {
-        static_assert(log_sink<Sink>, "logged_every: the sink must be callable as sink(sturdy::level, std::string_view)");
+        static_assert(log_sink<Sink>,
+                      "logged_every: the sink must be callable as sink(sturdy::level, std::string_view)");
         if (every < 1) {
             throw usage_error("logged_every: log every n items with n >= 1 (got " + std::to_string(every) + ")");
         }
@@ -45,9 +46,11 @@ struct logged_every_fn {
     template <class Rep, class Period, class Sink = stderr_sink>
     auto operator()(std::chrono::duration<Rep, Period> every, Sink sink = {}) const
     {
-        static_assert(log_sink<Sink>, "logged_every: the sink must be callable as sink(sturdy::level, std::string_view)");
+        static_assert(log_sink<Sink>,
+                      "logged_every: the sink must be callable as sink(sturdy::level, std::string_view)");
         if (every <= every.zero()) {
-            throw usage_error("logged_every: the interval must be positive, e.g. logged_every(std::chrono::seconds(10))");
+            throw usage_error(
+                "logged_every: the interval must be positive, e.g. logged_every(std::chrono::seconds(10))");
         }
         return make(std::chrono::duration_cast<duration>(every), std::move(sink));
     }

@@ -92,9 +92,8 @@ inline int checked_attempts(int attempts)
 } // namespace detail
 
 struct retry_bounded_fn {
-    template <class Backoff = backoff::exponential_backoff, class Classifier = default_classifier>
-    auto operator()(int attempts, Backoff b = backoff::exponential(std::chrono::milliseconds(10)),
-                    Classifier c = {}) const
+    template <class Backoff = backoff::exponential_backoff, class Classifier = default_classifier> auto
+    operator()(int attempts, Backoff b = backoff::exponential(std::chrono::milliseconds(10)), Classifier c = {}) const
     {
         static_assert(backoff_policy<Backoff>, "retry_bounded: the second argument must be a backoff "
                                                "(sturdy::backoff::exponential(...) or backoff::none())");

@@ -27,8 +27,11 @@ namespace sturdy {
 
 /// A store that keeps named checkpoints, written in its current transaction.
 template <class S>
-concept checkpoint_store = requires(S& s, const std::string& name) {
-    { s.checkpoint(name) } -> std::convertible_to<std::optional<std::string>>;
+concept checkpoint_store = requires(S& s, const std::string& name)
+{
+    {
+        s.checkpoint(name)
+        } -> std::convertible_to<std::optional<std::string>>;
     s.set_checkpoint(name, name);
 };
 

@@ -23,7 +23,8 @@ template <class Clock> struct clock_slot {
 struct with_clock_fn {
     template <class Clock> auto operator()(Clock& c) const
     {
-        static_assert(sturdy::clock<Clock>, "with_clock: the argument must model sturdy::clock (now() and sleep_for(d))");
+        static_assert(sturdy::clock<Clock>,
+                      "with_clock: the argument must model sturdy::clock (now() and sleep_for(d))");
         return detail::stage<detail::clock_slot_i, detail::clock_slot<Clock>>{{&c}};
     }
 };

@@ -58,7 +58,8 @@ int main()
     {
         sturdy::memory::database db;
         auto& out = db.table("out");
-        ok &= run_twice(db, [&](int v) { out.put(v, std::to_string(v * v)); }, "memory store pipeline");
+        ok &= run_twice(
+            db, [&](int v) { out.put(v, std::to_string(v * v)); }, "memory store pipeline");
         ok &= check(out.size() == 4, "memory store holds the four committed rows");
     }
 #ifdef STURDY_CONSUMER_SQLITE
@@ -70,8 +71,9 @@ int main()
         {
             sturdy::sqlite::database db((dir / "consumer.db").string());
             db.exec("CREATE TABLE out (id INTEGER PRIMARY KEY, square INTEGER NOT NULL)");
-            ok &= run_twice(db, [&](int v) { db.execute("INSERT INTO out (id, square) VALUES (?, ?)", v, v * v); },
-                            "sqlite store pipeline");
+            ok &= run_twice(
+                db, [&](int v) { db.execute("INSERT INTO out (id, square) VALUES (?, ?)", v, v * v); },
+                "sqlite store pipeline");
             ok &= check(db.query_one<int>("SELECT count(*) FROM out") == std::optional<int>(4),
                         "sqlite store holds the four committed rows");
         }
