@@ -51,6 +51,18 @@ concept ledger = requires(L& l, const key& k)
     l.mark(k);
 };
 
+/// A ledger that can check and mark a key in one step: `claim(k)` marks `k` unless it is
+/// already marked and says whether it did. The loop then claims before the effect, in the
+/// item's savepoint, instead of `contains` before and `mark` after: the same guarantee (a failed
+/// effect's rollback removes the mark) for one store round-trip instead of two.
+template <class L>
+concept claiming_ledger = ledger<L> && requires(L& l, const key& k)
+{
+    {
+        l.claim(k)
+        } -> std::convertible_to<bool>;
+};
+
 /// A key's failure history across runs, as a ledger with failure records keeps it.
 struct failure_info {
     key item_key;

@@ -547,6 +547,23 @@ TEST_CASE("sqlite: failure records count runs, quarantine, requeue and clear")
         CHECK(ledger.failures().size() == 2);
         CHECK_FALSE(ledger.contains(6));
     }
+    SECTION("claim marks a key once, and a rolled-back savepoint takes the claim back")
+    {
+        db.begin();
+        CHECK(ledger.claim(9));
+        CHECK_FALSE(ledger.claim(9));
+        {
+            auto sp = db.savepoint();
+            CHECK(ledger.claim("9"));
+            sp.rollback();
+        }
+        CHECK_FALSE(ledger.contains("9"));
+        CHECK(ledger.claim("9"));
+        db.commit();
+        CHECK(ledger.contains(9));
+        CHECK(ledger.contains("9"));
+        CHECK_FALSE(ledger.claim(9)); // outside a transaction too
+    }
     SECTION("integer and text keys are different keys")
     {
         ledger.mark(5);

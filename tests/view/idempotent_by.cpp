@@ -61,6 +61,44 @@ TEST_CASE("the mark and the effect commit or vanish together")
     CHECK(ledger.contains(3));
 }
 
+TEST_CASE("without a store to roll back, a failing item's key is not marked either")
+{
+    // No chunked(tx, n) and no guarded(tx, fn): nothing can undo a mark taken before the effect,
+    // so the loop must mark only after the effect succeeded.
+    sturdy::memory::database db;
+    auto ledger = db.ledger("job");
+    auto r = std::vector<int>{1, 2, 3} | sturdy::idempotent_by(ledger, [](int v) { return v; }) |
+             sturdy::guarded([](int v) {
+                 if (v == 2) {
+                     throw std::runtime_error("downstream refused");
+                 }
+             }) |
+             sturdy::drain;
+    CHECK(r.done == 2);
+    CHECK(r.failed == 1);
+    CHECK_FALSE(ledger.contains(2));
+    CHECK(ledger.contains(1));
+    CHECK(ledger.contains(3));
+}
+
+TEST_CASE("a ledger's claim marks a key once, and a rollback takes the claim back")
+{
+    sturdy::memory::database db;
+    auto ledger = db.ledger("job");
+    db.begin();
+    CHECK(ledger.claim(7));
+    CHECK_FALSE(ledger.claim(7));
+    {
+        auto sp = db.savepoint();
+        CHECK(ledger.claim(8));
+        sp.rollback();
+    }
+    CHECK_FALSE(ledger.contains(8));
+    CHECK(ledger.claim(8));
+    db.commit();
+    CHECK(ledger.size() == 2);
+}
+
 TEST_CASE("a key function that throws fails that item with the reason, and nothing is marked")
 {
     sturdy::memory::database db;

@@ -166,6 +166,14 @@ public:
                                        std::conditional_t<!std::is_void_v<effect_tx>, effect_tx, no_transaction>>;
     using policy = typename slot_policy<slot_t<chunk_slot_i>>::type;
     static constexpr bool has_store = !std::is_same_v<tx_type, no_transaction>;
+    // Claiming before the effect needs a savepoint to take the claim back if the effect fails.
+    static constexpr bool claims = [] {
+        if constexpr (has_ledger && has_store) {
+            return claiming_ledger<ledger_type>;
+        } else {
+            return false;
+        }
+    }();
 
     explicit engine(Job& j) : job_(j)
     {
@@ -357,7 +365,13 @@ private:
     {
         try {
             if constexpr (has_ledger) {
-                if (slot<ledger_slot_i>().ledger->contains(e.item_key)) {
+                // A claiming ledger marks the key now; the effect's failure rolls the mark back
+                // with the savepoint. Otherwise: check now, mark after the effect.
+                if constexpr (claims) {
+                    if (!slot<ledger_slot_i>().ledger->claim(e.item_key)) {
+                        return state::skipped;
+                    }
+                } else if (slot<ledger_slot_i>().ledger->contains(e.item_key)) {
                     return state::skipped;
                 }
             }
@@ -371,7 +385,9 @@ private:
                         slot<ledger_slot_i>().ledger->clear_failure(e.item_key);
                     }
                 }
-                slot<ledger_slot_i>().ledger->mark(e.item_key);
+                if constexpr (!claims) {
+                    slot<ledger_slot_i>().ledger->mark(e.item_key);
+                }
             }
             return state::done;
         } catch (...) {

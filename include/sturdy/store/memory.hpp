@@ -63,6 +63,15 @@ class ledger {
 public:
     [[nodiscard]] bool contains(const key& k) const { return done_->contains(k); }
     void mark(const key& k) { done_->insert(k, {}); }
+    /// Marks `k` done unless it already is; true when this call marked it (see sturdy::claiming_ledger).
+    bool claim(const key& k)
+    {
+        if (done_->contains(k)) {
+            return false;
+        }
+        done_->insert(k, {});
+        return true;
+    }
     [[nodiscard]] std::size_t size() const { return done_->size(); }
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
 
@@ -359,5 +368,6 @@ inline void table::restore(const key& k, std::optional<std::string> old)
 
 static_assert(sturdy::transaction<database>);
 static_assert(sturdy::failure_ledger<ledger>);
+static_assert(sturdy::claiming_ledger<ledger>);
 
 } // namespace sturdy::memory

@@ -917,6 +917,18 @@ public:
         mark_->bind(name_, k, now()).step();
     }
 
+    /// Marks `k` done unless it already is, in one statement; true when this call marked it.
+    /// What the loop runs before an item's effect, in the item's savepoint: if the effect
+    /// fails, rolling the savepoint back removes the mark with it. Half the statements of
+    /// `contains` followed by `mark`.
+    bool claim(const key& k)
+    {
+        db_->ensure_schema();
+        detail::reset_on_exit done{*claim_};
+        claim_->bind(name_, k, now()).step();
+        return db_->changes() > 0;
+    }
+
     /// How many keys are done.
     [[nodiscard]] std::size_t size() const
     {
@@ -977,11 +989,13 @@ public:
 
 private:
     friend class database;
-    // The two statements every item runs are looked up once, not per item.
+    // The statements every item runs are looked up once, not per item.
     ledger(database& db, std::string name)
         : db_(&db), name_(std::move(name)),
           contains_(&db.prepare("SELECT 1 FROM sturdy_ledger WHERE namespace = ? AND item_key = ?")),
-          mark_(&db.prepare("INSERT INTO sturdy_ledger(namespace, item_key, marked_at) VALUES(?, ?, ?)"))
+          mark_(&db.prepare("INSERT INTO sturdy_ledger(namespace, item_key, marked_at) VALUES(?, ?, ?)")),
+          claim_(&db.prepare("INSERT INTO sturdy_ledger(namespace, item_key, marked_at) VALUES(?, ?, ?) "
+                             "ON CONFLICT(namespace, item_key) DO NOTHING"))
     {
     }
 
@@ -995,6 +1009,7 @@ private:
     std::string name_;
     statement* contains_;
     statement* mark_;
+    statement* claim_;
 };
 
 template <class Row> typename row_range<Row>::iterator row_range<Row>::begin()
@@ -1016,5 +1031,6 @@ inline sqlite::ledger database::ledger(std::string name)
 
 static_assert(sturdy::transaction<database>);
 static_assert(sturdy::failure_ledger<ledger>);
+static_assert(sturdy::claiming_ledger<ledger>);
 
 } // namespace sturdy::sqlite
