@@ -1,5 +1,5 @@
 // The library's own overhead: the full pipeline against the loop a careful user would write by
-// hand doing the same work (ledger check and mark, a savepoint per chunk with a per-item fallback,
+// hand doing the same work (ledger claim per item, a savepoint per chunk with a per-item fallback,
 // a commit per chunk), both on the memory store.
 #include <sturdy/store/memory.hpp>
 #include <sturdy/sturdy.hpp>
@@ -50,13 +50,14 @@ namespace bench {
         db.begin();
         auto sp = db.savepoint();
         for (std::size_t i = start; i < end; ++i) {
+            // The ledger step the pipeline takes: claim (check and mark in one step) inside the
+            // chunk's savepoint, before the effect, so a failure's rollback would take it back.
             const sturdy::key k(data[i]);
-            if (ledger.contains(k)) {
+            if (!ledger.claim(k)) {
                 continue;
             }
             try {
                 effect(out, data[i]);
-                ledger.mark(k);
                 ++done;
             } catch (...) {
                 // A real loop would roll back and isolate here; nothing fails in this benchmark.

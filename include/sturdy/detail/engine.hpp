@@ -228,7 +228,7 @@ public:
             }
             items.clear();
             for (; it != end && items.size() < chunk_size_; ++it) {
-                items.push_back(make_entry(*it));
+                add_entry(items, *it);
             }
             run_chunk_with_retries(items);
             longest_chunk = std::max(longest_chunk, now() - chunk_start);
@@ -337,10 +337,11 @@ private:
         }
     }
 
-    template <class Ref> entry make_entry(Ref&& ref)
+    // Built in place: the fast path pays for no move or temporary per item.
+    template <class Ref> void add_entry(std::vector<entry>& items, Ref&& ref)
     {
         const auto position = static_cast<std::int64_t>(report_.seen++);
-        entry e{value_type(std::forward<Ref>(ref)), key(position)};
+        entry& e = items.emplace_back(value_type(std::forward<Ref>(ref)), key(position));
         if constexpr (has_ledger) {
             try {
                 e.item_key = make_key(std::invoke(slot<ledger_slot_i>().key_fn, std::as_const(e.item)));
@@ -348,7 +349,7 @@ private:
                 e.initial = e.st = state::failed;
                 e.fail("key function threw: " + describe(std::current_exception()) + " (item #" + e.item_key.str() +
                        ")");
-                return e;
+                return;
             }
             if constexpr (keeps_failures) {
                 if (auto f = failing_.empty() ? failing_.end() : failing_.find(e.item_key);
@@ -357,7 +358,6 @@ private:
                 }
             }
         }
-        return e;
     }
 
     // One attempt of one item, in whatever savepoint the caller holds.
@@ -466,6 +466,7 @@ private:
         }
         if (e.kind == failure_kind::permanent || e.attempts >= max_attempts_) {
             e.st = state::failed;
+            failed_in_chunk_ = true;
             return true;
         }
         return false;
@@ -602,17 +603,22 @@ private:
     {
         auto scope = policy::open_chunk(*tx_);
         streak_in_chunk_.clear();
+        failed_in_chunk_ = false;
         if (per_item_) {
             run_per_item(items, retried);
         } else {
             run_segments(items, retried);
         }
-        for (auto& e : items) {
-            if (e.st == state::pending) {
-                e.st = state::unprocessed; // after the failure budget tripped
+        if (stop_index_ < items.size()) { // the run stops inside this chunk
+            for (auto& e : items) {
+                if (e.st == state::pending) {
+                    e.st = state::unprocessed;
+                }
             }
         }
-        record_failures(items);
+        if (failed_in_chunk_) { // the fast path has nothing to record
+            record_failures(items);
+        }
         advance_watermark(items);
         scope.commit();
     }
@@ -746,6 +752,7 @@ private:
     std::unordered_map<key, bool> failing_; ///< keys with failure records -> quarantined
     std::string stop_reason_;
     std::size_t stop_index_ = static_cast<std::size_t>(-1);
+    bool failed_in_chunk_ = false;             ///< an item of the chunk in flight failed for good
     std::size_t streak_ = 0;                   ///< consecutive failures, across chunks
     std::vector<std::size_t> streak_in_chunk_; ///< the streak's items in the chunk in flight
     std::vector<bool> window_;
