@@ -1,15 +1,13 @@
 #pragma once
 /// sturdy/log.hpp — log sinks and the progress log `logged_every` drives.
 /// A sink is anything callable as `sink(sturdy::level, std::string_view)`; the default writes
-/// with fmt to stderr. An spdlog adapter is three lines:
+/// to stderr. An spdlog adapter is three lines:
 ///
 ///     auto to_spdlog = [](sturdy::level l, std::string_view m) {
 ///         spdlog::log(l == sturdy::level::info ? spdlog::level::info : spdlog::level::warn, "{}", m); };
 
 #include <sturdy/concepts.hpp>
 #include <sturdy/report.hpp>
-
-#include <fmt/format.h>
 
 #include <chrono>
 #include <cstddef>
@@ -27,8 +25,11 @@ namespace sturdy {
 struct stderr_sink {
     void operator()(level l, std::string_view message) const
     {
-        fmt::print(stderr, "[sturdy] {}{}\n", l == level::info ? "" : (l == level::warning ? "warning: " : "error: "),
-                   message);
+        std::string line = "[sturdy] ";
+        line += l == level::info ? "" : (l == level::warning ? "warning: " : "error: ");
+        line += message;
+        line += '\n';
+        std::fwrite(line.data(), 1, line.size(), stderr); // one write, so lines from threads do not interleave
     }
 };
 
@@ -84,9 +85,9 @@ public:
     {
         const auto count = ++reasons_[f.reason];
         if (count <= reasons_shown) {
-            sink_(level::warning,
-                  fmt::format("failed {}: {}{}", f.item_key, f.reason,
-                              f.attempts > 1 ? fmt::format(" (after {} attempts)", f.attempts) : std::string()));
+            std::string text;
+            append_failure(text, f);
+            sink_(level::warning, text);
         }
     }
 
@@ -96,10 +97,16 @@ public:
     {
         for (const auto& [reason, count] : reasons_) {
             if (count > reasons_shown) {
-                sink_(level::warning, fmt::format("... and {} more like this: {}", count - reasons_shown, reason));
+                std::string text = "... and ";
+                append_int(text, count - reasons_shown);
+                text += " more like this: ";
+                text += reason;
+                sink_(level::warning, text);
             }
         }
-        sink_(r.failed == 0 ? level::info : level::warning, fmt::format("finished: {}", r));
+        std::string text = "finished: ";
+        append_report_text(text, r);
+        sink_(r.failed == 0 ? level::info : level::warning, text);
     }
 
 private:
@@ -113,18 +120,34 @@ private:
     {
         const double secs = std::chrono::duration<double>(now - start_).count();
         const double rate = secs > 0 ? static_cast<double>(seen) / secs : 0.0;
-        std::string progress =
-            total_ ? fmt::format("{}/{} ({:.1f}%)", seen, *total_,
-                                 *total_ > 0 ? 100.0 * static_cast<double>(seen) / static_cast<double>(*total_) : 100.0)
-                   : fmt::format("{}", seen);
-        std::string eta;
-        if (total_ && rate > 0 && *total_ >= seen) {
-            eta = fmt::format(", ETA {}",
-                              format_duration(std::chrono::duration_cast<duration>(
-                                  std::chrono::duration<double>(static_cast<double>(*total_ - seen) / rate))));
+        // "progress 300/1000 (30.0%): done 290, skipped 5, failed 5, retried 2 | 830 items/s, ETA 8.4s"
+        std::string text = "progress ";
+        append_int(text, seen);
+        if (total_) {
+            text += '/';
+            append_int(text, *total_);
+            text += " (";
+            append_fixed(text, *total_ > 0 ? 100.0 * static_cast<double>(seen) / static_cast<double>(*total_) : 100.0,
+                         1);
+            text += "%)";
         }
-        sink_(level::info, fmt::format("progress {}: done {}, skipped {}, failed {}, retried {} | {:.0f} items/s{}",
-                                       progress, r.done, r.skipped, r.failed, r.retried, rate, eta));
+        text += ": done ";
+        append_int(text, r.done);
+        text += ", skipped ";
+        append_int(text, r.skipped);
+        text += ", failed ";
+        append_int(text, r.failed);
+        text += ", retried ";
+        append_int(text, r.retried);
+        text += " | ";
+        append_fixed(text, rate, 0);
+        text += " items/s";
+        if (total_ && rate > 0 && *total_ >= seen) {
+            text += ", ETA ";
+            text += format_duration(std::chrono::duration_cast<duration>(
+                std::chrono::duration<double>(static_cast<double>(*total_ - seen) / rate)));
+        }
+        sink_(level::info, text);
     }
 
     std::variant<std::size_t, duration> every_;
