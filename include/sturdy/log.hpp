@@ -17,7 +17,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 
 namespace sturdy {
 
@@ -42,6 +41,12 @@ static_assert(log_sink<stderr_sink>);
 
 namespace detail {
 
+/// How often progress is logged: every `items` items or, when `items` is 0, every `time`.
+struct progress_interval {
+    std::size_t items = 0;
+    duration time{};
+};
+
 /// Progress, failure and summary lines. Not a template: the formatting lives here once.
 class progress_log {
 public:
@@ -49,7 +54,7 @@ public:
     static constexpr std::size_t reasons_shown = 3;
     using clock_reader = std::function<time_point()>;
 
-    progress_log(std::variant<std::size_t, duration> every, std::function<void(level, std::string_view)> sink)
+    progress_log(progress_interval every, std::function<void(level, std::string_view)> sink)
         : every_(every), sink_(std::move(sink))
     {
     }
@@ -65,15 +70,15 @@ public:
     /// Cheap when nothing is due: one comparison for counted progress.
     void tick(std::size_t seen, const report& r, const clock_reader& now)
     {
-        if (const auto* n = std::get_if<std::size_t>(&every_)) {
+        if (const std::size_t n = every_.items; n > 0) {
             if (seen < next_count_) {
                 return;
             }
-            next_count_ = (seen / *n + 1) * *n; // the next multiple of n
+            next_count_ = (seen / n + 1) * n; // the next multiple of n
             line(seen, r, now());
         } else {
             const auto t = now();
-            if (t - last_ < std::get<duration>(every_)) {
+            if (t - last_ < every_.time) {
                 return;
             }
             last_ = t;
@@ -110,11 +115,7 @@ public:
     }
 
 private:
-    [[nodiscard]] std::size_t every_count() const
-    {
-        const auto* n = std::get_if<std::size_t>(&every_);
-        return n != nullptr ? *n : 0;
-    }
+    [[nodiscard]] std::size_t every_count() const { return every_.items; }
 
     void line(std::size_t seen, const report& r, time_point now)
     {
@@ -150,7 +151,7 @@ private:
         sink_(level::info, text);
     }
 
-    std::variant<std::size_t, duration> every_;
+    progress_interval every_;
     std::function<void(level, std::string_view)> sink_;
     std::map<std::string, std::size_t, std::less<>> reasons_;
     std::optional<std::size_t> total_;
