@@ -186,18 +186,20 @@ template <> struct fmt::formatter<sturdy::key> {
     }
     template <class Ctx> auto format(const sturdy::key& k, Ctx& ctx) const
     {
-        const std::string text = k.str();
-        if (spec_.size() == 0) {
-            auto out = ctx.out();
-            for (const char c : text) {
-                *out++ = c;
-            }
-            return out;
+        std::string text = k.str();
+        if (spec_.size() > 0) {
+            // fmt::format, not format_to: fmt::vformat is a plain exported function, so this links
+            // whichever compiler built libfmt.
+            std::string with_spec = "{:";
+            with_spec.append(spec_.data(), spec_.size());
+            with_spec += '}';
+            text = fmt::format(fmt::runtime(with_spec), text);
         }
-        std::string with_spec = "{:";
-        with_spec.append(spec_.data(), spec_.size());
-        with_spec += '}';
-        return fmt::format_to(ctx.out(), fmt::runtime(with_spec), text);
+        auto out = ctx.out();
+        for (const char c : text) {
+            *out++ = c;
+        }
+        return out;
     }
 
 private:
