@@ -2,6 +2,8 @@
 /// sturdy/report.hpp — `sturdy::report`, what `drain` returns: counts, elapsed time and the
 /// first failures with key and reason. Printable with fmt (`fmt::print("{}", r)`) and as
 /// one line of JSON (`r.json()`).
+/// sturdy includes only <fmt/core.h>, which is all `fmt::print("{}", r)` and `fmt::format`
+/// need; include <fmt/format.h> (or fmt/ranges.h, fmt/chrono.h ...) yourself for the rest of fmt.
 
 #include <sturdy/error.hpp>
 #include <sturdy/key.hpp>
