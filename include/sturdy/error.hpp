@@ -2,7 +2,11 @@
 /// sturdy/error.hpp — error codes, the `sturdy::result<T>` type, and how a failure is
 /// classified as transient (retry it) or permanent (record it and move on).
 
-#include <boost/outcome/result.hpp>
+// The std flavour of Outcome: <boost/outcome/result.hpp> also pulls in Boost.System and
+// Boost.Exception and costs about a second of compile time per translation unit. For an error
+// type that is neither a boost::system nor a std error code, both flavours name the very same
+// type (basic_result<T, error, error_code_throw_as_system_error<T, error, void>>).
+#include <boost/outcome/std_result.hpp>
 #include <boost/outcome/try.hpp>
 
 #include <exception>
@@ -121,10 +125,13 @@ public:
     using std::invalid_argument::invalid_argument;
 };
 
+/// Outcome's hook, found by ADL: `value()` on a `sturdy::result` holding an error throws
+/// `failure_error` with the error's code and message.
 [[noreturn]] inline void outcome_throw_as_system_error_with_payload(error e) { throw failure_error(std::move(e)); }
 
-/// `sturdy::result<T>`: a value, or an `error` with its message.
-template <class T> using result = boost::outcome_v2::result<T, error>;
+/// `sturdy::result<T>`: a value, or an `error` with its message. `value()` on an error throws
+/// `failure_error`; `BOOST_OUTCOME_TRY(auto x, expr)` propagates the error.
+template <class T> using result = boost::outcome_v2::std_result<T, error>;
 
 inline bool is_transient(const std::error_code& code) noexcept
 {

@@ -1,15 +1,13 @@
 #pragma once
 /// sturdy/log.hpp — log sinks and the progress log `logged_every` drives.
 /// A sink is anything callable as `sink(sturdy::level, std::string_view)`; the default writes
-/// with fmt to stderr. An spdlog adapter is three lines:
+/// to stderr. An spdlog adapter is three lines:
 ///
 ///     auto to_spdlog = [](sturdy::level l, std::string_view m) {
 ///         spdlog::log(l == sturdy::level::info ? spdlog::level::info : spdlog::level::warn, "{}", m); };
 
 #include <sturdy/concepts.hpp>
 #include <sturdy/report.hpp>
-
-#include <fmt/format.h>
 
 #include <chrono>
 #include <cstddef>
@@ -19,7 +17,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 
 namespace sturdy {
 
@@ -27,8 +24,11 @@ namespace sturdy {
 struct stderr_sink {
     void operator()(level l, std::string_view message) const
     {
-        fmt::print(stderr, "[sturdy] {}{}\n", l == level::info ? "" : (l == level::warning ? "warning: " : "error: "),
-                   message);
+        std::string line = "[sturdy] ";
+        line += l == level::info ? "" : (l == level::warning ? "warning: " : "error: ");
+        line += message;
+        line += '\n';
+        std::fwrite(line.data(), 1, line.size(), stderr); // one write, so lines from threads do not interleave
     }
 };
 
@@ -41,6 +41,12 @@ static_assert(log_sink<stderr_sink>);
 
 namespace detail {
 
+/// How often progress is logged: every `items` items or, when `items` is 0, every `time`.
+struct progress_interval {
+    std::size_t items = 0;
+    duration time{};
+};
+
 /// Progress, failure and summary lines. Not a template: the formatting lives here once.
 class progress_log {
 public:
@@ -48,7 +54,7 @@ public:
     static constexpr std::size_t reasons_shown = 3;
     using clock_reader = std::function<time_point()>;
 
-    progress_log(std::variant<std::size_t, duration> every, std::function<void(level, std::string_view)> sink)
+    progress_log(progress_interval every, std::function<void(level, std::string_view)> sink)
         : every_(every), sink_(std::move(sink))
     {
     }
@@ -64,15 +70,15 @@ public:
     /// Cheap when nothing is due: one comparison for counted progress.
     void tick(std::size_t seen, const report& r, const clock_reader& now)
     {
-        if (const auto* n = std::get_if<std::size_t>(&every_)) {
+        if (const std::size_t n = every_.items; n > 0) {
             if (seen < next_count_) {
                 return;
             }
-            next_count_ = (seen / *n + 1) * *n; // the next multiple of n
+            next_count_ = (seen / n + 1) * n; // the next multiple of n
             line(seen, r, now());
         } else {
             const auto t = now();
-            if (t - last_ < std::get<duration>(every_)) {
+            if (t - last_ < every_.time) {
                 return;
             }
             last_ = t;
@@ -84,9 +90,9 @@ public:
     {
         const auto count = ++reasons_[f.reason];
         if (count <= reasons_shown) {
-            sink_(level::warning,
-                  fmt::format("failed {}: {}{}", f.item_key, f.reason,
-                              f.attempts > 1 ? fmt::format(" (after {} attempts)", f.attempts) : std::string()));
+            std::string text;
+            append_failure(text, f);
+            sink_(level::warning, text);
         }
     }
 
@@ -96,38 +102,56 @@ public:
     {
         for (const auto& [reason, count] : reasons_) {
             if (count > reasons_shown) {
-                sink_(level::warning, fmt::format("... and {} more like this: {}", count - reasons_shown, reason));
+                std::string text = "... and ";
+                append_int(text, count - reasons_shown);
+                text += " more like this: ";
+                text += reason;
+                sink_(level::warning, text);
             }
         }
-        sink_(r.failed == 0 ? level::info : level::warning, fmt::format("finished: {}", r));
+        std::string text = "finished: ";
+        append_report_text(text, r);
+        sink_(r.failed == 0 ? level::info : level::warning, text);
     }
 
 private:
-    [[nodiscard]] std::size_t every_count() const
-    {
-        const auto* n = std::get_if<std::size_t>(&every_);
-        return n != nullptr ? *n : 0;
-    }
+    [[nodiscard]] std::size_t every_count() const { return every_.items; }
 
     void line(std::size_t seen, const report& r, time_point now)
     {
         const double secs = std::chrono::duration<double>(now - start_).count();
         const double rate = secs > 0 ? static_cast<double>(seen) / secs : 0.0;
-        std::string progress =
-            total_ ? fmt::format("{}/{} ({:.1f}%)", seen, *total_,
-                                 *total_ > 0 ? 100.0 * static_cast<double>(seen) / static_cast<double>(*total_) : 100.0)
-                   : fmt::format("{}", seen);
-        std::string eta;
-        if (total_ && rate > 0 && *total_ >= seen) {
-            eta = fmt::format(", ETA {}",
-                              format_duration(std::chrono::duration_cast<duration>(
-                                  std::chrono::duration<double>(static_cast<double>(*total_ - seen) / rate))));
+        // "progress 300/1000 (30.0%): done 290, skipped 5, failed 5, retried 2 | 830 items/s, ETA 8.4s"
+        std::string text = "progress ";
+        append_int(text, seen);
+        if (total_) {
+            text += '/';
+            append_int(text, *total_);
+            text += " (";
+            append_fixed(text, *total_ > 0 ? 100.0 * static_cast<double>(seen) / static_cast<double>(*total_) : 100.0,
+                         1);
+            text += "%)";
         }
-        sink_(level::info, fmt::format("progress {}: done {}, skipped {}, failed {}, retried {} | {:.0f} items/s{}",
-                                       progress, r.done, r.skipped, r.failed, r.retried, rate, eta));
+        text += ": done ";
+        append_int(text, r.done);
+        text += ", skipped ";
+        append_int(text, r.skipped);
+        text += ", failed ";
+        append_int(text, r.failed);
+        text += ", retried ";
+        append_int(text, r.retried);
+        text += " | ";
+        append_fixed(text, rate, 0);
+        text += " items/s";
+        if (total_ && rate > 0 && *total_ >= seen) {
+            text += ", ETA ";
+            text += format_duration(std::chrono::duration_cast<duration>(
+                std::chrono::duration<double>(static_cast<double>(*total_ - seen) / rate)));
+        }
+        sink_(level::info, text);
     }
 
-    std::variant<std::size_t, duration> every_;
+    progress_interval every_;
     std::function<void(level, std::string_view)> sink_;
     std::map<std::string, std::size_t, std::less<>> reasons_;
     std::optional<std::size_t> total_;

@@ -2,15 +2,20 @@
 /// sturdy/report.hpp — `sturdy::report`, what `drain` returns: counts, elapsed time and the
 /// first failures with key and reason. Printable with fmt (`fmt::print("{}", r)`) and as
 /// one line of JSON (`r.json()`).
+/// sturdy includes only <fmt/core.h>, which is all `fmt::print("{}", r)` and `fmt::format`
+/// need; include <fmt/format.h> (or fmt/ranges.h, fmt/chrono.h ...) yourself for the rest of fmt.
 
 #include <sturdy/error.hpp>
 #include <sturdy/key.hpp>
 
-#include <fmt/format.h>
+// For fmt::formatter<sturdy::report> alone: sturdy formats nothing with fmt itself.
+#include <fmt/core.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sturdy {
@@ -52,6 +57,25 @@ struct report {
 };
 
 namespace detail {
+// The report's text, the JSON and the log lines are built with std::to_chars rather than fmt:
+// fmt's formatting templates would be instantiated and compiled in every translation unit
+// that runs a pipeline, and they cost more compile time than the loop itself. The output is
+// the same as fmt's "{}", "{:.0f}", "{:.1f}" and "{:02}" (to_chars rounds the same way).
+
+/// Appends an integer in decimal.
+template <class Integer> void append_int(std::string& out, Integer value)
+{
+    char buf[24];
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
+}
+
+/// Appends `value` in fixed notation with `precision` digits after the point, as "{:.Nf}".
+inline void append_fixed(std::string& out, double value, int precision)
+{
+    char buf[330]; // the longest double in fixed notation is 309 digits, a sign, a point and the decimals
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, value, std::chars_format::fixed, precision).ptr);
+}
+
 inline void append_json_string(std::string& out, std::string_view s)
 {
     out += '"';
@@ -64,7 +88,10 @@ inline void append_json_string(std::string& out, std::string_view s)
         case '\t': out += "\\t"; break;
         default:
             if (static_cast<unsigned char>(c) < 0x20) {
-                out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+                constexpr std::string_view hex = "0123456789abcdef";
+                out += "\\u00";
+                out += hex[static_cast<unsigned char>(c) >> 4U];
+                out += hex[static_cast<unsigned char>(c) & 0xfU];
             } else {
                 out += c;
             }
@@ -73,25 +100,110 @@ inline void append_json_string(std::string& out, std::string_view s)
     out += '"';
 }
 
+/// "850ms", "12.5s", "3m07s".
 inline std::string format_duration(std::chrono::nanoseconds d)
 {
     const double s = std::chrono::duration<double>(d).count();
+    std::string out;
     if (s < 1.0) {
-        return fmt::format("{:.0f}ms", s * 1000.0);
+        append_fixed(out, s * 1000.0, 0);
+        out += "ms";
+    } else if (s < 120.0) {
+        append_fixed(out, s, 1);
+        out += 's';
+    } else {
+        const long whole = static_cast<long>(s);
+        append_int(out, whole / 60);
+        out += (whole % 60 < 10) ? "m0" : "m";
+        append_int(out, whole % 60);
+        out += 's';
     }
-    if (s < 120.0) {
-        return fmt::format("{:.1f}s", s);
+    return out;
+}
+
+/// "failed <key>: <reason>", then " (after n attempts)" when there were several.
+inline void append_failure(std::string& out, const failure_record& f)
+{
+    out += "failed ";
+    out += f.item_key.str();
+    out += ": ";
+    out += f.reason;
+    if (f.attempts > 1) {
+        out += " (after ";
+        append_int(out, f.attempts);
+        out += " attempts)";
     }
-    return fmt::format("{}m{:02}s", static_cast<long>(s) / 60, static_cast<long>(s) % 60);
+}
+
+/// The report as text: what `fmt::print("{}", r)` prints and the log's "finished: " line.
+inline void append_report_text(std::string& out, const report& r)
+{
+    out += "seen ";
+    append_int(out, r.seen);
+    out += ", done ";
+    append_int(out, r.done);
+    out += ", skipped ";
+    append_int(out, r.skipped);
+    out += " (already done), failed ";
+    append_int(out, r.failed);
+    out += ", retried ";
+    append_int(out, r.retried);
+    out += ", in ";
+    out += format_duration(r.elapsed);
+    if (r.quarantined > 0) {
+        out += "; ";
+        append_int(out, r.quarantined);
+        out += " quarantined (requeue to retry)";
+    }
+    if (!r.stopped_early.empty()) {
+        out += "\n  stopped early: ";
+        out += r.stopped_early;
+        out += "; ";
+        append_int(out, r.remaining);
+        out += " remaining";
+    }
+    if (r.run_again_soon()) {
+        out += "\n  run again soon: ";
+        append_int(out, r.remaining);
+        out += " remaining, ";
+        append_int(out, r.awaiting_retry);
+        out += " failed awaiting retry";
+    }
+    for (const auto& f : r.failures) {
+        out += "\n  ";
+        append_failure(out, f);
+    }
+    if (r.failed > r.failures.size()) {
+        out += "\n  ... ";
+        append_int(out, r.failed - r.failures.size());
+        out += " more failures not listed";
+    }
 }
 } // namespace detail
 
 inline std::string report::json() const
 {
-    std::string out = fmt::format(
-        R"({{"seen":{},"done":{},"skipped":{},"failed":{},"retried":{},"quarantined":{},"awaiting_retry":{},"remaining":{},"chunks":{},"elapsed_ms":{},"run_again_soon":{},"stopped_early":)",
-        seen, done, skipped, failed, retried, quarantined, awaiting_retry, remaining, chunks,
-        std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), run_again_soon());
+    std::string out = "{";
+    const auto field = [&out](std::string_view name, std::size_t value) {
+        out += '"';
+        out += name;
+        out += "\":";
+        detail::append_int(out, value);
+        out += ',';
+    };
+    field("seen", seen);
+    field("done", done);
+    field("skipped", skipped);
+    field("failed", failed);
+    field("retried", retried);
+    field("quarantined", quarantined);
+    field("awaiting_retry", awaiting_retry);
+    field("remaining", remaining);
+    field("chunks", chunks);
+    out += "\"elapsed_ms\":";
+    detail::append_int(out, std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count());
+    out +=
+        run_again_soon() ? R"(,"run_again_soon":true,"stopped_early":)" : R"(,"run_again_soon":false,"stopped_early":)";
     if (stopped_early.empty()) {
         out += "null";
     } else {
@@ -105,7 +217,9 @@ inline std::string report::json() const
         detail::append_json_string(out, f.item_key.str());
         out += ",\"reason\":";
         detail::append_json_string(out, f.reason);
-        out += fmt::format(R"(,"attempts":{},"transient":{}}})", f.attempts, f.kind == failure_kind::transient);
+        out += ",\"attempts\":";
+        detail::append_int(out, f.attempts);
+        out += f.kind == failure_kind::transient ? ",\"transient\":true}" : ",\"transient\":false}";
     }
     out += "]}";
     return out;
@@ -113,29 +227,16 @@ inline std::string report::json() const
 
 } // namespace sturdy
 
+/// `fmt::print("{}", r)`: the report as text (several lines when something failed or stopped).
 template <> struct fmt::formatter<sturdy::report> {
     constexpr auto parse(fmt::format_parse_context& ctx) { return ctx.begin(); }
     template <class Ctx> auto format(const sturdy::report& r, Ctx& ctx) const
     {
-        auto out =
-            fmt::format_to(ctx.out(), "seen {}, done {}, skipped {} (already done), failed {}, retried {}, in {}",
-                           r.seen, r.done, r.skipped, r.failed, r.retried, sturdy::detail::format_duration(r.elapsed));
-        if (r.quarantined > 0) {
-            out = fmt::format_to(out, "; {} quarantined (requeue to retry)", r.quarantined);
-        }
-        if (!r.stopped_early.empty()) {
-            out = fmt::format_to(out, "\n  stopped early: {}; {} remaining", r.stopped_early, r.remaining);
-        }
-        if (r.run_again_soon()) {
-            out = fmt::format_to(out, "\n  run again soon: {} remaining, {} failed awaiting retry", r.remaining,
-                                 r.awaiting_retry);
-        }
-        for (const auto& f : r.failures) {
-            out = fmt::format_to(out, "\n  failed {}: {}{}", f.item_key, f.reason,
-                                 f.attempts > 1 ? fmt::format(" (after {} attempts)", f.attempts) : std::string());
-        }
-        if (r.failed > r.failures.size()) {
-            out = fmt::format_to(out, "\n  ... {} more failures not listed", r.failed - r.failures.size());
+        std::string text;
+        sturdy::detail::append_report_text(text, r);
+        auto out = ctx.out();
+        for (const char c : text) {
+            *out++ = c;
         }
         return out;
     }

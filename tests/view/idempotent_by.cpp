@@ -5,9 +5,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <compare>
+#include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <tuple>
+#include <utility>
+#include <variant>
 #include <vector>
 
 namespace {
@@ -140,6 +145,37 @@ TEST_CASE("keys: integers stay integers, strings and tuples become text")
     STATIC_REQUIRE_FALSE(sturdy::key_like<double>);
     STATIC_REQUIRE_FALSE(sturdy::key_like<bool>);
     STATIC_REQUIRE_FALSE(sturdy::key_like<std::vector<int>>);
+}
+
+TEST_CASE("keys copy, move, compare and hash by kind and value")
+{
+    const sturdy::key i(5);
+    const sturdy::key t("a long text key, longer than the small string buffer");
+    sturdy::key k = i;
+    CHECK(k == i);
+    k = t; // integer -> text
+    CHECK(k == t);
+    CHECK(k.text() == t.text());
+    k = sturdy::key("short"); // text -> text
+    CHECK(k.str() == "short");
+    k = sturdy::key(-3); // text -> integer
+    CHECK(k.is_integer());
+    CHECK(k.integer() == -3);
+    sturdy::key moved = std::move(k);
+    CHECK(moved.integer() == -3);
+    sturdy::key from_text = sturdy::key(t);
+    sturdy::key stolen = std::move(from_text);
+    CHECK(stolen == t);
+    CHECK(sturdy::key() == sturdy::key(0));
+    CHECK(sturdy::key(5) != sturdy::key("5"));   // same text, different kinds
+    CHECK(sturdy::key(1000) < sturdy::key("0")); // integers order before texts
+    CHECK(sturdy::key(-1) < sturdy::key(2));
+    CHECK(sturdy::key("a") < sturdy::key("b"));
+    CHECK((sturdy::key("b") <=> sturdy::key("b")) == std::strong_ordering::equal);
+    CHECK(std::hash<sturdy::key>{}(sturdy::key("x")) == std::hash<sturdy::key>{}(sturdy::key(std::string("x"))));
+    CHECK(std::hash<sturdy::key>{}(sturdy::key(7)) == std::hash<std::int64_t>{}(7));
+    CHECK_THROWS_AS(sturdy::key("x").integer(), std::bad_variant_access);
+    CHECK_THROWS_AS(sturdy::key(1).text(), std::bad_variant_access);
 }
 
 TEST_CASE("failed keys are retried by later runs, quarantined after N failed runs, and can be requeued")

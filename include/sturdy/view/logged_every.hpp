@@ -23,12 +23,11 @@
 #include <functional>
 #include <string>
 #include <string_view>
-#include <variant>
 
 namespace sturdy {
 namespace detail {
 struct log_slot {
-    std::variant<std::size_t, duration> every;
+    progress_interval every;
     std::function<void(level, std::string_view)> sink;
 };
 } // namespace detail
@@ -41,7 +40,7 @@ struct logged_every_fn {
         if (every < 1) {
             throw usage_error("logged_every: log every n items with n >= 1 (got " + std::to_string(every) + ")");
         }
-        return make(static_cast<std::size_t>(every), std::move(sink));
+        return make({static_cast<std::size_t>(every), {}}, std::move(sink));
     }
     template <class Rep, class Period, class Sink = stderr_sink>
     auto operator()(std::chrono::duration<Rep, Period> every, Sink sink = {}) const
@@ -52,11 +51,11 @@ struct logged_every_fn {
             throw usage_error(
                 "logged_every: the interval must be positive, e.g. logged_every(std::chrono::seconds(10))");
         }
-        return make(std::chrono::duration_cast<duration>(every), std::move(sink));
+        return make({0, std::chrono::duration_cast<duration>(every)}, std::move(sink));
     }
 
 private:
-    template <class Every, class Sink> static auto make(Every every, Sink sink)
+    template <class Sink> static auto make(detail::progress_interval every, Sink sink)
     {
         return detail::stage<detail::log_slot_i, detail::log_slot>{{every, std::move(sink)}};
     }
