@@ -125,21 +125,12 @@ private:
         std::string text = "progress ";
         append_int(text, seen);
         if (total_) {
-            text += '/';
-            append_int(text, *total_);
-            text += " (";
+            append(text, '/', *total_, " (");
             append_fixed(text, *total_ > 0 ? 100.0 * static_cast<double>(seen) / static_cast<double>(*total_) : 100.0,
                          1);
             text += "%)";
         }
-        text += ": done ";
-        append_int(text, r.done);
-        text += ", skipped ";
-        append_int(text, r.skipped);
-        text += ", failed ";
-        append_int(text, r.failed);
-        text += ", retried ";
-        append_int(text, r.retried);
+        append(text, ": done ", r.done, ", skipped ", r.skipped, ", failed ", r.failed, ", retried ", r.retried);
         text += " | ";
         append_fixed(text, rate, 0);
         text += " items/s";

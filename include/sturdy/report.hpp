@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace sturdy {
@@ -68,6 +69,16 @@ template <class Integer> void append_int(std::string& out, Integer value)
     char buf[24];
     out.append(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
 }
+
+inline void append_part(std::string& out, std::string_view text) { out += text; }
+inline void append_part(std::string& out, char c) { out += c; }
+template <class Integer>
+requires std::is_integral_v<Integer>
+void append_part(std::string& out, Integer value) { append_int(out, value); }
+
+/// Appends each part: text as it is, integers in decimal. `append(out, "seen ", n, ", done ", d)`
+/// reads as the line it writes.
+template <class... Parts> void append(std::string& out, const Parts&... parts) { (append_part(out, parts), ...); }
 
 /// Appends `value` in fixed notation with `precision` digits after the point, as "{:.Nf}".
 inline void append_fixed(std::string& out, double value, int precision)
@@ -138,45 +149,23 @@ inline void append_failure(std::string& out, const failure_record& f)
 /// The report as text: what `fmt::print("{}", r)` prints and the log's "finished: " line.
 inline void append_report_text(std::string& out, const report& r)
 {
-    out += "seen ";
-    append_int(out, r.seen);
-    out += ", done ";
-    append_int(out, r.done);
-    out += ", skipped ";
-    append_int(out, r.skipped);
-    out += " (already done), failed ";
-    append_int(out, r.failed);
-    out += ", retried ";
-    append_int(out, r.retried);
-    out += ", in ";
-    out += format_duration(r.elapsed);
+    append(out, "seen ", r.seen, ", done ", r.done, ", skipped ", r.skipped, " (already done), failed ", r.failed,
+           ", retried ", r.retried, ", in ", format_duration(r.elapsed));
     if (r.quarantined > 0) {
-        out += "; ";
-        append_int(out, r.quarantined);
-        out += " quarantined (requeue to retry)";
+        append(out, "; ", r.quarantined, " quarantined (requeue to retry)");
     }
     if (!r.stopped_early.empty()) {
-        out += "\n  stopped early: ";
-        out += r.stopped_early;
-        out += "; ";
-        append_int(out, r.remaining);
-        out += " remaining";
+        append(out, "\n  stopped early: ", r.stopped_early, "; ", r.remaining, " remaining");
     }
     if (r.run_again_soon()) {
-        out += "\n  run again soon: ";
-        append_int(out, r.remaining);
-        out += " remaining, ";
-        append_int(out, r.awaiting_retry);
-        out += " failed awaiting retry";
+        append(out, "\n  run again soon: ", r.remaining, " remaining, ", r.awaiting_retry, " failed awaiting retry");
     }
     for (const auto& f : r.failures) {
         out += "\n  ";
         append_failure(out, f);
     }
     if (r.failed > r.failures.size()) {
-        out += "\n  ... ";
-        append_int(out, r.failed - r.failures.size());
-        out += " more failures not listed";
+        append(out, "\n  ... ", r.failed - r.failures.size(), " more failures not listed");
     }
 }
 } // namespace detail
