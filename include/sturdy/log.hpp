@@ -102,10 +102,8 @@ public:
     {
         for (const auto& [reason, count] : reasons_) {
             if (count > reasons_shown) {
-                std::string text = "... and ";
-                append_int(text, count - reasons_shown);
-                text += " more like this: ";
-                text += reason;
+                std::string text;
+                append(text, "... and ", count - reasons_shown, " more like this: ", reason);
                 sink_(level::warning, text);
             }
         }

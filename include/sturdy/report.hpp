@@ -135,14 +135,9 @@ inline std::string format_duration(std::chrono::nanoseconds d)
 /// "failed <key>: <reason>", then " (after n attempts)" when there were several.
 inline void append_failure(std::string& out, const failure_record& f)
 {
-    out += "failed ";
-    out += f.item_key.str();
-    out += ": ";
-    out += f.reason;
+    append(out, "failed ", f.item_key.str(), ": ", f.reason);
     if (f.attempts > 1) {
-        out += " (after ";
-        append_int(out, f.attempts);
-        out += " attempts)";
+        append(out, " (after ", f.attempts, " attempts)");
     }
 }
 

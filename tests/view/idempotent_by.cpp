@@ -49,36 +49,27 @@ TEST_CASE("the mark and the effect commit or vanish together")
     sturdy::memory::database db;
     auto ledger = db.ledger("job");
     auto& out = db.table("out");
-    // The effect writes, then fails: the mark must not survive either.
-    auto r = std::vector<int>{1, 2, 3} | sturdy::idempotent_by(ledger, [](int v) { return v; }) |
-             sturdy::chunked(db, 3) | sturdy::guarded([&](int v) {
-                 out.put(v, "written");
-                 if (v == 2) {
-                     throw std::runtime_error("downstream refused");
-                 }
-             }) |
-             sturdy::drain;
-    CHECK(r.done == 2);
-    CHECK(r.failed == 1);
-    CHECK_FALSE(out.contains(2));
-    CHECK_FALSE(ledger.contains(2));
-    CHECK(ledger.contains(1));
-    CHECK(ledger.contains(3));
-}
-
-TEST_CASE("without a store to roll back, a failing item's key is not marked either")
-{
-    // No chunked(tx, n) and no guarded(tx, fn): nothing can undo a mark taken before the effect,
-    // so the loop must mark only after the effect succeeded.
-    sturdy::memory::database db;
-    auto ledger = db.ledger("job");
-    auto r = std::vector<int>{1, 2, 3} | sturdy::idempotent_by(ledger, [](int v) { return v; }) |
-             sturdy::guarded([](int v) {
-                 if (v == 2) {
-                     throw std::runtime_error("downstream refused");
-                 }
-             }) |
-             sturdy::drain;
+    const std::vector<int> input{1, 2, 3};
+    const auto key_of = [](int v) { return v; };
+    // The effect writes, then fails for 2: its mark must not survive.
+    const auto effect = [&](int v) {
+        out.put(v, "written");
+        if (v == 2) {
+            throw std::runtime_error("downstream refused");
+        }
+    };
+    sturdy::report r;
+    SECTION("in the chunk's transaction, the key claimed before the effect is rolled back with it")
+    {
+        r = input | sturdy::idempotent_by(ledger, key_of) | sturdy::chunked(db, 3) | sturdy::guarded(effect) |
+            sturdy::drain;
+        CHECK_FALSE(out.contains(2));
+    }
+    SECTION("without a store to roll back (no chunked(tx, n), no guarded(tx, fn)), the key is marked only after "
+            "the effect succeeded")
+    {
+        r = input | sturdy::idempotent_by(ledger, key_of) | sturdy::guarded(effect) | sturdy::drain;
+    }
     CHECK(r.done == 2);
     CHECK(r.failed == 1);
     CHECK_FALSE(ledger.contains(2));

@@ -36,6 +36,8 @@ public:
     void put(const key& k, std::string value);
     /// Insert; throws a permanent error if the key exists (a unique constraint).
     void insert(const key& k, std::string value);
+    /// Insert unless the key exists (SQL's ON CONFLICT DO NOTHING); true when it inserted.
+    bool try_insert(const key& k, std::string value);
     bool erase(const key& k);
     [[nodiscard]] bool contains(const key& k) const { return rows_.contains(k); }
     [[nodiscard]] std::optional<std::string> get(const key& k) const
@@ -64,14 +66,7 @@ public:
     [[nodiscard]] bool contains(const key& k) const { return done_->contains(k); }
     void mark(const key& k) { done_->insert(k, {}); }
     /// Marks `k` done unless it already is; true when this call marked it (see sturdy::claiming_ledger).
-    bool claim(const key& k)
-    {
-        if (done_->contains(k)) {
-            return false;
-        }
-        done_->insert(k, {});
-        return true;
-    }
+    bool claim(const key& k) { return done_->try_insert(k, {}); }
     [[nodiscard]] std::size_t size() const { return done_->size(); }
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
 
@@ -339,11 +334,19 @@ inline void table::put(const key& k, std::string value)
 
 inline void table::insert(const key& k, std::string value)
 {
-    if (rows_.contains(k)) {
+    if (!try_insert(k, std::move(value))) {
         throw permanent_error("memory: unique constraint failed: " + name_ + " already holds key " + k.str());
+    }
+}
+
+inline bool table::try_insert(const key& k, std::string value)
+{
+    if (rows_.contains(k)) {
+        return false;
     }
     db_->record(*this, k, std::nullopt);
     rows_.emplace(k, std::move(value));
+    return true;
 }
 
 inline bool table::erase(const key& k)
