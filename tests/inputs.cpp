@@ -10,9 +10,13 @@
 #include <catch2/catch.hpp>
 
 #include <list>
+#include <map>
 #include <memory>
 #include <ranges>
 #include <sstream>
+#include <stdexcept>
+#include <string>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -125,4 +129,121 @@ TEST_CASE("move-only items")
              sturdy::guarded([&](std::unique_ptr<int>& p) { sum += *p; }) | sturdy::drain;
     CHECK(r.done == 2);
     CHECK(sum == 3);
+}
+
+namespace {
+// Counts down from n: a single-pass input (a cursor) or, through values(), the same items in a
+// vector.
+class countdown {
+public:
+    explicit countdown(int n) : n_(n) {}
+    class iterator {
+    public:
+        using value_type = int;
+        using difference_type = std::ptrdiff_t;
+        explicit iterator(countdown* c) : c_(c) {}
+        iterator(iterator&&) = default;
+        iterator& operator=(iterator&&) = default;
+        int operator*() const { return c_->n_ - c_->at_; }
+        iterator& operator++()
+        {
+            ++c_->at_;
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        bool operator==(std::default_sentinel_t) const { return c_->at_ >= c_->n_; }
+
+    private:
+        countdown* c_;
+    };
+    iterator begin() { return iterator(this); }
+    std::default_sentinel_t end() { return {}; }
+
+private:
+    int n_;
+    int at_ = 0;
+};
+static_assert(!std::ranges::forward_range<countdown>);
+
+struct outcome {
+    std::size_t done, failed, skipped, retried, remaining;
+    std::vector<std::tuple<std::string, std::string, int>> failures;
+    std::map<std::string, sturdy::memory::table::rows_type, std::less<>> committed;
+    bool operator==(const outcome&) const = default;
+};
+
+// Sparse failures, so that chunks run the fast way, fail over to the careful way and come back:
+// a permanent failure, a transient one that succeeds on its second attempt, one that never
+// succeeds, a key function that throws; with a watermark and a failure budget watching.
+template <class Input> outcome run_sparse(Input&& input, sturdy::memory::database& db, sturdy::isolation mode)
+{
+    auto ledger = db.ledger("job");
+    auto& out = db.table("out");
+    std::map<int, int> calls;
+    auto r = std::forward<Input>(input) |
+             sturdy::idempotent_by(ledger,
+                                   [](int v) {
+                                       if (v == 333) {
+                                           throw std::runtime_error("no key for 333");
+                                       }
+                                       return v;
+                                   }) |
+             sturdy::chunked(db, 50) |
+             sturdy::guarded(
+                 [&](int v) {
+                     out.put(v, std::to_string(v * 3));
+                     const int call = ++calls[v];
+                     if (v == 17 || v == 480) {
+                         throw sturdy::permanent_error("poison " + std::to_string(v));
+                     }
+                     if (v == 121 && call == 1) {
+                         throw sturdy::transient_error("busy once");
+                     }
+                     if (v == 260) {
+                         throw sturdy::transient_error("always busy");
+                     }
+                 },
+                 mode) |
+             sturdy::retry_bounded(3, sturdy::backoff::none()) | sturdy::failure_budget(5) |
+             sturdy::watermark(db, "job", [](int v) { return v; }) | sturdy::drain;
+    outcome o{r.done, r.failed, r.skipped, r.retried, r.remaining, {}, db.snapshot()};
+    for (const auto& f : r.failures) {
+        o.failures.emplace_back(f.item_key.str(), f.reason, f.attempts);
+    }
+    return o;
+}
+} // namespace
+
+TEST_CASE("fast chunks, careful re-runs and single-pass inputs commit the same results")
+{
+    std::vector<int> items;
+    for (int v = 500; v > 0; --v) {
+        items.push_back(v);
+    }
+    sturdy::memory::database per_item_db;
+    sturdy::memory::database vector_db;
+    sturdy::memory::database cursor_db;
+    const auto per_item = run_sparse(items, per_item_db, sturdy::isolation::per_item);
+    const auto from_vector = run_sparse(items, vector_db, sturdy::isolation::per_chunk);
+    countdown first(500);
+    const auto from_cursor = run_sparse(first, cursor_db, sturdy::isolation::per_chunk);
+
+    CHECK(per_item.done == 496);
+    CHECK(per_item.failed == 4); // 17, 480, 260 (after 3 attempts) and 333 (no key)
+    CHECK(per_item.retried == 3);
+    REQUIRE(per_item.failures.size() == 4);
+    CHECK(per_item.failures[0] == std::tuple<std::string, std::string, int>("480", "poison 480", 1));
+    CHECK(per_item.failures[2] == std::tuple<std::string, std::string, int>("260", "always busy", 3));
+    CHECK(per_item.committed.at("sturdy_checkpoint").begin()->second == "1");
+    CHECK(from_vector == per_item);
+    CHECK(from_cursor == per_item);
+
+    // The second run skips what is done and retries the failed items, the same way in each.
+    const auto again_per_item = run_sparse(items, per_item_db, sturdy::isolation::per_item);
+    const auto again_vector = run_sparse(items, vector_db, sturdy::isolation::per_chunk);
+    countdown second(500);
+    const auto again_cursor = run_sparse(second, cursor_db, sturdy::isolation::per_chunk);
+    CHECK(again_per_item.skipped == 496);
+    CHECK(again_vector == again_per_item);
+    CHECK(again_cursor == again_per_item);
 }

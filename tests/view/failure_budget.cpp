@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <string>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -86,4 +88,27 @@ TEST_CASE("failure_budget rejects arguments that cannot work")
     CHECK_THROWS_WITH(sturdy::failure_budget(0), Catch::Contains("at least 1"));
     CHECK_THROWS_WITH(sturdy::failure_budget(5, 1.5, 10), Catch::Contains("fraction"));
     CHECK_THROWS_WITH(sturdy::failure_budget(5, 0.5), Catch::Contains("window"));
+}
+
+TEST_CASE("the window sees the successes before a failure in the same chunk, with or without shared savepoints")
+{
+    // Window of 4, tripped at 2 failures: items 3 and 5 fail, so the window over items 2..5
+    // (success, failure, success, failure) trips it, but only if items 0..2 were counted.
+    auto run = [](sturdy::isolation mode) {
+        sturdy::memory::database db;
+        auto r = range_of(10) | sturdy::chunked(db, 10) |
+                 sturdy::guarded(
+                     [](int v) {
+                         if (v == 3 || v == 5) {
+                             throw std::runtime_error("refused");
+                         }
+                     },
+                     mode) |
+                 sturdy::failure_budget(100, 0.5, 4) | sturdy::drain;
+        return std::tuple(r.done, r.failed, r.remaining, r.stopped_early);
+    };
+    const auto per_item = run(sturdy::isolation::per_item);
+    CHECK(std::get<3>(per_item) == "failure budget spent: 2 of the last 4 items failed, the last: refused (is a "
+                                   "service they depend on unavailable?)");
+    CHECK(run(sturdy::isolation::per_chunk) == per_item);
 }

@@ -227,14 +227,32 @@ public:
                 }
             }
             items.clear();
-            for (; it != end && items.size() < chunk_size_; ++it) {
-                add_entry(items, *it);
+            if (fast_path_ready()) {
+                fast_stop stop;
+                if (run_fast_chunk(it, end, stop)) {
+                    finish_chunk_tick(chunk_start, longest_chunk);
+                    continue;
+                }
+                // Something failed: the fast attempt was rolled back and `it` is back at the
+                // chunk's first item (or its items are in replay_); the chunk runs again on the
+                // careful path, which starts from what the fast attempt learnt.
+                if constexpr (!rereadable) {
+                    for (auto& v : replay_) {
+                        add_entry(items, std::move(v));
+                    }
+                    replay_.clear();
+                }
+                for (; it != end && items.size() < chunk_size_; ++it) {
+                    add_entry(items, *it);
+                }
+                run_chunk_with_retries(items, &stop);
+            } else {
+                for (; it != end && items.size() < chunk_size_; ++it) {
+                    add_entry(items, *it);
+                }
+                run_chunk_with_retries(items, nullptr);
             }
-            run_chunk_with_retries(items);
-            longest_chunk = std::max(longest_chunk, now() - chunk_start);
-            if (log_) {
-                log_->tick(report_.seen, report_, [this] { return now(); });
-            }
+            finish_chunk_tick(chunk_start, longest_chunk);
         }
         report_.stopped_early = stop_reason_;
         for (; it != end; ++it) {
@@ -281,6 +299,207 @@ private:
     };
 
     template <std::size_t I> auto& slot() { return std::get<I>(job_.slots); }
+
+    // --- the fast path ------------------------------------------------------------------
+    // A chunk first runs straight from the input: one savepoint, no per-item bookkeeping.
+    // If every item succeeds, that is the whole story. If one fails (or its key function
+    // throws, or the chunk cannot commit), the savepoint and the chunk's transaction are rolled
+    // back, so nothing it wrote remains, and the chunk runs again on the careful path below
+    // (entries, segments, isolation), which takes the failed attempt as its first. After a
+    // chunk with failures the careful path is used until segments have grown back to a whole
+    // chunk, so a run with many failures does not pay for the fast attempt each time.
+
+    /// The input can be read again from a saved iterator; otherwise values are kept in replay_.
+    static constexpr bool rereadable = std::ranges::forward_range<source_type>;
+
+    /// Why a fast attempt gave way to the careful path.
+    struct fast_stop {
+        enum class cause { none, item_failed, chunk_error };
+        cause what = cause::none;
+        std::size_t index = 0;    ///< the item, by position in the chunk
+        attempt_failure failure;  ///< item_failed: its attempt's failure
+        std::exception_ptr error; ///< chunk_error: what the transaction threw
+    };
+
+    [[nodiscard]] bool fast_path_ready() const
+    {
+        if constexpr (has_store) {
+            return !per_item_ && segment_limit_ >= chunk_size_ && stop_index_ == static_cast<std::size_t>(-1);
+        } else {
+            return false;
+        }
+    }
+
+    /// Runs one chunk from `it`; true when it committed. On false, `it` is at the chunk's first
+    /// item again (or, for a single-pass input, the items read are in replay_) and `stop` says why.
+    template <class It, class End> bool run_fast_chunk(It& it, const End& end, fast_stop& stop)
+    {
+        std::optional<It> chunk_begin;
+        if constexpr (rereadable) {
+            chunk_begin.emplace(it);
+        }
+        std::optional<It> last; // the chunk's last item, for the watermark
+        std::size_t n = 0;
+        std::size_t done = 0;
+        std::size_t skipped = 0;
+        std::size_t quarantined = 0;
+        try {
+            auto scope = policy::open_chunk(*tx_);
+            auto sp = tx_->savepoint();
+            for (; it != end && n < chunk_size_; ++it, ++n) {
+                if constexpr (has_watermark && rereadable) {
+                    last.emplace(it);
+                }
+                state result = state::pending;
+                if constexpr (rereadable) {
+                    value_type v(*it);
+                    result = fast_step(v, n, stop);
+                } else {
+                    result = fast_step(replay_.emplace_back(*it), n, stop);
+                }
+                switch (result) {
+                case state::done: ++done; break;
+                case state::skipped: ++skipped; break;
+                case state::quarantined: ++quarantined; break;
+                case state::failed:
+                    if (stop.what == fast_stop::cause::none) {
+                        break; // its key function threw: in fast_failures_
+                    }
+                    [[fallthrough]];
+                default: { // the scope and the savepoint roll back on the way out
+                    if constexpr (rereadable) {
+                        it = std::move(*chunk_begin);
+                    } else {
+                        ++it; // this item is in replay_ already
+                    }
+                    fast_failures_.clear();
+                    return false;
+                }
+                }
+            }
+            sp.release();
+            if constexpr (has_watermark) {
+                if (n > 0) {
+                    auto& s = slot<watermark_slot_i>();
+                    if constexpr (rereadable) {
+                        const value_type v(**last);
+                        s.store->set_checkpoint(s.name, make_key(std::invoke(s.value_fn, v)).str());
+                    } else {
+                        const value_type& v = replay_.back();
+                        s.store->set_checkpoint(s.name, make_key(std::invoke(s.value_fn, v)).str());
+                    }
+                }
+            }
+            scope.commit();
+        } catch (const std::logic_error&) {
+            throw; // a usage error: as on the careful path, it is not the chunk's fault
+        } catch (...) {
+            stop.what = fast_stop::cause::chunk_error;
+            stop.error = std::current_exception();
+            if constexpr (rereadable) {
+                it = std::move(*chunk_begin);
+            }
+            fast_failures_.clear();
+            return false;
+        }
+        replay_.clear();
+        report_.seen += n;
+        report_.done += done;
+        report_.skipped += skipped;
+        report_.quarantined += quarantined;
+        ++report_.chunks;
+        note_successes(done + skipped);
+        for (auto& rec : fast_failures_) { // as settle_chunk reports an item that failed before it ran
+            ++report_.failed;
+            if (log_) {
+                log_->failure(rec);
+            }
+            if (report_.failures.size() < report::max_failures_kept) {
+                report_.failures.push_back(std::move(rec));
+            }
+        }
+        fast_failures_.clear();
+        return true;
+    }
+
+    /// One item on the fast path: its key, its quarantine, one attempt.
+    state fast_step(value_type& v, std::size_t index, fast_stop& stop)
+    {
+        const auto position = static_cast<std::int64_t>(report_.seen + index);
+        if constexpr (has_ledger) {
+            bool key_threw = false;
+            const key k = fast_key(v, position, key_threw);
+            if (key_threw) {
+                return state::failed; // failed before it ran: nothing to roll back, the chunk goes on
+            }
+            if constexpr (keeps_failures) {
+                if (!failing_.empty()) {
+                    if (auto f = failing_.find(k); f != failing_.end() && f->second) {
+                        return state::quarantined;
+                    }
+                }
+            }
+            return fast_attempt(v, k, index, stop);
+        } else {
+            const key k(position);
+            return fast_attempt(v, k, index, stop);
+        }
+    }
+
+    key fast_key(const value_type& v, std::int64_t position, bool& threw)
+    {
+        try {
+            return make_key(std::invoke(slot<ledger_slot_i>().key_fn, v));
+        } catch (...) {
+            threw = true;
+            key k(position);
+            std::string why = "key function threw: " + describe(std::current_exception()) + " (item #" + k.str() + ")";
+            fast_failures_.push_back(failure_record{std::move(k), std::move(why), failure_kind::permanent, 1});
+            return key(position);
+        }
+    }
+
+    state fast_attempt(value_type& v, const key& k, std::size_t index, fast_stop& stop)
+    {
+        const state result = attempt(v, k, 0, stop.failure);
+        if (result == state::failed) {
+            stop.what = fast_stop::cause::item_failed;
+            stop.index = index;
+            stop.failure.item_key = nullptr; // k dies here; the careful path points it at the entry's key
+        }
+        return result;
+    }
+
+    /// The careful path's start after a fast attempt failed at an item: as if its first
+    /// segment had just run up to that item (see run_segments).
+    void resume_after_fast_failure(std::vector<entry>& items, fast_stop& stop)
+    {
+        if (stop.what != fast_stop::cause::item_failed || stop.index >= items.size()) {
+            return;
+        }
+        for (std::size_t k = 0; k < stop.index; ++k) {
+            if (items[k].st == state::pending && !std::exchange(items[k].watched, true)) {
+                note_successes(1); // their successes were seen before the failure
+            }
+        }
+        entry& bad = items[stop.index];
+        bad.attempts = 1;
+        stop.failure.item_key = &bad.item_key;
+        if (settle_failure(bad, stop.index, stop.failure)) {
+            watch(items, stop.index);
+        } else {
+            bad.isolate = true;
+        }
+        segment_limit_ = std::max<std::size_t>(min_segment, (stop.index + 1) / 2);
+    }
+
+    void finish_chunk_tick(time_point chunk_start, duration& longest_chunk)
+    {
+        longest_chunk = std::max(longest_chunk, now() - chunk_start);
+        if (log_) {
+            log_->tick(report_.seen, report_, [this] { return now(); });
+        }
+    }
 
     tx_type* resolve_tx()
     {
@@ -361,42 +580,44 @@ private:
     }
 
     // One attempt of one item, in whatever savepoint the caller holds.
-    state attempt(entry& e, attempt_failure& failure)
+    [[gnu::always_inline]] state attempt(value_type& item, const key& item_key, int attempts_made,
+                                         attempt_failure& failure)
     {
         try {
             if constexpr (has_ledger) {
                 // A claiming ledger marks the key now; the effect's failure rolls the mark back
                 // with the savepoint. Otherwise: check now, mark after the effect.
                 if constexpr (claims) {
-                    if (!slot<ledger_slot_i>().ledger->claim(e.item_key)) {
+                    if (!slot<ledger_slot_i>().ledger->claim(item_key)) {
                         return state::skipped;
                     }
-                } else if (slot<ledger_slot_i>().ledger->contains(e.item_key)) {
+                } else if (slot<ledger_slot_i>().ledger->contains(item_key)) {
                     return state::skipped;
                 }
             }
-            if (auto f = invoke_effect(e)) {
+            if (auto f = invoke_effect(item, item_key, attempts_made)) {
                 failure = std::move(*f);
                 return state::failed;
             }
             if constexpr (has_ledger) {
                 if constexpr (keeps_failures) {
-                    if (!failing_.empty() && failing_.contains(e.item_key)) {
-                        slot<ledger_slot_i>().ledger->clear_failure(e.item_key);
+                    if (!failing_.empty() && failing_.contains(item_key)) {
+                        slot<ledger_slot_i>().ledger->clear_failure(item_key);
                     }
                 }
                 if constexpr (!claims) {
-                    slot<ledger_slot_i>().ledger->mark(e.item_key);
+                    slot<ledger_slot_i>().ledger->mark(item_key);
                 }
             }
             return state::done;
         } catch (...) {
-            failure = failure_from_current_exception(&e.item_key);
+            failure = failure_from_current_exception(&item_key);
             return state::failed;
         }
     }
+    state attempt(entry& e, attempt_failure& failure) { return attempt(e.item, e.item_key, e.attempts, failure); }
 
-    std::optional<attempt_failure> invoke_effect(entry& e)
+    std::optional<attempt_failure> invoke_effect(value_type& item, const key& item_key, int attempts_made)
     {
         auto& fn = slot<effect_slot_i>().fn;
         using Fn = std::remove_reference_t<decltype(fn)>;
@@ -405,16 +626,16 @@ private:
                       "guarded: the effect must be callable as fn(item) or fn(item, const sturdy::item_context&)");
         auto invoke = [&]() -> decltype(auto) {
             if constexpr (wants_context) {
-                return std::invoke(fn, e.item, item_context{e.item_key, idempotency_key(e.item_key), e.attempts + 1});
+                return std::invoke(fn, item, item_context{item_key, idempotency_key(item_key), attempts_made + 1});
             } else {
-                return std::invoke(fn, e.item);
+                return std::invoke(fn, item);
             }
         };
         if constexpr (std::is_void_v<decltype(invoke())>) {
             invoke();
             return std::nullopt;
         } else {
-            return failure_of_result(invoke(), &e.item_key);
+            return failure_of_result(invoke(), &item_key);
         }
     }
 
@@ -491,21 +712,11 @@ private:
             }
             const auto& budget = slot<failure_budget_slot_i>();
             const bool failed = items[index].st == state::failed;
-            if (budget.window > 0) {
-                if (window_.size() < budget.window) {
-                    window_.push_back(failed);
-                } else {
-                    window_failures_ -= window_[window_next_] ? 1 : 0;
-                    window_[window_next_] = failed;
-                    window_next_ = (window_next_ + 1) % budget.window;
-                }
-                window_failures_ += failed ? 1 : 0;
-            }
             if (!failed) {
-                streak_ = 0;
-                streak_in_chunk_.clear();
+                note_successes(1);
                 return;
             }
+            observe_in_window(true);
             ++streak_;
             streak_in_chunk_.push_back(index);
             std::string why;
@@ -527,6 +738,43 @@ private:
         } else {
             (void)items;
             (void)index;
+        }
+    }
+
+    void observe_in_window(bool failed)
+    {
+        if constexpr (has_failure_budget) {
+            const auto& budget = slot<failure_budget_slot_i>();
+            if (budget.window == 0) {
+                return;
+            }
+            if (window_.size() < budget.window) {
+                window_.push_back(failed);
+            } else {
+                window_failures_ -= window_[window_next_] ? 1 : 0;
+                window_[window_next_] = failed;
+                window_next_ = (window_next_ + 1) % budget.window;
+            }
+            window_failures_ += failed ? 1 : 0;
+        } else {
+            (void)failed;
+        }
+    }
+
+    /// `count` items succeeded (or were skipped as done), in order: the failure budget sees them.
+    void note_successes(std::size_t count)
+    {
+        if constexpr (has_failure_budget) {
+            if (count == 0) {
+                return;
+            }
+            for (std::size_t i = 0; i < std::min(count, slot<failure_budget_slot_i>().window); ++i) {
+                observe_in_window(false); // a window of w forgets all but the last w
+            }
+            streak_ = 0;
+            streak_in_chunk_.clear();
+        } else {
+            (void)count;
         }
     }
 
@@ -599,11 +847,14 @@ private:
         }
     }
 
-    void run_chunk(std::vector<entry>& items, std::size_t& retried)
+    void run_chunk(std::vector<entry>& items, std::size_t& retried, fast_stop* after_fast)
     {
         auto scope = policy::open_chunk(*tx_);
         streak_in_chunk_.clear();
         failed_in_chunk_ = false;
+        if (after_fast != nullptr) {
+            resume_after_fast_failure(items, *after_fast);
+        }
         if (per_item_) {
             run_per_item(items, retried);
         } else {
@@ -658,12 +909,17 @@ private:
         }
     }
 
-    void run_chunk_with_retries(std::vector<entry>& items)
+    // `after_fast`: the fast attempt that gave way to this one (its failure is the first attempt's).
+    void run_chunk_with_retries(std::vector<entry>& items, fast_stop* after_fast)
     {
         for (int chunk_attempt = 1;; ++chunk_attempt) {
             std::size_t retried = 0;
             try {
-                run_chunk(items, retried);
+                fast_stop* first = std::exchange(after_fast, nullptr);
+                if (first != nullptr && first->what == fast_stop::cause::chunk_error) {
+                    std::rethrow_exception(first->error);
+                }
+                run_chunk(items, retried, first);
                 report_.retried += retried;
                 settle_chunk(items);
                 return;
@@ -752,9 +1008,11 @@ private:
     std::unordered_map<key, bool> failing_; ///< keys with failure records -> quarantined
     std::string stop_reason_;
     std::size_t stop_index_ = static_cast<std::size_t>(-1);
-    bool failed_in_chunk_ = false;             ///< an item of the chunk in flight failed for good
-    std::size_t streak_ = 0;                   ///< consecutive failures, across chunks
-    std::vector<std::size_t> streak_in_chunk_; ///< the streak's items in the chunk in flight
+    bool failed_in_chunk_ = false;              ///< an item of the chunk in flight failed for good
+    std::size_t streak_ = 0;                    ///< consecutive failures, across chunks
+    std::vector<std::size_t> streak_in_chunk_;  ///< the streak's items in the chunk in flight
+    std::vector<failure_record> fast_failures_; ///< items of the fast chunk whose key function threw
+    std::vector<value_type> replay_;            ///< a single-pass input's items of the chunk in flight (fast path)
     std::vector<bool> window_;
     std::size_t window_next_ = 0;
     std::size_t window_failures_ = 0;
