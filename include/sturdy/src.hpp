@@ -19,3 +19,4 @@
 #include <sturdy/impl/report.ipp>
 #include <sturdy/policy/impl/backoff.ipp>
 #include <sturdy/policy/impl/classify.ipp>
+#include <sturdy/store/impl/memory.ipp>
