@@ -1,7 +1,8 @@
 #pragma once
 /// sturdy/store/sqlite.hpp — the SQLite store: a real database file, real transactions and
 /// savepoints, a ledger and failure records in `sturdy_*` tables, named checkpoints, and rows
-/// read straight into your structs. Header-only; link sqlite3 (Meson: `sturdy-sqlite`).
+/// read straight into your structs. Header-only; link sqlite3 (Meson: `sturdy-sqlite`). Under
+/// STURDY_SEPARATE_COMPILATION, one file of the program includes sturdy/store/sqlite_src.hpp.
 ///
 ///     sturdy::sqlite::database db("jobs.db");
 ///     auto ledger = db.ledger("invoice");
