@@ -6,9 +6,16 @@ line of a probe translation unit is taken from the build directory's compile_com
 include paths, -std, warnings, -Werror, defines and the compiler itself (GCC, clang, with or
 without sanitizers) are the build's own.
 
-  compile_check.py headers  BUILD_ROOT PROBE_SRC INCLUDE_DIR
+  compile_check.py headers  BUILD_ROOT PROBE_SRC INCLUDE_DIR [--separate]
       every include/sturdy/**/*.hpp, found when the test runs, compiles on its own
-      (included twice, so a missing #pragma once shows too)
+      (included twice, so a missing #pragma once shows too) and defines no function or
+      variable that is not inline (a strong symbol in its object file, which two translation
+      units of one program would define twice). The source headers (src.hpp, *_src.hpp) are
+      left out: they are for separate compilation only.
+      With --separate, the same with -DSTURDY_SEPARATE_COMPILATION, where the headers only
+      declare what the source headers define; the source headers and every impl/*.ipp must
+      then compile on their own too (they define the functions, so they are not checked for
+      strong symbols).
   compile_check.py fail     BUILD_ROOT PROBE_SRC CASE.cpp
       CASE.cpp must be rejected, and the compiler's output must contain the text of each
       `// expect: ...` line in it (a static_assert message), one of them in the first error,
@@ -45,45 +52,95 @@ def probe_command(build_root, probe_src):
                 if a in ("-MD", "-MMD", "-fdiagnostics-color=always"):
                     continue
                 out.append(a)
-            return e["directory"], out + ["-fdiagnostics-color=never", "-fsyntax-only"]
+            return e["directory"], out + ["-fdiagnostics-color=never"]
     sys.exit(f"compile_check: {probe_src} is not in {db_path}")
 
 
 def compile_source(directory, cmd, source_text, extra=()):
+    """Checks the syntax of source_text: (return code, compiler output)."""
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "check.cpp")
         with open(src, "w", encoding="utf-8") as f:
             f.write(source_text)
-        p = subprocess.run(cmd + list(extra) + ["-x", "c++", src], cwd=directory,
+        p = subprocess.run(cmd + list(extra) + ["-fsyntax-only", "-x", "c++", src], cwd=directory,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
         return p.returncode, p.stdout
 
 
-def check_headers(build_root, probe_src, include_dir):
+# nm's letters for symbols defined with external, non-weak linkage: code, data, bss, read-only
+# data, small data. Inline functions, templates and inline variables are weak (W, V) or unique (u).
+STRONG_SYMBOL_TYPES = set("TDBRGS")
+
+
+def strong_symbols(directory, cmd, source_text, extra=()):
+    """Compiles source_text to an object file: (return code, compiler output, strong symbols)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "check.cpp")
+        obj = os.path.join(tmp, "check.o")
+        with open(src, "w", encoding="utf-8") as f:
+            f.write(source_text)
+        p = subprocess.run(cmd + list(extra) + ["-c", "-o", obj, "-x", "c++", src], cwd=directory,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+        if p.returncode != 0:
+            return p.returncode, p.stdout, []
+        nm = subprocess.run(["nm", "-P", "--defined-only", "--extern-only", obj],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+        if nm.returncode != 0:
+            return nm.returncode, nm.stdout, []
+        names = [line.split()[0] for line in nm.stdout.splitlines()
+                 if len(line.split()) >= 2 and line.split()[1] in STRONG_SYMBOL_TYPES]
+        if names:
+            demangled = subprocess.run(["c++filt"], input="\n".join(names), stdout=subprocess.PIPE, text=True,
+                                       check=False)
+            if demangled.returncode == 0:
+                names = demangled.stdout.splitlines()
+        return 0, p.stdout, names
+
+
+def is_source_header(path):
+    name = os.path.basename(path)
+    return name == "src.hpp" or name.endswith("_src.hpp")
+
+
+def check_headers(build_root, probe_src, include_dir, separate):
     directory, cmd = probe_command(build_root, probe_src)
+    extra = ["-DSTURDY_SEPARATE_COMPILATION"] if separate else []
     headers = []
     for root, _, files in os.walk(os.path.join(include_dir, "sturdy")):
         for name in files:
-            if name.endswith(".hpp"):
-                headers.append(os.path.relpath(os.path.join(root, name), include_dir))
+            path = os.path.relpath(os.path.join(root, name), include_dir)
+            if name.endswith(".hpp") and (separate or not is_source_header(path)):
+                headers.append(path)
+            elif name.endswith(".ipp") and separate:
+                headers.append(path)
     headers.sort()
     if not headers:
         sys.exit(f"compile_check: no headers under {include_dir}/sturdy")
 
     def one(h):
-        return h, compile_source(directory, cmd, f"#include <{h}>\n#include <{h}>\n")
+        text = f"#include <{h}>\n#include <{h}>\n"
+        if h.endswith(".ipp") or is_source_header(h):
+            rc, out = compile_source(directory, cmd, text, extra)
+            return h, rc, out, []
+        return (h, *strong_symbols(directory, cmd, text, extra))
 
     jobs = int(os.environ.get("STURDY_CHECK_JOBS", "0")) or os.cpu_count() or 2
     failed = 0
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        for h, (rc, out) in pool.map(one, headers):
-            if rc == 0:
-                print(f"ok    {h}")
-            else:
+        for h, rc, out, strong in pool.map(one, headers):
+            if rc != 0:
                 failed += 1
                 print(f"FAIL  {h} does not compile on its own:\n{out}")
-    print(f"{len(headers) - failed} of {len(headers)} headers compile on their own")
-    print("command: " + shlex.join(cmd))
+            elif strong:
+                failed += 1
+                print(f"FAIL  {h} defines what is not inline, so two files including it would define it twice:")
+                for name in strong:
+                    print(f"        {name}")
+            else:
+                print(f"ok    {h}")
+    mode = "separate compilation (-DSTURDY_SEPARATE_COMPILATION)" if separate else "header-only"
+    print(f"{len(headers) - failed} of {len(headers)} headers compile on their own, {mode}")
+    print("command: " + shlex.join(cmd + extra))
     return 1 if failed else 0
 
 
@@ -123,8 +180,8 @@ def check_fail(build_root, probe_src, case):
 
 
 def main(argv):
-    if len(argv) == 5 and argv[1] == "headers":
-        return check_headers(argv[2], argv[3], argv[4])
+    if len(argv) in (5, 6) and argv[1] == "headers" and argv[5:] in ([], ["--separate"]):
+        return check_headers(argv[2], argv[3], argv[4], argv[5:] == ["--separate"])
     if len(argv) == 5 and argv[1] == "fail":
         return check_fail(argv[2], argv[3], argv[4])
     print(__doc__)

@@ -6,6 +6,8 @@
 // Boost.Exception and costs about a second of compile time per translation unit. For an error
 // type that is neither a boost::system nor a std error code, both flavours name the very same
 // type (basic_result<T, error, error_code_throw_as_system_error<T, error, void>>).
+#include <sturdy/config.hpp>
+
 #include <boost/outcome/std_result.hpp>
 #include <boost/outcome/try.hpp>
 
@@ -34,51 +36,19 @@ enum class failure_kind {
     fatal,     ///< no item can succeed (a missing table, a read-only or corrupt file): stop the run
 };
 
-namespace detail {
-class errc_category final : public std::error_category {
-public:
-    [[nodiscard]] const char* name() const noexcept override { return "sturdy"; }
-    [[nodiscard]] std::string message(int value) const override
-    {
-        switch (static_cast<errc>(value)) {
-        case errc::transient: return "transient failure";
-        case errc::permanent: return "permanent failure";
-        case errc::bad_argument: return "bad argument";
-        case errc::key_failed: return "key function failed";
-        case errc::store_unavailable: return "store unavailable";
-        case errc::schema_mismatch: return "schema mismatch";
-        }
-        return "unknown sturdy error";
-    }
-    [[nodiscard]] std::error_condition default_error_condition(int value) const noexcept override
-    {
-        // Every sturdy code maps onto one of the three conditions the loop tests.
-        switch (static_cast<errc>(value)) {
-        case errc::transient: return {1, *this};
-        case errc::store_unavailable:
-        case errc::schema_mismatch: return {3, *this};
-        default: return {2, *this};
-        }
-    }
-};
-} // namespace detail
+/// The category of sturdy's own codes (`errc`).
+STURDY_DECL const std::error_category& sturdy_category() noexcept;
 
-inline const std::error_category& sturdy_category() noexcept
-{
-    static const detail::errc_category category;
-    return category;
-}
-
-inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), sturdy_category()}; }
+STURDY_DECL std::error_code make_error_code(errc e) noexcept;
 
 /// The condition a store's own error category maps its retryable codes onto: give your
 /// category a `default_error_condition` returning `sturdy::transient_condition()` for
 /// busy/locked/timeout codes and sturdy retries them.
-inline std::error_condition transient_condition() noexcept { return {1, sturdy_category()}; }
+STURDY_DECL std::error_condition transient_condition() noexcept;
 
 /// The condition for errors no item can get past (the store is unusable or the schema is
 /// wrong): the loop stops at once instead of failing every item and quarantining them all.
-inline std::error_condition fatal_condition() noexcept { return {3, sturdy_category()}; }
+STURDY_DECL std::error_condition fatal_condition() noexcept;
 
 /// An error with the message a person needs: what failed, and what to do.
 struct error {
@@ -86,16 +56,13 @@ struct error {
     std::string message;
 };
 
-inline const std::error_code& make_error_code(const error& e) noexcept { return e.code; }
+STURDY_DECL const std::error_code& make_error_code(const error& e) noexcept;
 
 /// Thrown for an error that carries a message; `code()` tells transient from permanent.
 class failure_error : public std::system_error {
 public:
-    explicit failure_error(error e) : std::system_error(e.code, e.message), message_(std::move(e.message)) {}
-    failure_error(std::error_code code, std::string message)
-        : std::system_error(code, message), message_(std::move(message))
-    {
-    }
+    STURDY_DECL explicit failure_error(error e);
+    STURDY_DECL failure_error(std::error_code code, std::string message);
     /// The message alone, without the category suffix `std::system_error::what` adds.
     [[nodiscard]] const std::string& message() const noexcept { return message_; }
 
@@ -106,17 +73,13 @@ private:
 /// Throw this (or derive from it) from an effect for a failure worth retrying.
 class transient_error : public failure_error {
 public:
-    explicit transient_error(std::string message) : failure_error(make_error_code(errc::transient), std::move(message))
-    {
-    }
+    STURDY_DECL explicit transient_error(std::string message);
 };
 
 /// Throw this for a failure that retrying cannot fix.
 class permanent_error : public failure_error {
 public:
-    explicit permanent_error(std::string message) : failure_error(make_error_code(errc::permanent), std::move(message))
-    {
-    }
+    STURDY_DECL explicit permanent_error(std::string message);
 };
 
 /// A usage error: an adaptor argument that cannot work, named with the fix.
@@ -127,37 +90,24 @@ public:
 
 /// Outcome's hook, found by ADL: `value()` on a `sturdy::result` holding an error throws
 /// `failure_error` with the error's code and message.
-[[noreturn]] inline void outcome_throw_as_system_error_with_payload(error e) { throw failure_error(std::move(e)); }
+[[noreturn]] STURDY_DECL void outcome_throw_as_system_error_with_payload(error e);
 
 /// `sturdy::result<T>`: a value, or an `error` with its message. `value()` on an error throws
 /// `failure_error`; `BOOST_OUTCOME_TRY(auto x, expr)` propagates the error.
 template <class T> using result = boost::outcome_v2::std_result<T, error>;
 
-inline bool is_transient(const std::error_code& code) noexcept
-{
-    return code && code.default_error_condition() == transient_condition();
-}
+STURDY_DECL bool is_transient(const std::error_code& code) noexcept;
 
-inline bool is_fatal(const std::error_code& code) noexcept
-{
-    return code && code.default_error_condition() == fatal_condition();
-}
+STURDY_DECL bool is_fatal(const std::error_code& code) noexcept;
 
 /// The reason string for an exception: its message, or a plain word when it is not a std::exception.
-inline std::string describe(const std::exception_ptr& ex)
-{
-    try {
-        std::rethrow_exception(ex);
-    } catch (const failure_error& e) {
-        return e.message();
-    } catch (const std::exception& e) {
-        return e.what();
-    } catch (...) {
-        return "unknown exception";
-    }
-}
+STURDY_DECL std::string describe(const std::exception_ptr& ex);
 
 } // namespace sturdy
 
 template <> struct std::is_error_code_enum<sturdy::errc> : std::true_type {
 };
+
+#ifndef STURDY_SEPARATE_COMPILATION
+#include <sturdy/impl/error.ipp>
+#endif

@@ -7,11 +7,11 @@
 ///         spdlog::log(l == sturdy::level::info ? spdlog::level::info : spdlog::level::warn, "{}", m); };
 
 #include <sturdy/concepts.hpp>
+#include <sturdy/config.hpp>
 #include <sturdy/report.hpp>
 
 #include <chrono>
 #include <cstddef>
-#include <cstdio>
 #include <functional>
 #include <map>
 #include <optional>
@@ -22,14 +22,7 @@ namespace sturdy {
 
 /// Writes "[sturdy] message" lines to stderr.
 struct stderr_sink {
-    void operator()(level l, std::string_view message) const
-    {
-        std::string line = "[sturdy] ";
-        line += l == level::info ? "" : (l == level::warning ? "warning: " : "error: ");
-        line += message;
-        line += '\n';
-        std::fwrite(line.data(), 1, line.size(), stderr); // one write, so lines from threads do not interleave
-    }
+    STURDY_DECL void operator()(level l, std::string_view message) const;
 };
 
 /// Drops everything (benchmarks).
@@ -54,18 +47,9 @@ public:
     static constexpr std::size_t reasons_shown = 3;
     using clock_reader = std::function<time_point()>;
 
-    progress_log(progress_interval every, std::function<void(level, std::string_view)> sink)
-        : every_(every), sink_(std::move(sink))
-    {
-    }
+    STURDY_DECL progress_log(progress_interval every, std::function<void(level, std::string_view)> sink);
 
-    void start(time_point now, std::optional<std::size_t> total)
-    {
-        start_ = now;
-        last_ = now;
-        total_ = total;
-        next_count_ = every_count();
-    }
+    STURDY_DECL void start(time_point now, std::optional<std::size_t> total);
 
     /// Cheap when nothing is due: one comparison for counted progress.
     void tick(std::size_t seen, const report& r, const clock_reader& now)
@@ -86,59 +70,16 @@ public:
         }
     }
 
-    void failure(const failure_record& f)
-    {
-        const auto count = ++reasons_[f.reason];
-        if (count <= reasons_shown) {
-            std::string text;
-            append_failure(text, f);
-            sink_(level::warning, text);
-        }
-    }
+    STURDY_DECL void failure(const failure_record& f);
 
-    void message(level l, std::string_view text) { sink_(l, text); }
+    STURDY_DECL void message(level l, std::string_view text);
 
-    void summary(const report& r)
-    {
-        for (const auto& [reason, count] : reasons_) {
-            if (count > reasons_shown) {
-                std::string text;
-                append(text, "... and ", count - reasons_shown, " more like this: ", reason);
-                sink_(level::warning, text);
-            }
-        }
-        std::string text = "finished: ";
-        append_report_text(text, r);
-        sink_(r.failed == 0 ? level::info : level::warning, text);
-    }
+    STURDY_DECL void summary(const report& r);
 
 private:
     [[nodiscard]] std::size_t every_count() const { return every_.items; }
 
-    void line(std::size_t seen, const report& r, time_point now)
-    {
-        const double secs = std::chrono::duration<double>(now - start_).count();
-        const double rate = secs > 0 ? static_cast<double>(seen) / secs : 0.0;
-        // "progress 300/1000 (30.0%): done 290, skipped 5, failed 5, retried 2 | 830 items/s, ETA 8.4s"
-        std::string text = "progress ";
-        append_int(text, seen);
-        if (total_) {
-            append(text, '/', *total_, " (");
-            append_fixed(text, *total_ > 0 ? 100.0 * static_cast<double>(seen) / static_cast<double>(*total_) : 100.0,
-                         1);
-            text += "%)";
-        }
-        append(text, ": done ", r.done, ", skipped ", r.skipped, ", failed ", r.failed, ", retried ", r.retried);
-        text += " | ";
-        append_fixed(text, rate, 0);
-        text += " items/s";
-        if (total_ && rate > 0 && *total_ >= seen) {
-            text += ", ETA ";
-            text += format_duration(std::chrono::duration_cast<duration>(
-                std::chrono::duration<double>(static_cast<double>(*total_ - seen) / rate)));
-        }
-        sink_(level::info, text);
-    }
+    STURDY_DECL void line(std::size_t seen, const report& r, time_point now);
 
     progress_interval every_;
     std::function<void(level, std::string_view)> sink_;
@@ -151,3 +92,7 @@ private:
 
 } // namespace detail
 } // namespace sturdy
+
+#ifndef STURDY_SEPARATE_COMPILATION
+#include <sturdy/impl/log.ipp>
+#endif

@@ -5,6 +5,7 @@
 /// sturdy includes only <fmt/core.h>, which is all `fmt::print("{}", r)` and `fmt::format`
 /// need; include <fmt/format.h> (or fmt/ranges.h, fmt/chrono.h ...) yourself for the rest of fmt.
 
+#include <sturdy/config.hpp>
 #include <sturdy/error.hpp>
 #include <sturdy/key.hpp>
 
@@ -54,7 +55,7 @@ struct report {
     }
 
     /// One line of JSON; keys are stable, counts are integers.
-    [[nodiscard]] std::string json() const;
+    [[nodiscard]] STURDY_DECL std::string json() const;
 };
 
 namespace detail {
@@ -81,133 +82,19 @@ void append_part(std::string& out, Integer value) { append_int(out, value); }
 template <class... Parts> void append(std::string& out, const Parts&... parts) { (append_part(out, parts), ...); }
 
 /// Appends `value` in fixed notation with `precision` digits after the point, as "{:.Nf}".
-inline void append_fixed(std::string& out, double value, int precision)
-{
-    char buf[330]; // the longest double in fixed notation is 309 digits, a sign, a point and the decimals
-    out.append(buf, std::to_chars(buf, buf + sizeof buf, value, std::chars_format::fixed, precision).ptr);
-}
+STURDY_DECL void append_fixed(std::string& out, double value, int precision);
 
-inline void append_json_string(std::string& out, std::string_view s)
-{
-    out += '"';
-    for (const char c : s) {
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-            if (static_cast<unsigned char>(c) < 0x20) {
-                constexpr std::string_view hex = "0123456789abcdef";
-                out += "\\u00";
-                out += hex[static_cast<unsigned char>(c) >> 4U];
-                out += hex[static_cast<unsigned char>(c) & 0xfU];
-            } else {
-                out += c;
-            }
-        }
-    }
-    out += '"';
-}
+STURDY_DECL void append_json_string(std::string& out, std::string_view s);
 
 /// "850ms", "12.5s", "3m07s".
-inline std::string format_duration(std::chrono::nanoseconds d)
-{
-    const double s = std::chrono::duration<double>(d).count();
-    std::string out;
-    if (s < 1.0) {
-        append_fixed(out, s * 1000.0, 0);
-        out += "ms";
-    } else if (s < 120.0) {
-        append_fixed(out, s, 1);
-        out += 's';
-    } else {
-        const long whole = static_cast<long>(s);
-        append_int(out, whole / 60);
-        out += (whole % 60 < 10) ? "m0" : "m";
-        append_int(out, whole % 60);
-        out += 's';
-    }
-    return out;
-}
+STURDY_DECL std::string format_duration(std::chrono::nanoseconds d);
 
 /// "failed <key>: <reason>", then " (after n attempts)" when there were several.
-inline void append_failure(std::string& out, const failure_record& f)
-{
-    append(out, "failed ", f.item_key.str(), ": ", f.reason);
-    if (f.attempts > 1) {
-        append(out, " (after ", f.attempts, " attempts)");
-    }
-}
+STURDY_DECL void append_failure(std::string& out, const failure_record& f);
 
 /// The report as text: what `fmt::print("{}", r)` prints and the log's "finished: " line.
-inline void append_report_text(std::string& out, const report& r)
-{
-    append(out, "seen ", r.seen, ", done ", r.done, ", skipped ", r.skipped, " (already done), failed ", r.failed,
-           ", retried ", r.retried, ", in ", format_duration(r.elapsed));
-    if (r.quarantined > 0) {
-        append(out, "; ", r.quarantined, " quarantined (requeue to retry)");
-    }
-    if (!r.stopped_early.empty()) {
-        append(out, "\n  stopped early: ", r.stopped_early, "; ", r.remaining, " remaining");
-    }
-    if (r.run_again_soon()) {
-        append(out, "\n  run again soon: ", r.remaining, " remaining, ", r.awaiting_retry, " failed awaiting retry");
-    }
-    for (const auto& f : r.failures) {
-        out += "\n  ";
-        append_failure(out, f);
-    }
-    if (r.failed > r.failures.size()) {
-        append(out, "\n  ... ", r.failed - r.failures.size(), " more failures not listed");
-    }
-}
+STURDY_DECL void append_report_text(std::string& out, const report& r);
 } // namespace detail
-
-inline std::string report::json() const
-{
-    std::string out = "{";
-    const auto field = [&out](std::string_view name, std::size_t value) {
-        out += '"';
-        out += name;
-        out += "\":";
-        detail::append_int(out, value);
-        out += ',';
-    };
-    field("seen", seen);
-    field("done", done);
-    field("skipped", skipped);
-    field("failed", failed);
-    field("retried", retried);
-    field("quarantined", quarantined);
-    field("awaiting_retry", awaiting_retry);
-    field("remaining", remaining);
-    field("chunks", chunks);
-    out += "\"elapsed_ms\":";
-    detail::append_int(out, std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count());
-    out +=
-        run_again_soon() ? R"(,"run_again_soon":true,"stopped_early":)" : R"(,"run_again_soon":false,"stopped_early":)";
-    if (stopped_early.empty()) {
-        out += "null";
-    } else {
-        detail::append_json_string(out, stopped_early);
-    }
-    out += R"(,"failures":[)";
-    bool first = true;
-    for (const auto& f : failures) {
-        out += first ? "{\"key\":" : ",{\"key\":";
-        first = false;
-        detail::append_json_string(out, f.item_key.str());
-        out += ",\"reason\":";
-        detail::append_json_string(out, f.reason);
-        out += ",\"attempts\":";
-        detail::append_int(out, f.attempts);
-        out += f.kind == failure_kind::transient ? ",\"transient\":true}" : ",\"transient\":false}";
-    }
-    out += "]}";
-    return out;
-}
 
 } // namespace sturdy
 
@@ -225,3 +112,7 @@ template <> struct fmt::formatter<sturdy::report> {
         return out;
     }
 };
+
+#ifndef STURDY_SEPARATE_COMPILATION
+#include <sturdy/impl/report.ipp>
+#endif

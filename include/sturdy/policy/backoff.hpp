@@ -8,11 +8,11 @@
 /// Delays go through the job's injected clock, so tests never sleep.
 
 #include <sturdy/concepts.hpp>
+#include <sturdy/config.hpp>
 #include <sturdy/error.hpp>
 
 #include <algorithm>
 #include <chrono>
-#include <string>
 
 namespace sturdy::backoff {
 
@@ -34,18 +34,8 @@ struct exponential_backoff {
 };
 
 /// Validating factory; see `exponential_backoff`.
-inline exponential_backoff exponential(duration base, duration cap = std::chrono::seconds(30), double jitter = 0.5)
-{
-    if (base.count() < 0 || cap < base) {
-        throw usage_error("backoff::exponential: base must be >= 0 and cap >= base (got base " +
-                          std::to_string(base.count()) + "ns, cap " + std::to_string(cap.count()) + "ns)");
-    }
-    if (!(jitter >= 0.0 && jitter <= 1.0)) {
-        throw usage_error("backoff::exponential: jitter is a fraction of the delay, between 0 and 1 (got " +
-                          std::to_string(jitter) + ")");
-    }
-    return {base, cap, jitter};
-}
+STURDY_DECL exponential_backoff exponential(duration base, duration cap = std::chrono::seconds(30),
+                                            double jitter = 0.5);
 
 /// No wait between attempts.
 struct no_backoff {
@@ -65,3 +55,7 @@ concept backoff_policy = requires(const B& b, int attempt, double unit)
         } -> std::convertible_to<duration>;
 };
 } // namespace sturdy
+
+#ifndef STURDY_SEPARATE_COMPILATION
+#include <sturdy/policy/impl/backoff.ipp>
+#endif

@@ -10,6 +10,7 @@
 /// failure), or your own callable returning `std::optional<failure_kind>` (nullopt: "ask the
 /// default").
 
+#include <sturdy/config.hpp>
 #include <sturdy/error.hpp>
 #include <sturdy/key.hpp>
 
@@ -30,28 +31,11 @@ struct attempt_failure {
     std::string reason;
 };
 
-inline failure_kind kind_of(const std::error_code& code)
-{
-    if (is_transient(code)) {
-        return failure_kind::transient;
-    }
-    return is_fatal(code) ? failure_kind::fatal : failure_kind::permanent;
-}
+/// The kind of failure an error code means: its condition decides (see the header comment).
+STURDY_DECL failure_kind kind_of(const std::error_code& code);
 
 /// The default classification; see the header comment.
-inline failure_kind default_classify(const attempt_failure& f)
-{
-    if (f.exception) {
-        try {
-            std::rethrow_exception(f.exception);
-        } catch (const std::system_error& e) {
-            return kind_of(e.code());
-        } catch (...) {
-            return failure_kind::permanent;
-        }
-    }
-    return kind_of(f.code);
-}
+STURDY_DECL failure_kind default_classify(const attempt_failure& f);
 
 /// A classifier: says transient or permanent, or nullopt to defer to the default.
 template <class C>
@@ -100,24 +84,19 @@ template <class Pred> struct retry_if_fn {
 };
 template <class Pred> retry_if_fn<Pred> retry_if(Pred pred) { return {std::move(pred)}; }
 
+namespace detail {
+/// `retry_category`'s test: the failure's error code, or the `std::system_error` it threw, is
+/// in `category`.
+struct in_category {
+    const std::error_category* category;
+    STURDY_DECL bool operator()(const attempt_failure& f) const;
+};
+} // namespace detail
+
 /// Treat error codes of this category as transient (a remote client's own category, say).
-inline auto retry_category(const std::error_category& category)
+inline retry_if_fn<detail::in_category> retry_category(const std::error_category& category)
 {
-    return retry_if([&category](const attempt_failure& f) {
-        if (f.code && f.code.category() == category) {
-            return true;
-        }
-        if (f.exception) {
-            try {
-                std::rethrow_exception(f.exception);
-            } catch (const std::system_error& e) {
-                return e.code().category() == category;
-            } catch (...) {
-                return false;
-            }
-        }
-        return false;
-    });
+    return {detail::in_category{&category}};
 }
 
 /// The default alone.
@@ -134,3 +113,7 @@ template <classifier C> failure_kind classify(C& c, const attempt_failure& f)
 }
 
 } // namespace sturdy
+
+#ifndef STURDY_SEPARATE_COMPILATION
+#include <sturdy/policy/impl/classify.ipp>
+#endif

@@ -1,7 +1,8 @@
 #pragma once
 /// sturdy/store/sqlite.hpp — the SQLite store: a real database file, real transactions and
 /// savepoints, a ledger and failure records in `sturdy_*` tables, named checkpoints, and rows
-/// read straight into your structs. Header-only; link sqlite3 (Meson: `sturdy-sqlite`).
+/// read straight into your structs. Header-only; link sqlite3 (Meson: `sturdy-sqlite`). Under
+/// STURDY_SEPARATE_COMPILATION, one file of the program includes sturdy/store/sqlite_src.hpp.
 ///
 ///     sturdy::sqlite::database db("jobs.db");
 ///     auto ledger = db.ledger("invoice");
@@ -18,6 +19,7 @@
 /// A `database` is one connection: use it from one thread at a time.
 
 #include <sturdy/concepts.hpp>
+#include <sturdy/config.hpp>
 #include <sturdy/error.hpp>
 #include <sturdy/key.hpp>
 
@@ -27,7 +29,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
 #include <functional>
 #include <iterator>
 #include <memory>
@@ -41,61 +42,25 @@
 #include <utility>
 #include <vector>
 
-#include <unistd.h>
-
 namespace sturdy::sqlite {
 
 // --- errors ------------------------------------------------------------------------------
 
-namespace detail {
-class result_category final : public std::error_category {
-public:
-    [[nodiscard]] const char* name() const noexcept override { return "sqlite"; }
-    [[nodiscard]] std::string message(int rc) const override { return sqlite3_errstr(rc); }
-    [[nodiscard]] std::error_condition default_error_condition(int rc) const noexcept override
-    {
-        // Extended codes keep their primary code in the low byte: SQLITE_BUSY_SNAPSHOT is busy.
-        const int primary = rc & 0xff;
-        if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
-            return transient_condition();
-        }
-        return sturdy::make_error_code(errc::permanent).default_error_condition();
-    }
-};
-} // namespace detail
-
 /// The category of SQLite result codes (extended codes included). Busy and locked map to
 /// `sturdy::transient_condition()`, everything else to the permanent condition.
-inline const std::error_category& sqlite_category() noexcept
-{
-    static const detail::result_category category;
-    return category;
-}
+STURDY_DECL const std::error_category& sqlite_category() noexcept;
 
 /// An SQLite result code as a `std::error_code`.
-inline std::error_code make_error_code(int rc) noexcept { return {rc, sqlite_category()}; }
+STURDY_DECL std::error_code make_error_code(int rc) noexcept;
 
 namespace detail {
-inline std::string abbreviated(std::string_view sql)
-{
-    constexpr std::size_t limit = 200;
-    return sql.size() <= limit ? std::string(sql) : std::string(sql.substr(0, limit)) + "...";
-}
+/// The first 200 characters of a statement, for messages.
+STURDY_DECL std::string abbreviated(std::string_view sql);
 
 /// Throws the connection's current error, naming the statement that failed.
-[[noreturn]] inline void fail(sqlite3* db, int rc, std::string_view sql)
-{
-    const int code = db != nullptr ? sqlite3_extended_errcode(db) : rc;
-    std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    throw failure_error(make_error_code((code & 0xff) == (rc & 0xff) ? code : rc),
-                        message + " (in: " + abbreviated(sql) + ")");
-}
+[[noreturn]] STURDY_DECL void fail(sqlite3* db, int rc, std::string_view sql);
 
-[[noreturn]] inline void fail_open(const std::string& path, std::string why)
-{
-    throw failure_error(sturdy::make_error_code(errc::store_unavailable),
-                        "cannot open SQLite database '" + path + "': " + std::move(why));
-}
+[[noreturn]] STURDY_DECL void fail_open(const std::string& path, std::string why);
 
 template <class T> struct is_optional : std::false_type {
 };
@@ -122,14 +87,7 @@ concept column_value =
 /// `std::nullopt` / `nullptr` (NULL).
 class statement {
 public:
-    statement(sqlite3* db, std::string sql, bool persistent) : db_(db), sql_(std::move(sql))
-    {
-        const unsigned flags = persistent ? SQLITE_PREPARE_PERSISTENT : 0U;
-        const int rc = sqlite3_prepare_v3(db, sql_.c_str(), static_cast<int>(sql_.size() + 1), flags, &stmt_, nullptr);
-        if (rc != SQLITE_OK) {
-            detail::fail(db, rc, sql_);
-        }
-    }
+    STURDY_DECL statement(sqlite3* db, std::string sql, bool persistent);
     statement(statement&& other) noexcept
         : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)), sql_(std::move(other.sql_))
     {
@@ -137,7 +95,7 @@ public:
     statement(const statement&) = delete;
     statement& operator=(const statement&) = delete;
     statement& operator=(statement&&) = delete;
-    ~statement() { sqlite3_finalize(stmt_); }
+    STURDY_DECL ~statement();
 
     /// Binds `args` to parameters 1..n. `copy` makes SQLite copy strings (for statements that
     /// outlive the arguments, as a lazy row range does).
@@ -151,22 +109,7 @@ public:
 
     /// Runs one step: true when a row is available, false when done. Throws on error (and
     /// resets the statement, so it holds no lock).
-    bool step()
-    {
-        const int rc = sqlite3_step(stmt_);
-        if (rc == SQLITE_ROW) {
-            return true;
-        }
-        if (rc == SQLITE_DONE) {
-            return false;
-        }
-        try {
-            detail::fail(db_, rc, sql_);
-        } catch (...) {
-            sqlite3_reset(stmt_);
-            throw;
-        }
-    }
+    STURDY_DECL bool step();
 
     /// Ready to run again; bindings are kept.
     void reset() noexcept { sqlite3_reset(stmt_); }
@@ -185,10 +128,7 @@ public:
             return column<typename T::value_type>(i);
         } else {
             if (type == SQLITE_NULL) {
-                throw failure_error(sturdy::make_error_code(errc::permanent),
-                                    "column " + std::to_string(i) + " (" + sqlite3_column_name(stmt_, i) +
-                                        ") is NULL; read it as a std::optional (in: " + detail::abbreviated(sql_) +
-                                        ")");
+                null_column(i);
             }
             if constexpr (std::same_as<T, bool>) {
                 return sqlite3_column_int64(stmt_, i) != 0;
@@ -241,29 +181,19 @@ public:
         } else if constexpr (!detail::column_value<Row>) {
             fields = boost::pfr::tuple_size_v<Row>;
         }
-        if (static_cast<std::size_t>(column_count()) != fields) {
-            throw usage_error("sqlite: the statement yields " + std::to_string(column_count()) +
-                              " columns but the row type has " + std::to_string(fields) +
-                              " fields; select one column per field, in order (in: " + detail::abbreviated(sql_) + ")");
-        }
+        expect_column_count(fields);
     }
 
     [[nodiscard]] const std::string& sql() const noexcept { return sql_; }
     [[nodiscard]] sqlite3_stmt* handle() const noexcept { return stmt_; }
 
 private:
-    std::string text(int i) const
-    {
-        const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, i));
-        return {data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i))};
-    }
-
-    void check(int rc) const
-    {
-        if (rc != SQLITE_OK) {
-            detail::fail(db_, rc, sql_);
-        }
-    }
+    STURDY_DECL std::string text(int i) const;
+    STURDY_DECL void check(int rc) const;
+    /// Throws: column `i` is NULL and was not read as an optional.
+    [[noreturn]] STURDY_DECL void null_column(int i) const;
+    /// Throws unless the statement yields `fields` columns.
+    STURDY_DECL void expect_column_count(std::size_t fields) const;
 
     template <class T> void bind_one(int i, const T& v, bool copy)
     {
@@ -293,10 +223,7 @@ private:
         }
     }
 
-    void bind_text(int i, std::string_view s, bool copy)
-    {
-        check(sqlite3_bind_text64(stmt_, i, s.data(), s.size(), copy ? SQLITE_TRANSIENT : SQLITE_STATIC, SQLITE_UTF8));
-    }
+    STURDY_DECL void bind_text(int i, std::string_view s, bool copy);
 
     sqlite3* db_;
     sqlite3_stmt* stmt_ = nullptr;
@@ -308,11 +235,7 @@ namespace detail {
 /// Bindings are cleared too: they may point to arguments that are about to die.
 struct reset_on_exit {
     statement& s;
-    ~reset_on_exit()
-    {
-        s.reset();
-        sqlite3_clear_bindings(s.handle());
-    }
+    STURDY_DECL ~reset_on_exit();
 };
 } // namespace detail
 
@@ -344,73 +267,17 @@ public:
     /// missing, the file is read-only (and `read_only` was not asked for) or is not a database
     /// (which is left untouched), and `errc::schema_mismatch` when its sturdy tables come from a
     /// newer sturdy.
-    explicit database(std::string path, options opts = {}) : path_(std::move(path)), options_(opts)
-    {
-        namespace fs = std::filesystem;
-        std::error_code ec;
-        const fs::path file(path_);
-        const auto dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
-        if (!fs::is_directory(dir, ec)) {
-            detail::fail_open(path_,
-                              "directory " + dir.string() + " does not exist: create it or pass another --db path");
-        }
-        const bool exists = fs::exists(file, ec);
-        if (!exists && (!opts.create || opts.read_only)) {
-            detail::fail_open(path_,
-                              "the file does not exist: pass the path of an existing database, or open it with create");
-        }
-        if (exists && !opts.read_only && ::access(path_.c_str(), W_OK) != 0) {
-            detail::fail_open(path_, "the file is read-only: make it writable (chmod u+w), or open it with read_only");
-        }
-        if (!opts.read_only && ::access(dir.c_str(), W_OK) != 0) {
-            detail::fail_open(path_, "directory " + dir.string() +
-                                         " is not writable, and SQLite writes its journal "
-                                         "next to the database: make it writable, or pass another --db path");
-        }
-        const int flags =
-            (opts.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (opts.create ? SQLITE_OPEN_CREATE : 0)) |
-            SQLITE_OPEN_NOMUTEX;
-        const int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr);
-        if (rc != SQLITE_OK) {
-            std::string why = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-            sqlite3_close_v2(db_);
-            detail::fail_open(path_, why + ": check the path and its permissions");
-        }
-        sqlite3_extended_result_codes(db_, 1);
-        try {
-            configure();
-        } catch (...) {
-            statements_.clear();
-            sqlite3_close_v2(db_);
-            throw;
-        }
-    }
+    STURDY_DECL explicit database(std::string path, options opts = {});
 
     database(const database&) = delete;
     database& operator=(const database&) = delete;
-    ~database()
-    {
-        if (in_transaction()) {
-            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        }
-        statements_.clear();
-        sqlite3_close_v2(reader_);
-        sqlite3_close_v2(db_);
-    }
+    STURDY_DECL ~database();
 
     // --- statements ----------------------------------------------------------------------
 
     /// The compiled statement for `sql`, compiled on first use and cached by its text: the same
     /// text always gives the same object.
-    statement& prepare(std::string_view sql)
-    {
-        auto it = statements_.find(sql);
-        if (it == statements_.end()) {
-            auto compiled = std::make_unique<statement>(db_, std::string(sql), true);
-            it = statements_.emplace(std::string(sql), std::move(compiled)).first;
-        }
-        return *it->second;
-    }
+    STURDY_DECL statement& prepare(std::string_view sql);
 
     /// Binds `args`, runs `sql` to completion (rows, if any, are ignored) and returns the
     /// number of rows it changed.
@@ -425,15 +292,7 @@ public:
     }
 
     /// Runs one or more statements with no parameters (DDL, scripts). Not cached.
-    void exec(const std::string& sql)
-    {
-        char* message = nullptr;
-        const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message);
-        sqlite3_free(message);
-        if (rc != SQLITE_OK) {
-            detail::fail(db_, rc, sql);
-        }
-    }
+    STURDY_DECL void exec(const std::string& sql);
 
     /// Every row of `sql` as `Row` (a column type, a tuple or an aggregate), read at once.
     template <class Row, class... Args> std::vector<Row> query(std::string_view sql, const Args&... args)
@@ -479,33 +338,13 @@ public:
 
     /// BEGIN IMMEDIATE: takes the write lock now, so a busy database fails here (transiently)
     /// rather than halfway through a chunk.
-    void begin()
-    {
-        if (in_transaction()) {
-            throw usage_error("sqlite::database::begin: a transaction is already open on " + path_ +
-                              "; commit or roll it back first");
-        }
-        // The previous transaction may have ended without commit() or rollback(): SQLite rolls
-        // back by itself after some errors (a full disk, say). Forget its savepoints.
-        end_transaction(false);
-        run(prepare("BEGIN IMMEDIATE"));
-    }
+    STURDY_DECL void begin();
 
     /// COMMIT. If it fails the transaction stays open (roll it back, or retry).
-    void commit()
-    {
-        require_transaction("commit");
-        run(prepare("COMMIT"));
-        end_transaction(true);
-    }
+    STURDY_DECL void commit();
 
     /// ROLLBACK: undoes everything since begin(); open savepoint guards become inert.
-    void rollback()
-    {
-        require_transaction("rollback");
-        run(prepare("ROLLBACK"));
-        end_transaction(false);
-    }
+    STURDY_DECL void rollback();
 
     [[nodiscard]] bool in_transaction() const noexcept { return sqlite3_get_autocommit(db_) == 0; }
 
@@ -522,47 +361,14 @@ public:
         savepoint_guard(const savepoint_guard&) = delete;
         savepoint_guard& operator=(const savepoint_guard&) = delete;
         savepoint_guard& operator=(savepoint_guard&&) = delete;
-        ~savepoint_guard()
-        {
-            if (db_ != nullptr) {
-                try {
-                    rollback();
-                } catch (...) { // NOLINT(bugprone-empty-catch): a destructor cannot report
-                }
-            }
-        }
+        STURDY_DECL ~savepoint_guard();
 
         /// RELEASE: the writes stay, in the enclosing savepoint or transaction (committed if
         /// this savepoint began the transaction).
-        void release()
-        {
-            auto* db = std::exchange(db_, nullptr);
-            if (db == nullptr || !db->alive(generation_)) {
-                return;
-            }
-            db->run(*db->level(depth_).release);
-            db->depth_ = depth_ - 1;
-            if (owns_transaction_) {
-                db->commit();
-            }
-        }
+        STURDY_DECL void release();
 
         /// ROLLBACK TO + RELEASE: undoes the writes made since the savepoint was taken.
-        void rollback()
-        {
-            auto* db = std::exchange(db_, nullptr);
-            if (db == nullptr || !db->alive(generation_)) {
-                return;
-            }
-            db->depth_ = depth_ - 1;
-            if (owns_transaction_) {
-                db->rollback();
-                return;
-            }
-            db->run(*db->level(depth_).rollback_to);
-            db->run(*db->level(depth_).release);
-            db->schema_rolled_back();
-        }
+        STURDY_DECL void rollback();
 
     private:
         friend class database;
@@ -576,24 +382,7 @@ public:
         bool owns_transaction_;
     };
 
-    savepoint_guard savepoint()
-    {
-        const bool owns = !in_transaction();
-        if (owns) {
-            begin();
-        }
-        const std::size_t depth = depth_ + 1;
-        try {
-            run(*level(depth).save);
-        } catch (...) {
-            if (owns) {
-                rollback();
-            }
-            throw;
-        }
-        depth_ = depth;
-        return {*this, depth, generation_, owns};
-    }
+    STURDY_DECL savepoint_guard savepoint();
 
     // --- ledger and checkpoints ----------------------------------------------------------
 
@@ -602,44 +391,17 @@ public:
     sqlite::ledger ledger(std::string name);
 
     /// The checkpoint (watermark) called `name`, or nullopt if it was never set.
-    std::optional<std::string> checkpoint(std::string_view name)
-    {
-        ensure_schema();
-        return query_one<std::string>("SELECT value FROM sturdy_checkpoint WHERE name = ?", name);
-    }
+    STURDY_DECL std::optional<std::string> checkpoint(std::string_view name);
 
     /// Sets checkpoint `name` in the current transaction (so it commits with the chunk).
-    void set_checkpoint(std::string_view name, std::string_view value)
-    {
-        ensure_schema();
-        execute("INSERT INTO sturdy_checkpoint(name, value) VALUES(?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                name, value);
-    }
+    STURDY_DECL void set_checkpoint(std::string_view name, std::string_view value);
 
     /// The version of the `sturdy_*` tables this header writes and understands.
     static constexpr int schema_version = 1;
 
     /// Creates or migrates the `sturdy_*` tables; cheap once done. Throws
     /// `errc::schema_mismatch` for tables from a newer sturdy.
-    void ensure_schema()
-    {
-        if (schema_ready_) {
-            return;
-        }
-        const auto found = stored_schema_version();
-        if (!found) {
-            const bool owns = !in_transaction();
-            auto sp = savepoint();
-            exec(schema_v1);
-            execute("INSERT INTO sturdy_schema(version) VALUES(?)", schema_version);
-            sp.release();
-            schema_uncommitted_ = !owns;
-        } else if (*found < schema_version) {
-            // Migrations from older versions go here, each one step, in one savepoint.
-        }
-        schema_ready_ = true;
-    }
+    STURDY_DECL void ensure_schema();
 
 private:
     struct savepoint_level {
@@ -667,129 +429,27 @@ private:
         CREATE TABLE IF NOT EXISTS sturdy_checkpoint(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     )sql";
 
-    static const char* journal_name(journal_mode m)
-    {
-        constexpr const char* names[] = {"WAL", "DELETE", "TRUNCATE", "PERSIST", "MEMORY", "OFF"};
-        return names[static_cast<int>(m)];
-    }
-    static const char* synchronous_name(synchronous_mode m)
-    {
-        constexpr const char* names[] = {"OFF", "NORMAL", "FULL", "EXTRA"};
-        return names[static_cast<int>(m)];
-    }
+    STURDY_DECL static const char* journal_name(journal_mode m);
+    STURDY_DECL static const char* synchronous_name(synchronous_mode m);
 
-    void configure()
-    {
-        sqlite3_busy_timeout(db_, static_cast<int>(options_.busy_timeout.count()));
-        // Read the header before anything that could write: a file that is not a database
-        // fails here, untouched.
-        bool has_sturdy_tables = false;
-        try {
-            has_sturdy_tables = query_one<int>("SELECT 1 FROM sqlite_schema WHERE name = 'sturdy_schema'").has_value();
-        } catch (const failure_error& e) {
-            const int primary = e.code().value() & 0xff;
-            if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
-                detail::fail_open(path_, std::string(sqlite3_errstr(primary)) +
-                                             ": it is not an SQLite database (or it is encrypted or damaged); "
-                                             "pass the path of an SQLite database, or a new file name to create one");
-            }
-            detail::fail_open(path_, e.message());
-        }
-        if (!options_.read_only) {
-            if (sqlite3_db_readonly(db_, "main") == 1) {
-                detail::fail_open(path_, "the file is read-only: make it writable, or open it with read_only");
-            }
-            const auto mode =
-                query_one<std::string>(std::string("PRAGMA journal_mode=") + journal_name(options_.journal));
-            wal_ = mode == "wal";
-            exec(std::string("PRAGMA synchronous=") + synchronous_name(options_.synchronous));
-        }
-        exec("PRAGMA foreign_keys=ON");
-        if (has_sturdy_tables) {
-            const auto found = stored_schema_version();
-            if (found && *found > schema_version) {
-                throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
-                                    "SQLite database '" + path_ + "' holds sturdy tables of schema version " +
-                                        std::to_string(*found) + ", newer than this sturdy understands (" +
-                                        std::to_string(schema_version) +
-                                        "): upgrade sturdy, or use another database file");
-            }
-        }
-    }
+    STURDY_DECL void configure();
 
-    std::optional<int> stored_schema_version()
-    {
-        if (!query_one<int>("SELECT 1 FROM sqlite_schema WHERE name = 'sturdy_schema'")) {
-            return std::nullopt;
-        }
-        return query_one<int>("SELECT max(version) FROM sturdy_schema WHERE version IS NOT NULL");
-    }
+    STURDY_DECL std::optional<int> stored_schema_version();
 
     template <class Row> friend class row_range;
 
     // The connection a lazy range reads on; see row_range.
-    sqlite3* cursor_connection()
-    {
-        if (!wal_ || in_transaction()) {
-            return db_;
-        }
-        if (reader_ == nullptr) {
-            const int rc =
-                sqlite3_open_v2(path_.c_str(), &reader_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
-            if (rc != SQLITE_OK) {
-                std::string why = reader_ != nullptr ? sqlite3_errmsg(reader_) : sqlite3_errstr(rc);
-                sqlite3_close_v2(std::exchange(reader_, nullptr));
-                detail::fail_open(path_, "the read-only connection for reading rows failed: " + why);
-            }
-            sqlite3_extended_result_codes(reader_, 1);
-            sqlite3_busy_timeout(reader_, static_cast<int>(options_.busy_timeout.count()));
-        }
-        return reader_;
-    }
+    STURDY_DECL sqlite3* cursor_connection();
 
-    void run(statement& s)
-    {
-        detail::reset_on_exit done{s};
-        while (s.step()) {
-        }
-    }
+    STURDY_DECL void run(statement& s);
 
-    savepoint_level& level(std::size_t depth)
-    {
-        while (levels_.size() < depth) {
-            const auto name = "sp" + std::to_string(levels_.size() + 1);
-            levels_.push_back(
-                {&prepare("SAVEPOINT " + name), &prepare("RELEASE " + name), &prepare("ROLLBACK TO " + name)});
-        }
-        return levels_[depth - 1];
-    }
+    STURDY_DECL savepoint_level& level(std::size_t depth);
 
-    void require_transaction(const char* what) const
-    {
-        if (!in_transaction()) {
-            throw usage_error(std::string("sqlite::database::") + what + ": no transaction is open on " + path_ +
-                              "; call begin() first");
-        }
-    }
+    STURDY_DECL void require_transaction(const char* what) const;
 
-    void end_transaction(bool committed)
-    {
-        depth_ = 0;
-        ++generation_; // savepoint guards of the ended transaction become inert
-        if (committed) {
-            schema_uncommitted_ = false;
-        } else {
-            schema_rolled_back();
-        }
-    }
+    STURDY_DECL void end_transaction(bool committed);
     // The tables may have been created in what was just undone: check again on next use.
-    void schema_rolled_back()
-    {
-        if (schema_uncommitted_) {
-            schema_ready_ = false;
-            schema_uncommitted_ = false;
-        }
-    }
+    STURDY_DECL void schema_rolled_back();
     [[nodiscard]] bool alive(std::uint64_t generation) const noexcept
     {
         return generation == generation_ && in_transaction();
@@ -902,108 +562,44 @@ private:
 class ledger {
 public:
     /// Whether `k` is done.
-    [[nodiscard]] bool contains(const key& k) const
-    {
-        db_->ensure_schema();
-        detail::reset_on_exit done{*contains_};
-        return contains_->bind(name_, k).step();
-    }
+    [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
 
     /// Marks `k` done; a key already marked is a constraint error (permanent).
-    void mark(const key& k)
-    {
-        db_->ensure_schema();
-        detail::reset_on_exit done{*mark_};
-        mark_->bind(name_, k, now()).step();
-    }
+    STURDY_DECL void mark(const key& k);
 
     /// Marks `k` done unless it already is, in one statement; true when this call marked it.
     /// What the loop runs before an item's effect, in the item's savepoint: if the effect
     /// fails, rolling the savepoint back removes the mark with it. Half the statements of
     /// `contains` followed by `mark`.
-    bool claim(const key& k)
-    {
-        db_->ensure_schema();
-        detail::reset_on_exit done{*claim_};
-        claim_->bind(name_, k, now()).step();
-        return db_->changes() > 0;
-    }
+    STURDY_DECL bool claim(const key& k);
 
     /// How many keys are done.
-    [[nodiscard]] std::size_t size() const
-    {
-        db_->ensure_schema();
-        return static_cast<std::size_t>(
-            *db_->query_one<std::int64_t>("SELECT count(*) FROM sturdy_ledger WHERE namespace = ?", name_));
-    }
+    [[nodiscard]] STURDY_DECL std::size_t size() const;
 
     /// The namespace.
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
 
     /// Every failure record, quarantined or not, ordered by key.
-    [[nodiscard]] std::vector<failure_info> failures() const
-    {
-        db_->ensure_schema();
-        return db_->query<failure_info>("SELECT item_key, runs, last_reason, quarantined, first_failed, last_failed "
-                                        "FROM sturdy_failure WHERE namespace = ? ORDER BY item_key",
-                                        name_);
-    }
+    [[nodiscard]] STURDY_DECL std::vector<failure_info> failures() const;
 
     /// One more failed run for `k`; quarantined once runs >= quarantine_after.
-    failure_info record_failure(const key& k, std::string_view reason, int quarantine_after)
-    {
-        db_->ensure_schema();
-        auto f = db_->query_one<failure_info>(
-            "INSERT INTO sturdy_failure(namespace, item_key, runs, first_failed, last_failed, last_reason, "
-            "quarantined) "
-            "VALUES(?1, ?2, 1, ?3, ?3, ?4, 1 >= ?5) "
-            "ON CONFLICT(namespace, item_key) DO UPDATE SET runs = runs + 1, last_failed = excluded.last_failed, "
-            "last_reason = excluded.last_reason, quarantined = (runs + 1 >= ?5) "
-            "RETURNING item_key, runs, last_reason, quarantined, first_failed, last_failed",
-            name_, k, now(), reason, quarantine_after);
-        return std::move(*f);
-    }
+    STURDY_DECL failure_info record_failure(const key& k, std::string_view reason, int quarantine_after);
 
     /// Forgets `k`'s failures (after a success).
-    void clear_failure(const key& k)
-    {
-        db_->ensure_schema();
-        db_->execute("DELETE FROM sturdy_failure WHERE namespace = ? AND item_key = ?", name_, k);
-    }
+    STURDY_DECL void clear_failure(const key& k);
 
     /// Gives `k` a fresh start (runs 0, not quarantined); false if it has no failure record.
-    bool requeue(const key& k)
-    {
-        db_->ensure_schema();
-        return db_->execute("UPDATE sturdy_failure SET runs = 0, quarantined = 0 WHERE namespace = ? AND item_key = ?",
-                            name_, k) > 0;
-    }
+    STURDY_DECL bool requeue(const key& k);
 
     /// Un-quarantines every quarantined key; returns how many.
-    std::size_t requeue_all()
-    {
-        db_->ensure_schema();
-        return static_cast<std::size_t>(db_->execute(
-            "UPDATE sturdy_failure SET runs = 0, quarantined = 0 WHERE namespace = ? AND quarantined", name_));
-    }
+    STURDY_DECL std::size_t requeue_all();
 
 private:
     friend class database;
     // The statements every item runs are looked up once, not per item.
-    ledger(database& db, std::string name)
-        : db_(&db), name_(std::move(name)),
-          contains_(&db.prepare("SELECT 1 FROM sturdy_ledger WHERE namespace = ? AND item_key = ?")),
-          mark_(&db.prepare("INSERT INTO sturdy_ledger(namespace, item_key, marked_at) VALUES(?, ?, ?)")),
-          claim_(&db.prepare("INSERT INTO sturdy_ledger(namespace, item_key, marked_at) VALUES(?, ?, ?) "
-                             "ON CONFLICT(namespace, item_key) DO NOTHING"))
-    {
-    }
+    STURDY_DECL ledger(database& db, std::string name);
 
-    static std::int64_t now()
-    {
-        return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count();
-    }
+    STURDY_DECL static std::int64_t now();
 
     database* db_;
     std::string name_;
@@ -1023,14 +619,12 @@ template <class Row> typename row_range<Row>::iterator row_range<Row>::begin()
     return iterator(this);
 }
 
-inline sqlite::ledger database::ledger(std::string name)
-{
-    ensure_schema();
-    return {*this, std::move(name)};
-}
-
 static_assert(sturdy::transaction<database>);
 static_assert(sturdy::failure_ledger<ledger>);
 static_assert(sturdy::claiming_ledger<ledger>);
 
 } // namespace sturdy::sqlite
+
+#ifndef STURDY_SEPARATE_COMPILATION
+#include <sturdy/store/impl/sqlite.ipp>
+#endif

@@ -1,0 +1,22 @@
+#pragma once
+/// sturdy/src.hpp — the definitions of the core's and the memory store's functions, for
+/// programs built with STURDY_SEPARATE_COMPILATION (see sturdy/config.hpp). Include it in
+/// exactly one .cpp file of the program:
+///
+///     // sturdy.cpp, compiled with -DSTURDY_SEPARATE_COMPILATION like every other file
+///     #include <sturdy/src.hpp>
+///
+/// The SQLite store's definitions are in sturdy/store/sqlite_src.hpp.
+
+#ifndef STURDY_SEPARATE_COMPILATION
+// Without it, every definition here would clash with the inline ones of the headers.
+#error "sturdy/src.hpp is for STURDY_SEPARATE_COMPILATION builds: define it for every file (sturdy/config.hpp)"
+#endif
+
+#include <sturdy/impl/clock.ipp>
+#include <sturdy/impl/error.ipp>
+#include <sturdy/impl/log.ipp>
+#include <sturdy/impl/report.ipp>
+#include <sturdy/policy/impl/backoff.ipp>
+#include <sturdy/policy/impl/classify.ipp>
+#include <sturdy/store/impl/memory.ipp>

@@ -1,0 +1,236 @@
+#pragma once
+/// sturdy/store/impl/memory.ipp — definitions for sturdy/store/memory.hpp (see sturdy/config.hpp).
+
+#include <sturdy/store/memory.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sturdy::memory {
+
+// --- table -------------------------------------------------------------------------------
+
+STURDY_DECL void table::insert(const key& k, std::string value)
+{
+    if (!try_insert(k, std::move(value))) {
+        throw permanent_error("memory: unique constraint failed: " + name_ + " already holds key " + k.str());
+    }
+}
+
+STURDY_DECL bool table::erase(const key& k)
+{
+    auto it = rows_.find(k);
+    if (it == rows_.end()) {
+        return false;
+    }
+    db_->record(*this, k, std::move(it->second));
+    rows_.erase(it);
+    return true;
+}
+
+STURDY_DECL void table::restore(const key& k, std::optional<std::string> old)
+{
+    if (old) {
+        rows_.insert_or_assign(k, std::move(*old));
+    } else {
+        rows_.erase(k);
+    }
+}
+
+// --- ledger ------------------------------------------------------------------------------
+
+STURDY_DECL std::vector<failure_info> ledger::failures() const
+{
+    std::vector<failure_info> out;
+    for (const auto& [k, text] : failed_->rows()) {
+        out.push_back(decode(k, text));
+    }
+    return out;
+}
+
+STURDY_DECL failure_info ledger::record_failure(const key& k, std::string_view reason, int quarantine_after)
+{
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    failure_info f = failed_->contains(k) ? decode(k, *failed_->get(k)) : failure_info{k, 0, {}, false, now, now};
+    ++f.runs;
+    f.last_reason = std::string(reason);
+    f.last_failed = now;
+    f.quarantined = f.runs >= quarantine_after;
+    failed_->put(k, encode(f));
+    return f;
+}
+
+STURDY_DECL void ledger::clear_failure(const key& k) { failed_->erase(k); }
+
+STURDY_DECL bool ledger::requeue(const key& k)
+{
+    auto text = failed_->get(k);
+    if (!text) {
+        return false;
+    }
+    auto f = decode(k, *text);
+    f.runs = 0;
+    f.quarantined = false;
+    failed_->put(k, encode(f));
+    return true;
+}
+
+STURDY_DECL std::size_t ledger::requeue_all()
+{
+    std::size_t n = 0;
+    for (const auto& f : failures()) {
+        n += f.quarantined && requeue(f.item_key) ? 1 : 0;
+    }
+    return n;
+}
+
+STURDY_DECL std::string ledger::encode(const failure_info& f)
+{
+    return std::to_string(f.runs) + '\t' + (f.quarantined ? '1' : '0') + '\t' + std::to_string(f.first_failed) + '\t' +
+           std::to_string(f.last_failed) + '\t' + f.last_reason;
+}
+
+STURDY_DECL failure_info ledger::decode(const key& k, const std::string& text)
+{
+    failure_info f;
+    f.item_key = k;
+    std::size_t pos = 0;
+    auto field = [&] {
+        const auto tab = text.find('\t', pos);
+        auto part = text.substr(pos, tab - pos);
+        pos = tab + 1;
+        return part;
+    };
+    f.runs = std::stoi(field());
+    f.quarantined = field() == "1";
+    f.first_failed = std::stoll(field());
+    f.last_failed = std::stoll(field());
+    f.last_reason = text.substr(pos);
+    return f;
+}
+
+// --- database ----------------------------------------------------------------------------
+
+STURDY_DECL memory::table& database::table(std::string_view name)
+{
+    auto it = tables_.find(name);
+    if (it == tables_.end()) {
+        it =
+            tables_
+                .emplace(std::string(name), std::unique_ptr<memory::table>(new memory::table(*this, std::string(name))))
+                .first;
+    }
+    return *it->second;
+}
+
+STURDY_DECL memory::ledger database::ledger(std::string_view name)
+{
+    return {std::string(name), table(std::string("sturdy_ledger:") + std::string(name)),
+            table(std::string("sturdy_failure:") + std::string(name))};
+}
+
+STURDY_DECL std::optional<std::string> database::checkpoint(const std::string& name)
+{
+    return table("sturdy_checkpoint").get(name);
+}
+
+STURDY_DECL void database::set_checkpoint(const std::string& name, const std::string& value)
+{
+    table("sturdy_checkpoint").put(name, value);
+}
+
+STURDY_DECL std::map<std::string, memory::table::rows_type, std::less<>> database::snapshot() const
+{
+    std::map<std::string, memory::table::rows_type, std::less<>> out;
+    for (const auto& [name, t] : tables_) {
+        if (!t->rows().empty()) {
+            out.emplace(name, t->rows());
+        }
+    }
+    return out;
+}
+
+STURDY_DECL void database::begin()
+{
+    if (in_transaction_) {
+        throw usage_error("memory::database::begin: a transaction is already open; commit or roll it back first");
+    }
+    in_transaction_ = true;
+}
+
+STURDY_DECL void database::commit()
+{
+    require_transaction("commit");
+    if (fail_next_commits_ > 0) {
+        --fail_next_commits_;
+        throw transient_error("memory::database: commit failed (injected)");
+    }
+    undo_.clear();
+    open_savepoints_ = 0;
+    in_transaction_ = false;
+    ++commits_;
+}
+
+STURDY_DECL void database::rollback()
+{
+    require_transaction("rollback");
+    undo_to(0);
+    open_savepoints_ = 0;
+    in_transaction_ = false;
+}
+
+STURDY_DECL void database::savepoint_guard::release()
+{
+    auto* db = std::exchange(db_, nullptr);
+    --db->open_savepoints_;
+    if (owns_transaction_) {
+        db->commit();
+    }
+}
+
+STURDY_DECL void database::savepoint_guard::rollback()
+{
+    auto* db = std::exchange(db_, nullptr);
+    db->undo_to(mark_);
+    --db->open_savepoints_;
+    if (owns_transaction_) {
+        db->rollback();
+    }
+}
+
+STURDY_DECL database::savepoint_guard database::savepoint()
+{
+    const bool owns = !in_transaction_;
+    if (owns) {
+        begin();
+    }
+    ++open_savepoints_;
+    ++savepoints_taken_;
+    return {*this, undo_.size(), owns};
+}
+
+STURDY_DECL void database::require_transaction(const char* what) const
+{
+    if (!in_transaction_) {
+        throw usage_error(std::string("memory::database::") + what + ": no transaction is open; call begin() first");
+    }
+}
+
+STURDY_DECL void database::undo_to(std::size_t mark)
+{
+    while (undo_.size() > mark) {
+        auto& u = undo_.back();
+        u.where->restore(u.k, std::move(u.old));
+        undo_.pop_back();
+    }
+}
+
+} // namespace sturdy::memory

@@ -1,0 +1,546 @@
+#pragma once
+/// sturdy/store/impl/sqlite.ipp — definitions for sturdy/store/sqlite.hpp (see sturdy/config.hpp).
+
+#include <sturdy/store/sqlite.hpp>
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
+
+namespace sturdy::sqlite {
+
+// --- errors ------------------------------------------------------------------------------
+
+namespace detail {
+class result_category final : public std::error_category {
+public:
+    [[nodiscard]] const char* name() const noexcept override { return "sqlite"; }
+    [[nodiscard]] std::string message(int rc) const override { return sqlite3_errstr(rc); }
+    [[nodiscard]] std::error_condition default_error_condition(int rc) const noexcept override
+    {
+        // Extended codes keep their primary code in the low byte: SQLITE_BUSY_SNAPSHOT is busy.
+        const int primary = rc & 0xff;
+        if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+            return transient_condition();
+        }
+        return sturdy::make_error_code(errc::permanent).default_error_condition();
+    }
+};
+} // namespace detail
+
+STURDY_DECL const std::error_category& sqlite_category() noexcept
+{
+    static const detail::result_category category;
+    return category;
+}
+
+STURDY_DECL std::error_code make_error_code(int rc) noexcept { return {rc, sqlite_category()}; }
+
+namespace detail {
+STURDY_DECL std::string abbreviated(std::string_view sql)
+{
+    constexpr std::size_t limit = 200;
+    return sql.size() <= limit ? std::string(sql) : std::string(sql.substr(0, limit)) + "...";
+}
+
+STURDY_DECL void fail(sqlite3* db, int rc, std::string_view sql)
+{
+    const int code = db != nullptr ? sqlite3_extended_errcode(db) : rc;
+    std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    throw failure_error(make_error_code((code & 0xff) == (rc & 0xff) ? code : rc),
+                        message + " (in: " + abbreviated(sql) + ")");
+}
+
+STURDY_DECL void fail_open(const std::string& path, std::string why)
+{
+    throw failure_error(sturdy::make_error_code(errc::store_unavailable),
+                        "cannot open SQLite database '" + path + "': " + std::move(why));
+}
+
+STURDY_DECL reset_on_exit::~reset_on_exit()
+{
+    s.reset();
+    sqlite3_clear_bindings(s.handle());
+}
+} // namespace detail
+
+// --- statements --------------------------------------------------------------------------
+
+STURDY_DECL statement::statement(sqlite3* db, std::string sql, bool persistent) : db_(db), sql_(std::move(sql))
+{
+    const unsigned flags = persistent ? SQLITE_PREPARE_PERSISTENT : 0U;
+    const int rc = sqlite3_prepare_v3(db, sql_.c_str(), static_cast<int>(sql_.size() + 1), flags, &stmt_, nullptr);
+    if (rc != SQLITE_OK) {
+        detail::fail(db, rc, sql_);
+    }
+}
+
+STURDY_DECL statement::~statement() { sqlite3_finalize(stmt_); }
+
+STURDY_DECL bool statement::step()
+{
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) {
+        return true;
+    }
+    if (rc == SQLITE_DONE) {
+        return false;
+    }
+    try {
+        detail::fail(db_, rc, sql_);
+    } catch (...) {
+        sqlite3_reset(stmt_);
+        throw;
+    }
+}
+
+STURDY_DECL std::string statement::text(int i) const
+{
+    const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, i));
+    return {data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i))};
+}
+
+STURDY_DECL void statement::check(int rc) const
+{
+    if (rc != SQLITE_OK) {
+        detail::fail(db_, rc, sql_);
+    }
+}
+
+STURDY_DECL void statement::null_column(int i) const
+{
+    throw failure_error(sturdy::make_error_code(errc::permanent),
+                        "column " + std::to_string(i) + " (" + sqlite3_column_name(stmt_, i) +
+                            ") is NULL; read it as a std::optional (in: " + detail::abbreviated(sql_) + ")");
+}
+
+STURDY_DECL void statement::expect_column_count(std::size_t fields) const
+{
+    if (static_cast<std::size_t>(column_count()) != fields) {
+        throw usage_error("sqlite: the statement yields " + std::to_string(column_count()) +
+                          " columns but the row type has " + std::to_string(fields) +
+                          " fields; select one column per field, in order (in: " + detail::abbreviated(sql_) + ")");
+    }
+}
+
+STURDY_DECL void statement::bind_text(int i, std::string_view s, bool copy)
+{
+    check(sqlite3_bind_text64(stmt_, i, s.data(), s.size(), copy ? SQLITE_TRANSIENT : SQLITE_STATIC, SQLITE_UTF8));
+}
+
+// --- database ----------------------------------------------------------------------------
+
+STURDY_DECL database::database(std::string path, options opts) : path_(std::move(path)), options_(opts)
+{
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path file(path_);
+    const auto dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+    if (!fs::is_directory(dir, ec)) {
+        detail::fail_open(path_, "directory " + dir.string() + " does not exist: create it or pass another --db path");
+    }
+    const bool exists = fs::exists(file, ec);
+    if (!exists && (!opts.create || opts.read_only)) {
+        detail::fail_open(path_,
+                          "the file does not exist: pass the path of an existing database, or open it with create");
+    }
+    if (exists && !opts.read_only && ::access(path_.c_str(), W_OK) != 0) {
+        detail::fail_open(path_, "the file is read-only: make it writable (chmod u+w), or open it with read_only");
+    }
+    if (!opts.read_only && ::access(dir.c_str(), W_OK) != 0) {
+        detail::fail_open(path_, "directory " + dir.string() +
+                                     " is not writable, and SQLite writes its journal "
+                                     "next to the database: make it writable, or pass another --db path");
+    }
+    const int flags =
+        (opts.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (opts.create ? SQLITE_OPEN_CREATE : 0)) |
+        SQLITE_OPEN_NOMUTEX;
+    const int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr);
+    if (rc != SQLITE_OK) {
+        std::string why = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+        sqlite3_close_v2(db_);
+        detail::fail_open(path_, why + ": check the path and its permissions");
+    }
+    sqlite3_extended_result_codes(db_, 1);
+    try {
+        configure();
+    } catch (...) {
+        statements_.clear();
+        sqlite3_close_v2(db_);
+        throw;
+    }
+}
+
+STURDY_DECL database::~database()
+{
+    if (in_transaction()) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    statements_.clear();
+    sqlite3_close_v2(reader_);
+    sqlite3_close_v2(db_);
+}
+
+STURDY_DECL statement& database::prepare(std::string_view sql)
+{
+    auto it = statements_.find(sql);
+    if (it == statements_.end()) {
+        auto compiled = std::make_unique<statement>(db_, std::string(sql), true);
+        it = statements_.emplace(std::string(sql), std::move(compiled)).first;
+    }
+    return *it->second;
+}
+
+STURDY_DECL void database::exec(const std::string& sql)
+{
+    char* message = nullptr;
+    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message);
+    sqlite3_free(message);
+    if (rc != SQLITE_OK) {
+        detail::fail(db_, rc, sql);
+    }
+}
+
+STURDY_DECL void database::begin()
+{
+    if (in_transaction()) {
+        throw usage_error("sqlite::database::begin: a transaction is already open on " + path_ +
+                          "; commit or roll it back first");
+    }
+    // The previous transaction may have ended without commit() or rollback(): SQLite rolls
+    // back by itself after some errors (a full disk, say). Forget its savepoints.
+    end_transaction(false);
+    run(prepare("BEGIN IMMEDIATE"));
+}
+
+STURDY_DECL void database::commit()
+{
+    require_transaction("commit");
+    run(prepare("COMMIT"));
+    end_transaction(true);
+}
+
+STURDY_DECL void database::rollback()
+{
+    require_transaction("rollback");
+    run(prepare("ROLLBACK"));
+    end_transaction(false);
+}
+
+STURDY_DECL database::savepoint_guard::~savepoint_guard()
+{
+    if (db_ != nullptr) {
+        try {
+            rollback();
+        } catch (...) { // NOLINT(bugprone-empty-catch): a destructor cannot report
+        }
+    }
+}
+
+STURDY_DECL void database::savepoint_guard::release()
+{
+    auto* db = std::exchange(db_, nullptr);
+    if (db == nullptr || !db->alive(generation_)) {
+        return;
+    }
+    db->run(*db->level(depth_).release);
+    db->depth_ = depth_ - 1;
+    if (owns_transaction_) {
+        db->commit();
+    }
+}
+
+STURDY_DECL void database::savepoint_guard::rollback()
+{
+    auto* db = std::exchange(db_, nullptr);
+    if (db == nullptr || !db->alive(generation_)) {
+        return;
+    }
+    db->depth_ = depth_ - 1;
+    if (owns_transaction_) {
+        db->rollback();
+        return;
+    }
+    db->run(*db->level(depth_).rollback_to);
+    db->run(*db->level(depth_).release);
+    db->schema_rolled_back();
+}
+
+STURDY_DECL database::savepoint_guard database::savepoint()
+{
+    const bool owns = !in_transaction();
+    if (owns) {
+        begin();
+    }
+    const std::size_t depth = depth_ + 1;
+    try {
+        run(*level(depth).save);
+    } catch (...) {
+        if (owns) {
+            rollback();
+        }
+        throw;
+    }
+    depth_ = depth;
+    return {*this, depth, generation_, owns};
+}
+
+STURDY_DECL sqlite::ledger database::ledger(std::string name)
+{
+    ensure_schema();
+    return {*this, std::move(name)};
+}
+
+STURDY_DECL std::optional<std::string> database::checkpoint(std::string_view name)
+{
+    ensure_schema();
+    return query_one<std::string>("SELECT value FROM sturdy_checkpoint WHERE name = ?", name);
+}
+
+STURDY_DECL void database::set_checkpoint(std::string_view name, std::string_view value)
+{
+    ensure_schema();
+    execute("INSERT INTO sturdy_checkpoint(name, value) VALUES(?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            name, value);
+}
+
+STURDY_DECL void database::ensure_schema()
+{
+    if (schema_ready_) {
+        return;
+    }
+    const auto found = stored_schema_version();
+    if (!found) {
+        const bool owns = !in_transaction();
+        auto sp = savepoint();
+        exec(schema_v1);
+        execute("INSERT INTO sturdy_schema(version) VALUES(?)", schema_version);
+        sp.release();
+        schema_uncommitted_ = !owns;
+    } else if (*found < schema_version) {
+        // Migrations from older versions go here, each one step, in one savepoint.
+    }
+    schema_ready_ = true;
+}
+
+STURDY_DECL const char* database::journal_name(journal_mode m)
+{
+    constexpr const char* names[] = {"WAL", "DELETE", "TRUNCATE", "PERSIST", "MEMORY", "OFF"};
+    return names[static_cast<int>(m)];
+}
+
+STURDY_DECL const char* database::synchronous_name(synchronous_mode m)
+{
+    constexpr const char* names[] = {"OFF", "NORMAL", "FULL", "EXTRA"};
+    return names[static_cast<int>(m)];
+}
+
+STURDY_DECL void database::configure()
+{
+    sqlite3_busy_timeout(db_, static_cast<int>(options_.busy_timeout.count()));
+    // Read the header before anything that could write: a file that is not a database
+    // fails here, untouched.
+    bool has_sturdy_tables = false;
+    try {
+        has_sturdy_tables = query_one<int>("SELECT 1 FROM sqlite_schema WHERE name = 'sturdy_schema'").has_value();
+    } catch (const failure_error& e) {
+        const int primary = e.code().value() & 0xff;
+        if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
+            detail::fail_open(path_, std::string(sqlite3_errstr(primary)) +
+                                         ": it is not an SQLite database (or it is encrypted or damaged); "
+                                         "pass the path of an SQLite database, or a new file name to create one");
+        }
+        detail::fail_open(path_, e.message());
+    }
+    if (!options_.read_only) {
+        if (sqlite3_db_readonly(db_, "main") == 1) {
+            detail::fail_open(path_, "the file is read-only: make it writable, or open it with read_only");
+        }
+        const auto mode = query_one<std::string>(std::string("PRAGMA journal_mode=") + journal_name(options_.journal));
+        wal_ = mode == "wal";
+        exec(std::string("PRAGMA synchronous=") + synchronous_name(options_.synchronous));
+    }
+    exec("PRAGMA foreign_keys=ON");
+    if (has_sturdy_tables) {
+        const auto found = stored_schema_version();
+        if (found && *found > schema_version) {
+            throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
+                                "SQLite database '" + path_ + "' holds sturdy tables of schema version " +
+                                    std::to_string(*found) + ", newer than this sturdy understands (" +
+                                    std::to_string(schema_version) + "): upgrade sturdy, or use another database file");
+        }
+    }
+}
+
+STURDY_DECL std::optional<int> database::stored_schema_version()
+{
+    if (!query_one<int>("SELECT 1 FROM sqlite_schema WHERE name = 'sturdy_schema'")) {
+        return std::nullopt;
+    }
+    return query_one<int>("SELECT max(version) FROM sturdy_schema WHERE version IS NOT NULL");
+}
+
+STURDY_DECL sqlite3* database::cursor_connection()
+{
+    if (!wal_ || in_transaction()) {
+        return db_;
+    }
+    if (reader_ == nullptr) {
+        const int rc = sqlite3_open_v2(path_.c_str(), &reader_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+        if (rc != SQLITE_OK) {
+            std::string why = reader_ != nullptr ? sqlite3_errmsg(reader_) : sqlite3_errstr(rc);
+            sqlite3_close_v2(std::exchange(reader_, nullptr));
+            detail::fail_open(path_, "the read-only connection for reading rows failed: " + why);
+        }
+        sqlite3_extended_result_codes(reader_, 1);
+        sqlite3_busy_timeout(reader_, static_cast<int>(options_.busy_timeout.count()));
+    }
+    return reader_;
+}
+
+STURDY_DECL void database::run(statement& s)
+{
+    detail::reset_on_exit done{s};
+    while (s.step()) {
+    }
+}
+
+STURDY_DECL database::savepoint_level& database::level(std::size_t depth)
+{
+    while (levels_.size() < depth) {
+        const auto name = "sp" + std::to_string(levels_.size() + 1);
+        levels_.push_back(
+            {&prepare("SAVEPOINT " + name), &prepare("RELEASE " + name), &prepare("ROLLBACK TO " + name)});
+    }
+    return levels_[depth - 1];
+}
+
+STURDY_DECL void database::require_transaction(const char* what) const
+{
+    if (!in_transaction()) {
+        throw usage_error(std::string("sqlite::database::") + what + ": no transaction is open on " + path_ +
+                          "; call begin() first");
+    }
+}
+
+STURDY_DECL void database::end_transaction(bool committed)
+{
+    depth_ = 0;
+    ++generation_; // savepoint guards of the ended transaction become inert
+    if (committed) {
+        schema_uncommitted_ = false;
+    } else {
+        schema_rolled_back();
+    }
+}
+
+STURDY_DECL void database::schema_rolled_back()
+{
+    if (schema_uncommitted_) {
+        schema_ready_ = false;
+        schema_uncommitted_ = false;
+    }
+}
+
+// --- ledger ------------------------------------------------------------------------------
+
+STURDY_DECL ledger::ledger(database& db, std::string name)
+    : db_(&db), name_(std::move(name)),
+      contains_(&db.prepare("SELECT 1 FROM sturdy_ledger WHERE namespace = ? AND item_key = ?")),
+      mark_(&db.prepare("INSERT INTO sturdy_ledger(namespace, item_key, marked_at) VALUES(?, ?, ?)")),
+      claim_(&db.prepare("INSERT INTO sturdy_ledger(namespace, item_key, marked_at) VALUES(?, ?, ?) "
+                         "ON CONFLICT(namespace, item_key) DO NOTHING"))
+{
+}
+
+STURDY_DECL std::int64_t ledger::now()
+{
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+STURDY_DECL bool ledger::contains(const key& k) const
+{
+    db_->ensure_schema();
+    detail::reset_on_exit done{*contains_};
+    return contains_->bind(name_, k).step();
+}
+
+STURDY_DECL void ledger::mark(const key& k)
+{
+    db_->ensure_schema();
+    detail::reset_on_exit done{*mark_};
+    mark_->bind(name_, k, now()).step();
+}
+
+STURDY_DECL bool ledger::claim(const key& k)
+{
+    db_->ensure_schema();
+    detail::reset_on_exit done{*claim_};
+    claim_->bind(name_, k, now()).step();
+    return db_->changes() > 0;
+}
+
+STURDY_DECL std::size_t ledger::size() const
+{
+    db_->ensure_schema();
+    return static_cast<std::size_t>(
+        *db_->query_one<std::int64_t>("SELECT count(*) FROM sturdy_ledger WHERE namespace = ?", name_));
+}
+
+STURDY_DECL std::vector<failure_info> ledger::failures() const
+{
+    db_->ensure_schema();
+    return db_->query<failure_info>("SELECT item_key, runs, last_reason, quarantined, first_failed, last_failed "
+                                    "FROM sturdy_failure WHERE namespace = ? ORDER BY item_key",
+                                    name_);
+}
+
+STURDY_DECL failure_info ledger::record_failure(const key& k, std::string_view reason, int quarantine_after)
+{
+    db_->ensure_schema();
+    auto f = db_->query_one<failure_info>(
+        "INSERT INTO sturdy_failure(namespace, item_key, runs, first_failed, last_failed, last_reason, "
+        "quarantined) "
+        "VALUES(?1, ?2, 1, ?3, ?3, ?4, 1 >= ?5) "
+        "ON CONFLICT(namespace, item_key) DO UPDATE SET runs = runs + 1, last_failed = excluded.last_failed, "
+        "last_reason = excluded.last_reason, quarantined = (runs + 1 >= ?5) "
+        "RETURNING item_key, runs, last_reason, quarantined, first_failed, last_failed",
+        name_, k, now(), reason, quarantine_after);
+    return std::move(*f);
+}
+
+STURDY_DECL void ledger::clear_failure(const key& k)
+{
+    db_->ensure_schema();
+    db_->execute("DELETE FROM sturdy_failure WHERE namespace = ? AND item_key = ?", name_, k);
+}
+
+STURDY_DECL bool ledger::requeue(const key& k)
+{
+    db_->ensure_schema();
+    return db_->execute("UPDATE sturdy_failure SET runs = 0, quarantined = 0 WHERE namespace = ? AND item_key = ?",
+                        name_, k) > 0;
+}
+
+STURDY_DECL std::size_t ledger::requeue_all()
+{
+    db_->ensure_schema();
+    return static_cast<std::size_t>(
+        db_->execute("UPDATE sturdy_failure SET runs = 0, quarantined = 0 WHERE namespace = ? AND quarantined", name_));
+}
+
+} // namespace sturdy::sqlite
