@@ -332,7 +332,8 @@ private:
 
     /// Runs one chunk from `it`; true when it committed. On false, `it` is at the chunk's first
     /// item again (or, for a single-pass input, the items read are in replay_) and `stop` says why.
-    template <class It, class End> bool run_fast_chunk(It& it, const End& end, fast_stop& stop)
+    // Out of line: a function of its own gets the inlining budget its loop needs.
+    template <class It, class End> [[gnu::noinline]] bool run_fast_chunk(It& it, const End& end, fast_stop& stop)
     {
         std::optional<It> chunk_begin;
         if constexpr (rereadable) {

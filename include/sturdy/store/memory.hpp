@@ -159,10 +159,19 @@ private:
     };
 
     STURDY_DECL void require_transaction(const char* what) const;
-    void record(memory::table& t, const key& k, std::optional<std::string> old)
+    /// Undo entries: `k` was inserted into `t` (undo erases it) or its row held `old` (undo
+    /// restores it). Built in place; `old` is taken only once the entry exists.
+    void record_insert(memory::table& t, const key& k)
     {
         if (in_transaction_) {
-            undo_.push_back({&t, k, std::move(old)});
+            undo_.push_back(undo_entry{&t, k, std::nullopt});
+        }
+    }
+    void record(memory::table& t, const key& k, std::string& old)
+    {
+        if (in_transaction_) {
+            undo_.push_back(undo_entry{&t, k, std::nullopt});
+            undo_.back().old.emplace(std::move(old));
         }
     }
     STURDY_DECL void undo_to(std::size_t mark);
@@ -177,25 +186,35 @@ private:
 };
 
 // On the per-item path: defined here in both modes, so that the loop inlines them.
+// One hash lookup each; if the undo entry cannot be stored, the row is left as it was.
 inline void table::put(const key& k, std::string value)
 {
-    auto it = rows_.find(k);
-    if (it == rows_.end()) {
-        db_->record(*this, k, std::nullopt);
-        rows_.emplace(k, std::move(value));
+    auto [it, inserted] = rows_.try_emplace(k);
+    if (inserted) {
+        try {
+            db_->record_insert(*this, k);
+        } catch (...) {
+            rows_.erase(it);
+            throw;
+        }
     } else {
-        db_->record(*this, k, std::move(it->second));
-        it->second = std::move(value);
+        db_->record(*this, k, it->second);
     }
+    it->second = std::move(value);
 }
 
 inline bool table::try_insert(const key& k, std::string value)
 {
-    if (rows_.contains(k)) {
+    auto [it, inserted] = rows_.try_emplace(k, std::move(value));
+    if (!inserted) {
         return false;
     }
-    db_->record(*this, k, std::nullopt);
-    rows_.emplace(k, std::move(value));
+    try {
+        db_->record_insert(*this, k);
+    } catch (...) {
+        rows_.erase(it);
+        throw;
+    }
     return true;
 }
 

@@ -30,7 +30,7 @@ STURDY_DECL bool table::erase(const key& k)
     if (it == rows_.end()) {
         return false;
     }
-    db_->record(*this, k, std::move(it->second));
+    db_->record(*this, k, it->second);
     rows_.erase(it);
     return true;
 }
