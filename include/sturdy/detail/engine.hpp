@@ -330,57 +330,39 @@ private:
         }
     }
 
+    /// What a fast chunk did with its items, as far as it got.
+    struct fast_counts {
+        std::size_t n = 0;
+        std::size_t done = 0;
+        std::size_t skipped = 0;
+        std::size_t quarantined = 0;
+    };
+
     /// Runs one chunk from `it`; true when it committed. On false, `it` is at the chunk's first
     /// item again (or, for a single-pass input, the items read are in replay_) and `stop` says why.
-    // Out of line: a function of its own gets the inlining budget its loop needs.
-    template <class It, class End> [[gnu::noinline]] bool run_fast_chunk(It& it, const End& end, fast_stop& stop)
+    template <class It, class End> bool run_fast_chunk(It& it, const End& end, fast_stop& stop)
     {
         std::optional<It> chunk_begin;
         if constexpr (rereadable) {
             chunk_begin.emplace(it);
         }
         std::optional<It> last; // the chunk's last item, for the watermark
-        std::size_t n = 0;
-        std::size_t done = 0;
-        std::size_t skipped = 0;
-        std::size_t quarantined = 0;
+        fast_counts c;
         try {
             auto scope = policy::open_chunk(*tx_);
             auto sp = tx_->savepoint();
-            for (; it != end && n < chunk_size_; ++it, ++n) {
-                if constexpr (has_watermark && rereadable) {
-                    last.emplace(it);
-                }
-                state result = state::pending;
+            if (!run_fast_items(it, end, c, last, stop)) { // the scope and the savepoint roll back on the way out
                 if constexpr (rereadable) {
-                    value_type v(*it);
-                    result = fast_step(v, n, stop);
+                    it = std::move(*chunk_begin);
                 } else {
-                    result = fast_step(replay_.emplace_back(*it), n, stop);
+                    ++it; // this item is in replay_ already
                 }
-                switch (result) {
-                case state::done: ++done; break;
-                case state::skipped: ++skipped; break;
-                case state::quarantined: ++quarantined; break;
-                case state::failed:
-                    if (stop.what == fast_stop::cause::none) {
-                        break; // its key function threw: in fast_failures_
-                    }
-                    [[fallthrough]];
-                default: { // the scope and the savepoint roll back on the way out
-                    if constexpr (rereadable) {
-                        it = std::move(*chunk_begin);
-                    } else {
-                        ++it; // this item is in replay_ already
-                    }
-                    fast_failures_.clear();
-                    return false;
-                }
-                }
+                fast_failures_.clear();
+                return false;
             }
             sp.release();
             if constexpr (has_watermark) {
-                if (n > 0) {
+                if (c.n > 0) {
                     auto& s = slot<watermark_slot_i>();
                     if constexpr (rereadable) {
                         const value_type v(**last);
@@ -404,12 +386,12 @@ private:
             return false;
         }
         replay_.clear();
-        report_.seen += n;
-        report_.done += done;
-        report_.skipped += skipped;
-        report_.quarantined += quarantined;
+        report_.seen += c.n;
+        report_.done += c.done;
+        report_.skipped += c.skipped;
+        report_.quarantined += c.quarantined;
         ++report_.chunks;
-        note_successes(done + skipped);
+        note_successes(c.done + c.skipped);
         for (auto& rec : fast_failures_) { // as settle_chunk reports an item that failed before it ran
             ++report_.failed;
             if (log_) {
@@ -421,6 +403,40 @@ private:
         }
         fast_failures_.clear();
         return true;
+    }
+
+    /// The fast chunk's items from `it` until the chunk is full or the input ends: true; or
+    /// until an item fails: false, `it` at that item and `stop` saying why. The hot loop, out of
+    /// line and alone, so that the store's per-item calls inline into it.
+    template <class It, class End> [[gnu::noinline]] bool run_fast_items(It& it, const End& end, fast_counts& counts,
+                                                                         std::optional<It>& last, fast_stop& stop)
+    {
+        fast_counts c;
+        bool whole = true;
+        for (; it != end && c.n < chunk_size_; ++it, ++c.n) {
+            if constexpr (has_watermark && rereadable) {
+                last.emplace(it);
+            }
+            state result = state::pending;
+            if constexpr (rereadable) {
+                value_type v(*it);
+                result = fast_step(v, c.n, stop);
+            } else {
+                result = fast_step(replay_.emplace_back(*it), c.n, stop);
+            }
+            if (result == state::done) {
+                ++c.done;
+            } else if (result == state::skipped) {
+                ++c.skipped;
+            } else if (result == state::quarantined) {
+                ++c.quarantined;
+            } else if (result != state::failed || stop.what != fast_stop::cause::none) {
+                whole = false; // failed (a key function's throw is in fast_failures_ and the chunk goes on)
+                break;
+            }
+        }
+        counts = c;
+        return whole;
     }
 
     /// One item on the fast path: its key, its quarantine, one attempt.
