@@ -132,14 +132,51 @@ TEST_CASE("the fast path and the failure path commit identical results")
     CHECK(per_chunk_savepoints < 400); // shared savepoints: the point of the fast path
 }
 
-TEST_CASE("with no failures, the fast path takes one savepoint per chunk")
+TEST_CASE("with no failures, the fast path takes no savepoint: the chunk's own scope is all-or-nothing")
 {
     sturdy::memory::database db;
     auto& out = db.table("out");
-    auto r =
-        range_of(1000) | sturdy::chunked(db, 100) | sturdy::guarded([&](int v) { out.put(v, "x"); }) | sturdy::drain;
-    CHECK(r.done == 1000);
-    CHECK(db.savepoints_taken() == 10);
+    SECTION("commit: one transaction per chunk, nothing else")
+    {
+        auto r = range_of(1000) | sturdy::chunked(db, 100) | sturdy::guarded([&](int v) { out.put(v, "x"); }) |
+                 sturdy::drain;
+        CHECK(r.done == 1000);
+        CHECK(db.savepoints_taken() == 0);
+        CHECK(out.size() == 1000);
+    }
+    SECTION("no_commit: each chunk is one savepoint of the caller's transaction")
+    {
+        db.begin();
+        auto r = range_of(1000) | sturdy::chunked<sturdy::no_commit>(db, 100) |
+                 sturdy::guarded([&](int v) { out.put(v, "x"); }) | sturdy::drain;
+        CHECK(r.done == 1000);
+        CHECK(db.savepoints_taken() == 10);
+        CHECK(out.size() == 1000);
+        db.rollback();
+        CHECK(out.size() == 0);
+    }
+}
+
+TEST_CASE("a failure on the fast path abandons the chunk's scope: under no_commit, only that chunk's savepoint")
+{
+    sturdy::memory::database db;
+    auto& out = db.table("out");
+    out.put(-1, "the caller's row, written before the loop");
+    db.begin();
+    auto r = range_of(30) | sturdy::chunked<sturdy::no_commit>(db, 10) | sturdy::guarded([&](int v) {
+                 out.put(v, "x");
+                 if (v == 14) {
+                     throw std::runtime_error("poison");
+                 }
+             }) |
+             sturdy::drain;
+    CHECK(r.done == 29);
+    CHECK(r.failed == 1);
+    CHECK(out.size() == 30); // the caller's row and 29 items; item 14's row was rolled back
+    CHECK_FALSE(out.get(14).has_value());
+    CHECK(db.in_transaction());
+    db.rollback();
+    CHECK(out.size() == 1);
 }
 
 TEST_CASE("a fatal failure (no item can succeed) stops the run at once and records nothing")

@@ -301,10 +301,11 @@ private:
     template <std::size_t I> auto& slot() { return std::get<I>(job_.slots); }
 
     // --- the fast path ------------------------------------------------------------------
-    // A chunk first runs straight from the input: one savepoint, no per-item bookkeeping.
-    // If every item succeeds, that is the whole story. If one fails (or its key function
-    // throws, or the chunk cannot commit), the savepoint and the chunk's transaction are rolled
-    // back, so nothing it wrote remains, and the chunk runs again on the careful path below
+    // A chunk first runs straight from the input, in the chunk's scope alone (no savepoint, no
+    // per-item bookkeeping). If every item succeeds, that is the whole story. If one fails (or
+    // the chunk cannot commit), the scope is abandoned: the commit policy rolls back the chunk's
+    // transaction (or, under no_commit, its savepoint), so nothing it wrote remains, and the
+    // chunk runs again on the careful path below
     // (entries, segments, isolation), which takes the failed attempt as its first. After a
     // chunk with failures the careful path is used until segments have grown back to a whole
     // chunk, so a run with many failures does not pay for the fast attempt each time.
@@ -350,8 +351,7 @@ private:
         fast_counts c;
         try {
             auto scope = policy::open_chunk(*tx_);
-            auto sp = tx_->savepoint();
-            if (!run_fast_items(it, end, c, last, stop)) { // the scope and the savepoint roll back on the way out
+            if (!run_fast_items(it, end, c, last, stop)) { // the scope rolls back on the way out
                 if constexpr (rereadable) {
                     it = std::move(*chunk_begin);
                 } else {
@@ -360,7 +360,6 @@ private:
                 fast_failures_.clear();
                 return false;
             }
-            sp.release();
             if constexpr (has_watermark) {
                 if (c.n > 0) {
                     auto& s = slot<watermark_slot_i>();

@@ -232,9 +232,12 @@ private:
 
 namespace detail {
 /// Resets a statement when a use of it ends, even by an exception, so it holds no lock.
-/// Bindings are cleared too: they may point to arguments that are about to die.
+/// Bindings are cleared too, as they may point to arguments that are about to die, unless
+/// `clear` is false: for the ledger's own statements, which bind every parameter before each
+/// step, so a stale binding is never read (and clearing would cost ~70 instructions per item).
 struct reset_on_exit {
     statement& s;
+    bool clear = true;
     STURDY_DECL ~reset_on_exit();
 };
 } // namespace detail

@@ -72,7 +72,9 @@ STURDY_DECL void fail_open(const std::string& path, std::string why)
 STURDY_DECL reset_on_exit::~reset_on_exit()
 {
     s.reset();
-    sqlite3_clear_bindings(s.handle());
+    if (clear) {
+        sqlite3_clear_bindings(s.handle());
+    }
 }
 } // namespace detail
 
@@ -475,21 +477,21 @@ STURDY_DECL std::int64_t ledger::now()
 STURDY_DECL bool ledger::contains(const key& k) const
 {
     db_->ensure_schema();
-    detail::reset_on_exit done{*contains_};
+    detail::reset_on_exit done{*contains_, false}; // binds all its parameters
     return contains_->bind(name_, k).step();
 }
 
 STURDY_DECL void ledger::mark(const key& k)
 {
     db_->ensure_schema();
-    detail::reset_on_exit done{*mark_};
+    detail::reset_on_exit done{*mark_, false}; // binds all its parameters
     mark_->bind(name_, k, now()).step();
 }
 
 STURDY_DECL bool ledger::claim(const key& k)
 {
     db_->ensure_schema();
-    detail::reset_on_exit done{*claim_};
+    detail::reset_on_exit done{*claim_, false}; // binds all its parameters
     claim_->bind(name_, k, now()).step();
     return db_->changes() > 0;
 }
