@@ -11,10 +11,11 @@
 /// Boost.Outcome result): an exception or an error return is a failure.
 /// Guarantee: a failed item's writes (and its ledger mark) are rolled back, the failure is
 /// recorded with the item's key and reason, and the loop goes on with the next item.
-/// Isolation: by default (`per_chunk`) successful items share a savepoint; when one fails, that
-/// savepoint is rolled back, the items before it are re-run and the failing one is run alone in
-/// a savepoint of its own. Effects are therefore re-run when a neighbour fails: use `per_item`
-/// (one savepoint per item, nothing re-run) when the effect reaches outside the store.
+/// Isolation: by default (`per_chunk`) a chunk first runs in its transaction alone, with no
+/// savepoint; when an item fails, the chunk is rolled back and runs again, successful items
+/// sharing a savepoint and the failing one alone in a savepoint of its own. Effects are
+/// therefore re-run (never committed twice) when a neighbour fails: use `per_item` (one
+/// savepoint per item, nothing re-run) when the effect reaches outside the store.
 
 #include <sturdy/concepts.hpp>
 #include <sturdy/job.hpp>
@@ -33,7 +34,7 @@ struct item_context {
 };
 
 enum class isolation {
-    per_chunk, ///< one savepoint for a run of successes; re-run around a failure (fast)
+    per_chunk, ///< no savepoint until something fails; the chunk is re-run around a failure (fast)
     per_item,  ///< one savepoint per item; nothing is ever re-run
 };
 
