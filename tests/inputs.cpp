@@ -34,10 +34,11 @@ template <class Input> std::vector<int> run(Input&& input, sturdy::report* out =
     return seen;
 }
 
-// A single-pass range whose iterator cannot be copied: like a database cursor.
+// A single-pass range whose iterator cannot be copied: like a database cursor. Yields 0 .. n-1,
+// or with `down`, n .. 1.
 class cursor {
 public:
-    explicit cursor(int n) : n_(n) {}
+    explicit cursor(int n, bool down = false) : n_(n), down_(down) {}
     class iterator {
     public:
         using value_type = int;
@@ -45,7 +46,7 @@ public:
         explicit iterator(cursor* c) : c_(c) {}
         iterator(iterator&&) = default;
         iterator& operator=(iterator&&) = default;
-        int operator*() const { return c_->at_; }
+        int operator*() const { return c_->down_ ? c_->n_ - c_->at_ : c_->at_; }
         iterator& operator++()
         {
             ++c_->at_;
@@ -62,6 +63,7 @@ public:
 
 private:
     int n_;
+    bool down_;
     int at_ = 0;
 };
 static_assert(std::ranges::input_range<cursor>);
@@ -132,39 +134,6 @@ TEST_CASE("move-only items")
 }
 
 namespace {
-// Counts down from n: a single-pass input (a cursor) or, through values(), the same items in a
-// vector.
-class countdown {
-public:
-    explicit countdown(int n) : n_(n) {}
-    class iterator {
-    public:
-        using value_type = int;
-        using difference_type = std::ptrdiff_t;
-        explicit iterator(countdown* c) : c_(c) {}
-        iterator(iterator&&) = default;
-        iterator& operator=(iterator&&) = default;
-        int operator*() const { return c_->n_ - c_->at_; }
-        iterator& operator++()
-        {
-            ++c_->at_;
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        bool operator==(std::default_sentinel_t) const { return c_->at_ >= c_->n_; }
-
-    private:
-        countdown* c_;
-    };
-    iterator begin() { return iterator(this); }
-    std::default_sentinel_t end() { return {}; }
-
-private:
-    int n_;
-    int at_ = 0;
-};
-static_assert(!std::ranges::forward_range<countdown>);
-
 struct outcome {
     std::size_t done, failed, skipped, retried, remaining;
     std::vector<std::tuple<std::string, std::string, int>> failures;
@@ -225,7 +194,7 @@ TEST_CASE("fast chunks, careful re-runs and single-pass inputs commit the same r
     sturdy::memory::database cursor_db;
     const auto per_item = run_sparse(items, per_item_db, sturdy::isolation::per_item);
     const auto from_vector = run_sparse(items, vector_db, sturdy::isolation::per_chunk);
-    countdown first(500);
+    cursor first(500, /*down=*/true);
     const auto from_cursor = run_sparse(first, cursor_db, sturdy::isolation::per_chunk);
 
     CHECK(per_item.done == 496);
@@ -241,7 +210,7 @@ TEST_CASE("fast chunks, careful re-runs and single-pass inputs commit the same r
     // The second run skips what is done and retries the failed items, the same way in each.
     const auto again_per_item = run_sparse(items, per_item_db, sturdy::isolation::per_item);
     const auto again_vector = run_sparse(items, vector_db, sturdy::isolation::per_chunk);
-    countdown second(500);
+    cursor second(500, /*down=*/true);
     const auto again_cursor = run_sparse(second, cursor_db, sturdy::isolation::per_chunk);
     CHECK(again_per_item.skipped == 496);
     CHECK(again_vector == again_per_item);

@@ -227,8 +227,9 @@ public:
                 }
             }
             items.clear();
+            fast_stop stop;
+            fast_stop* after_fast = nullptr;
             if (fast_path_ready()) {
-                fast_stop stop;
                 if (run_fast_chunk(it, end, stop)) {
                     finish_chunk_tick(chunk_start, longest_chunk);
                     continue;
@@ -236,22 +237,18 @@ public:
                 // Something failed: the fast attempt was rolled back and `it` is back at the
                 // chunk's first item (or its items are in replay_); the chunk runs again on the
                 // careful path, which starts from what the fast attempt learnt.
+                after_fast = &stop;
                 if constexpr (!rereadable) {
                     for (auto& v : replay_) {
                         add_entry(items, std::move(v));
                     }
                     replay_.clear();
                 }
-                for (; it != end && items.size() < chunk_size_; ++it) {
-                    add_entry(items, *it);
-                }
-                run_chunk_with_retries(items, &stop);
-            } else {
-                for (; it != end && items.size() < chunk_size_; ++it) {
-                    add_entry(items, *it);
-                }
-                run_chunk_with_retries(items, nullptr);
             }
+            for (; it != end && items.size() < chunk_size_; ++it) {
+                add_entry(items, *it);
+            }
+            run_chunk_with_retries(items, after_fast);
             finish_chunk_tick(chunk_start, longest_chunk);
         }
         report_.stopped_early = stop_reason_;
@@ -362,13 +359,10 @@ private:
             }
             if constexpr (has_watermark) {
                 if (c.n > 0) {
-                    auto& s = slot<watermark_slot_i>();
                     if constexpr (rereadable) {
-                        const value_type v(**last);
-                        s.store->set_checkpoint(s.name, make_key(std::invoke(s.value_fn, v)).str());
+                        set_watermark(value_type(**last));
                     } else {
-                        const value_type& v = replay_.back();
-                        s.store->set_checkpoint(s.name, make_key(std::invoke(s.value_fn, v)).str());
+                        set_watermark(replay_.back());
                     }
                 }
             }
@@ -391,14 +385,8 @@ private:
         report_.quarantined += c.quarantined;
         ++report_.chunks;
         note_successes(c.done + c.skipped);
-        for (auto& rec : fast_failures_) { // as settle_chunk reports an item that failed before it ran
-            ++report_.failed;
-            if (log_) {
-                log_->failure(rec);
-            }
-            if (report_.failures.size() < report::max_failures_kept) {
-                report_.failures.push_back(std::move(rec));
-            }
+        for (auto& rec : fast_failures_) {
+            report_failure(std::move(rec));
         }
         fast_failures_.clear();
         return true;
@@ -449,10 +437,8 @@ private:
                 return state::failed; // failed before it ran: nothing to roll back, the chunk goes on
             }
             if constexpr (keeps_failures) {
-                if (!failing_.empty()) {
-                    if (auto f = failing_.find(k); f != failing_.end() && f->second) {
-                        return state::quarantined;
-                    }
+                if (quarantined(k)) {
+                    return state::quarantined;
                 }
             }
             return fast_attempt(v, k, index, stop);
@@ -462,6 +448,23 @@ private:
         }
     }
 
+    /// Why an item failed when its key function threw (called in the handler); `position_key`
+    /// names the item by its position, as it has no key.
+    static std::string key_failure_reason(const key& position_key)
+    {
+        return "key function threw: " + describe(std::current_exception()) + " (item #" + position_key.str() + ")";
+    }
+
+    /// The key has a failure record that put it in quarantine (loaded at the start of the run).
+    [[nodiscard]] bool quarantined(const key& k) const
+    {
+        if (failing_.empty()) {
+            return false;
+        }
+        const auto f = failing_.find(k);
+        return f != failing_.end() && f->second;
+    }
+
     key fast_key(const value_type& v, std::int64_t position, bool& threw)
     {
         try {
@@ -469,7 +472,7 @@ private:
         } catch (...) {
             threw = true;
             key k(position);
-            std::string why = "key function threw: " + describe(std::current_exception()) + " (item #" + k.str() + ")";
+            std::string why = key_failure_reason(k);
             fast_failures_.push_back(failure_record{std::move(k), std::move(why), failure_kind::permanent, 1});
             return key(position);
         }
@@ -582,13 +585,11 @@ private:
                 e.item_key = make_key(std::invoke(slot<ledger_slot_i>().key_fn, std::as_const(e.item)));
             } catch (...) {
                 e.initial = e.st = state::failed;
-                e.fail("key function threw: " + describe(std::current_exception()) + " (item #" + e.item_key.str() +
-                       ")");
+                e.fail(key_failure_reason(e.item_key));
                 return;
             }
             if constexpr (keeps_failures) {
-                if (auto f = failing_.empty() ? failing_.end() : failing_.find(e.item_key);
-                    f != failing_.end() && f->second) {
+                if (quarantined(e.item_key)) {
                     e.initial = e.st = state::quarantined;
                 }
             }
@@ -906,10 +907,16 @@ private:
         }
     }
 
+    /// The checkpoint moves to `v`, the last item of the chunk that was not left unprocessed.
+    void set_watermark(const value_type& v)
+    {
+        auto& s = slot<watermark_slot_i>();
+        s.store->set_checkpoint(s.name, make_key(std::invoke(s.value_fn, v)).str());
+    }
+
     void advance_watermark(std::vector<entry>& items)
     {
         if constexpr (has_watermark) {
-            auto& s = slot<watermark_slot_i>();
             const entry* last = nullptr;
             for (const auto& e : items) {
                 if (e.st == state::unprocessed) {
@@ -918,7 +925,7 @@ private:
                 last = &e;
             }
             if (last != nullptr) {
-                s.store->set_checkpoint(s.name, make_key(std::invoke(s.value_fn, std::as_const(last->item))).str());
+                set_watermark(last->item);
             }
         } else {
             (void)items;
@@ -979,6 +986,18 @@ private:
         }
     }
 
+    /// A failure, final for this run: counted, logged, and kept for the report (up to a limit).
+    void report_failure(failure_record rec)
+    {
+        ++report_.failed;
+        if (log_) {
+            log_->failure(rec);
+        }
+        if (report_.failures.size() < report::max_failures_kept) {
+            report_.failures.push_back(std::move(rec));
+        }
+    }
+
     void settle_chunk(std::vector<entry>& items)
     {
         ++report_.chunks;
@@ -989,19 +1008,12 @@ private:
             case state::quarantined: ++report_.quarantined; break;
             case state::unprocessed: ++report_.remaining; break;
             case state::failed: {
-                ++report_.failed;
                 if (e.quarantined_now) {
                     ++report_.quarantined;
                 } else if (e.initial != state::failed) {
                     ++report_.awaiting_retry;
                 }
-                failure_record rec{e.item_key, e.why(), e.kind, std::max(e.attempts, 1)};
-                if (log_) {
-                    log_->failure(rec);
-                }
-                if (report_.failures.size() < report::max_failures_kept) {
-                    report_.failures.push_back(std::move(rec));
-                }
+                report_failure(failure_record{e.item_key, e.why(), e.kind, std::max(e.attempts, 1)});
                 break;
             }
             case state::pending: break; // unreachable: run_chunk leaves no item pending
