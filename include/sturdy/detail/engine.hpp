@@ -369,6 +369,8 @@ private:
             scope.commit();
         } catch (const std::logic_error&) {
             throw; // a usage error: as on the careful path, it is not the chunk's fault
+        } catch (const crash&) {
+            throw; // a simulated process death: nothing may survive it
         } catch (...) {
             stop.what = fast_stop::cause::chunk_error;
             stop.error = std::current_exception();
@@ -469,6 +471,8 @@ private:
     {
         try {
             return make_key(std::invoke(slot<ledger_slot_i>().key_fn, v));
+        } catch (const crash&) {
+            throw; // a simulated process death: nothing may survive it
         } catch (...) {
             threw = true;
             key k(position);
@@ -583,6 +587,8 @@ private:
         if constexpr (has_ledger) {
             try {
                 e.item_key = make_key(std::invoke(slot<ledger_slot_i>().key_fn, std::as_const(e.item)));
+            } catch (const crash&) {
+                throw; // a simulated process death: nothing may survive it
             } catch (...) {
                 e.initial = e.st = state::failed;
                 e.fail(key_failure_reason(e.item_key));
@@ -627,6 +633,8 @@ private:
                 }
             }
             return state::done;
+        } catch (const crash&) {
+            throw; // a simulated process death: nothing may survive it
         } catch (...) {
             failure = failure_from_current_exception(&item_key);
             return state::failed;
@@ -948,6 +956,8 @@ private:
                 return;
             } catch (const std::logic_error&) {
                 throw; // a usage error: retrying or skipping the chunk would hide it
+            } catch (const crash&) {
+                throw; // a simulated process death: nothing may survive it
             } catch (...) {
                 const auto failure = failure_from_current_exception(nullptr);
                 report_.retried += retried;
