@@ -162,10 +162,11 @@ inline std::optional<std::int64_t> contact_of(const sturdy::key& k)
 
 /// The job: pushes every contact changed since the last committed checkpoint, and every contact
 /// whose push is still failing, to `remote`.
+/// `Db` is the SQLite database, or a sturdy::testing::faulty one around it in the crash
+/// simulation (tests/testing/seed_jobs.cpp).
 template <sturdy::commit_policy Commit = sturdy::commit, sturdy::clock Clock = sturdy::steady_clock,
-          sturdy::log_sink Sink = sturdy::stderr_sink>
-sturdy::report sync_contacts(sturdy::sqlite::database& db, remote_crm& remote, const options& o, Clock& clock,
-                             Sink sink = {})
+          sturdy::log_sink Sink = sturdy::stderr_sink, class Db = sturdy::sqlite::database>
+sturdy::report sync_contacts(Db& db, remote_crm& remote, const options& o, Clock& clock, Sink sink = {})
 {
     using namespace std::chrono_literals;
     auto ledger = db.ledger("contact_sync");
@@ -192,7 +193,7 @@ sturdy::report sync_contacts(sturdy::sqlite::database& db, remote_crm& remote, c
     const auto retry_json = fmt::format("[{}]", fmt::join(retry_ids, ","));
 
     auto job =
-        db.rows<contact>(changed_sql, since, retry_json)
+        db.template rows<contact>(changed_sql, since, retry_json)
         // Each version of each contact is pushed once; a second run the same day sends nothing.
         | sturdy::idempotent_by(
               ledger, [](const contact& c) { return std::tuple(c.id, c.write_date); }, // "42/1700000042"

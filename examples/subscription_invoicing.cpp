@@ -129,9 +129,11 @@ inline std::vector<std::int64_t> malformed_starts(sturdy::sqlite::database& db)
 
 /// The job: invoices every due (subscription, period) through `o.through`. `Commit` is
 /// sturdy::commit in production and sturdy::no_commit in tests that roll everything back.
+/// `Db` is the SQLite database, or a sturdy::testing::faulty one around it in the crash
+/// simulation (tests/testing/seed_jobs.cpp).
 template <sturdy::commit_policy Commit = sturdy::commit, sturdy::clock Clock = sturdy::steady_clock,
-          sturdy::log_sink Sink = sturdy::stderr_sink>
-sturdy::report invoice_due(sturdy::sqlite::database& db, const options& o, Clock& clock, Sink sink = {})
+          sturdy::log_sink Sink = sturdy::stderr_sink, class Db = sturdy::sqlite::database>
+sturdy::report invoice_due(Db& db, const options& o, Clock& clock, Sink sink = {})
 {
     using namespace std::chrono_literals;
     auto ledger = db.ledger("invoice");
@@ -145,7 +147,7 @@ sturdy::report invoice_due(sturdy::sqlite::database& db, const options& o, Clock
         }
     }
 
-    auto job = db.rows<due>(due_sql, o.through)
+    auto job = db.template rows<due>(due_sql, o.through)
                // A second run, or the rerun of a chunk a crash or timeout interrupted, skips what is done.
                | sturdy::idempotent_by(
                      ledger, [](const due& d) { return std::tuple(d.subscription_id, d.period); }, // "42/2025-03"
@@ -156,8 +158,8 @@ sturdy::report invoice_due(sturdy::sqlite::database& db, const options& o, Clock
                | sturdy::guarded([&](const due& d, const sturdy::item_context& ctx) {
                      // An invoice for this subscription and period written before the ledger knew of it
                      // (by the fragile version of this job, say) is adopted, never duplicated.
-                     if (db.query_one<int>("SELECT 1 FROM invoice WHERE subscription_id = ? AND period = ?",
-                                           d.subscription_id, d.period)) {
+                     if (db.template query_one<int>("SELECT 1 FROM invoice WHERE subscription_id = ? AND period = ?",
+                                                    d.subscription_id, d.period)) {
                          return;
                      }
                      db.execute("INSERT INTO invoice(subscription_id, period, amount_cents) VALUES(?, ?, ?)",

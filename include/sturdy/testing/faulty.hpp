@@ -11,7 +11,7 @@
 ///
 /// It models what the wrapped store models (transaction, ledger, failure ledger, checkpoints),
 /// and forwards, each as one `op::read` or `op::write`, the user-facing calls the stores share:
-/// `execute`, `exec`, `query`, `query_one`, `rows` (SQLite), `table(name)` with a table whose
+/// `execute`, `exec`, `query`, `query_one`, `rows`, `last_insert_rowid` (SQLite), `table(name)` with a table whose
 /// `put`, `insert`, `try_insert`, `erase` are writes (memory). Anything else: reach the store
 /// with `inner()`, and call `operation()` before a write so a crash can strike there too.
 /// Write the job as a template over its store (`template <class Db> report job(Db& db)`) and
@@ -258,6 +258,12 @@ public:
     {
         using T = std::remove_reference_t<decltype(inner_->table(name))>;
         return faulty_table<T>(inner_->table(name), *faults_);
+    }
+
+    /// The last row id (SQLite): not an operation, it reads the connection's state.
+    [[nodiscard]] decltype(auto) last_insert_rowid() requires requires(Store& s) { s.last_insert_rowid(); }
+    {
+        return inner_->last_insert_rowid();
     }
 
     /// One operation of yours on `inner()`, counted (a crash point) and perhaps failed.
