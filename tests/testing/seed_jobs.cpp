@@ -16,7 +16,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -58,12 +60,26 @@ sturdy::testing::crash_report crash_until(std::size_t target, Make make, Run run
     return total;
 }
 
-template <class Report> void require_ok(const char* what, const Report& r, std::chrono::steady_clock::duration took)
+/// The time a test case took: wall clock, and this process's CPU time (the machine may be shared).
+struct stopwatch {
+    std::chrono::steady_clock::time_point wall = std::chrono::steady_clock::now();
+    std::clock_t cpu = std::clock();
+    [[nodiscard]] std::string figures() const
+    {
+        const auto wall_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - wall).count();
+        const auto cpu_ms = (std::clock() - cpu) * 1000 / CLOCKS_PER_SEC;
+        return std::to_string(wall_ms) + " ms, CPU " + std::to_string(cpu_ms) + " ms";
+    }
+};
+
+template <class Report> void require_ok(const char* what, const Report& r, const stopwatch& took)
 {
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
-    UNSCOPED_INFO(what << ": " << r.describe() << " (" << ms << " ms)");
-    std::printf("%s: %zu scenarios, %zu crash points, %zu runs, %lld ms%s\n", what, r.scenarios, r.crashes, r.runs,
-                static_cast<long long>(ms), r.ok() ? "" : "  FAILED");
+    const auto figures = took.figures();
+    UNSCOPED_INFO(what << ": " << r.describe() << " (" << figures << ")");
+    std::printf("%s: %zu scenarios, %zu crash points, %zu runs, %s%s\n", what, r.scenarios, r.crashes, r.runs,
+                figures.c_str(), r.ok() ? "" : "  FAILED");
+    std::fflush(stdout);
     if (!r.ok()) {
         std::printf("%s\n", r.describe().c_str());
     }
@@ -276,7 +292,7 @@ std::string check_contacts(contacts_world& w)
 
 TEST_CASE("seed jobs under crashes: invoicing on the memory store")
 {
-    const auto start = std::chrono::steady_clock::now();
+    const stopwatch start;
     const auto r = crash_until(
         crash_points(), [] { return memory_jobs::invoicing_world(10); },
         [](memory_jobs::invoicing_world& w, injector& faults) {
@@ -284,12 +300,12 @@ TEST_CASE("seed jobs under crashes: invoicing on the memory store")
             return memory_jobs::invoice_due(store, w.input, w.clock);
         },
         memory_jobs::check_invoicing);
-    require_ok("invoicing, memory", r, std::chrono::steady_clock::now() - start);
+    require_ok("invoicing, memory", r, start);
 }
 
 TEST_CASE("seed jobs under crashes: contact sync on the memory store")
 {
-    const auto start = std::chrono::steady_clock::now();
+    const stopwatch start;
     const auto r = crash_until(
         crash_points(), [] { return memory_jobs::contacts_world(15); },
         [](memory_jobs::contacts_world& w, injector& faults) {
@@ -297,25 +313,25 @@ TEST_CASE("seed jobs under crashes: contact sync on the memory store")
             return memory_jobs::sync_contacts(store, w.contacts, w.remote, w.clock);
         },
         memory_jobs::check_contacts);
-    require_ok("contact sync, memory", r, std::chrono::steady_clock::now() - start);
+    require_ok("contact sync, memory", r, start);
 }
 
 TEST_CASE("seed jobs under crashes: examples/subscription_invoicing.cpp on SQLite")
 {
-    const auto start = std::chrono::steady_clock::now();
+    const stopwatch start;
     const auto r = crash_until(
         crash_points(), [] { return std::make_unique<invoicing_world>(); },
         [](std::unique_ptr<invoicing_world>& w, injector& faults) { return run_invoicing(*w, faults); },
         [](std::unique_ptr<invoicing_world>& w) { return check_invoicing(*w); });
-    require_ok("invoicing, SQLite", r, std::chrono::steady_clock::now() - start);
+    require_ok("invoicing, SQLite", r, start);
 }
 
 TEST_CASE("seed jobs under crashes: examples/contact_sync.cpp on SQLite")
 {
-    const auto start = std::chrono::steady_clock::now();
+    const stopwatch start;
     const auto r = crash_until(
         crash_points(), [] { return std::make_unique<contacts_world>(); },
         [](std::unique_ptr<contacts_world>& w, injector& faults) { return run_contacts(*w, faults); },
         [](std::unique_ptr<contacts_world>& w) { return check_contacts(*w); });
-    require_ok("contact sync, SQLite", r, std::chrono::steady_clock::now() - start);
+    require_ok("contact sync, SQLite", r, start);
 }
