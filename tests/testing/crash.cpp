@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -62,49 +63,52 @@ std::string sent_once(items_world& w)
     }
     return sturdy::testing::exactly_once(expected, effects);
 }
+
+/// Runs `job` once to count its operations, then once per operation crashing there: each time
+/// sturdy::crash leaves the job, and the store is left with no transaction open.
+template <class Make, class Job> void crash_at_every_operation(Make make, Job job)
+{
+    std::size_t n = 0;
+    {
+        auto w = make();
+        injector faults;
+        faulty store(w->db, faults);
+        job(*w, store);
+        n = faults.operations();
+    }
+    REQUIRE(n > 50);
+    for (std::size_t point = 1; point <= n; ++point) {
+        auto w = make();
+        injector faults;
+        {
+            faulty store(w->db, faults);
+            faults.crash_in(point);
+            INFO("crash at operation " << point << " of " << n);
+            REQUIRE_THROWS_AS(job(*w, store), sturdy::crash);
+            CHECK(faults.crashed());
+        } // the wrapper dies with the "process": it rolls back what was left open
+        CHECK(!w->db.in_transaction());
+        CHECK(faults.operations() == point);
+    }
+}
 } // namespace
 
 TEST_CASE("crash: from every store operation of a run, sturdy::crash leaves drain and nothing stays uncommitted")
 {
-    // Poison items (the careful path, failure records, retries) and both isolations.
-    const std::size_t n = clean_operations(30);
-    REQUIRE(n > 100);
-    for (std::size_t point = 1; point <= n; ++point) {
-        memory_jobs::invoicing_world w(30);
-        injector faults;
-        {
-            faulty store(w.db, faults);
-            faults.crash_in(point);
-            INFO("crash at operation " << point);
-            REQUIRE_THROWS_AS(memory_jobs::invoice_due(store, w.input, w.clock), sturdy::crash);
-            CHECK(faults.crashed());
-        } // the wrapper dies with the "process": it rolls back what was left open
-        CHECK(!w.db.in_transaction());
-        CHECK(faults.operations() == point);
-    }
-    CHECK(clean_operations(30) == n); // deterministic
+    // Poison items (the careful path, failure records, retries) and per-chunk isolation.
+    crash_at_every_operation([] { return std::make_unique<memory_jobs::invoicing_world>(30); },
+                             [](memory_jobs::invoicing_world& w, faulty<sturdy::memory::database>& store) {
+                                 memory_jobs::invoice_due(store, w.input, w.clock);
+                             });
+    CHECK(clean_operations(30) == clean_operations(30)); // deterministic
 }
 
-TEST_CASE("crash: the contact job's watermark and per-item path let it through too")
+TEST_CASE("crash: the contact job's watermark and per-item isolation let it through too")
 {
-    std::size_t n = 0;
-    {
-        memory_jobs::contacts_world w(20);
-        injector faults;
-        faulty store(w.db, faults);
-        memory_jobs::sync_contacts(store, w.contacts, w.remote, w.clock);
-        n = faults.operations();
-    }
-    for (std::size_t point = 1; point <= n; ++point) {
-        memory_jobs::contacts_world w(20);
-        injector faults;
-        faulty store(w.db, faults);
-        faults.crash_in(point);
-        INFO("crash at operation " << point);
-        REQUIRE_THROWS_AS(memory_jobs::sync_contacts(store, w.contacts, w.remote, w.clock), sturdy::crash);
-        faults.revive();
-        CHECK(!w.db.in_transaction());
-    }
+    crash_at_every_operation([] { return std::make_unique<memory_jobs::contacts_world>(20); },
+                             [](memory_jobs::contacts_world& w, faulty<sturdy::memory::database>& store) {
+                                 memory_jobs::sync_contacts(store, w.contacts, w.remote, w.clock);
+                             });
 }
 
 TEST_CASE("crash: retry_bounded(...).run never retries a crash")

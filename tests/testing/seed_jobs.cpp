@@ -294,7 +294,7 @@ TEST_CASE("seed jobs under crashes: invoicing on the memory store")
 {
     const stopwatch start;
     const auto r = crash_until(
-        crash_points(), [] { return memory_jobs::invoicing_world(10); },
+        crash_points(), [] { return memory_jobs::invoicing_world(14); }, // subscription 13 is poison
         [](memory_jobs::invoicing_world& w, injector& faults) {
             faulty store(w.db, faults);
             return memory_jobs::invoice_due(store, w.input, w.clock);

@@ -28,6 +28,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -82,8 +83,13 @@ struct crash_report {
         const auto& f = *first_failure;
         s += fmt::format("\nFAILED: seed {} ({} runs, crashes at operations {}): {}", f.seed, f.runs,
                          fmt::join(f.crash_points, ", "), f.problem);
-        for (const auto& e : f.events) {
+        constexpr std::size_t shown = 40;
+        for (std::size_t i = 0; i < std::min(f.events.size(), shown); ++i) {
+            const auto& e = f.events[i];
             s += fmt::format("\n  operation #{} {}: {}", e.number, name(e.operation), e.what);
+        }
+        if (f.events.size() > shown) {
+            s += fmt::format("\n  ... and {} more crashes and faults", f.events.size() - shown);
         }
         s += fmt::format("\nreplayed: {}; replay it alone with {{.scenarios = 1, .first_seed = {}}}",
                          replayed_identically ? "the same failure" : "a different outcome (is the job deterministic?)",
