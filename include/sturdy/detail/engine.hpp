@@ -156,6 +156,15 @@ template <class Job> class engine {
             return false;
         }
     }();
+    // Each chunk's items are claimed inside its transaction (concepts.hpp).
+    static constexpr bool claims_input = claiming_input<source_type>;
+    static_assert(!has_watermark || !claims_input,
+                  "watermark: not with a claiming input. Several workers commit chunks out of order, so a "
+                  "checkpoint one of them moves may pass rows another still holds and then loses; the claim "
+                  "already leaves out what the ledger holds, so drop the watermark (docs/postgres.md)");
+    static_assert(!claims_input || !std::ranges::forward_range<source_type>,
+                  "sturdy: a claiming input must be single-pass (an input range): its items are claimed once per "
+                  "chunk and cannot be read again from a saved position");
     static_assert(
         !has_watermark || keeps_failures,
         "watermark: items the watermark moves past are retried through their failure records; use "
@@ -229,6 +238,7 @@ public:
             items.clear();
             fast_stop stop;
             fast_stop* after_fast = nullptr;
+            [[maybe_unused]] bool claimed = false;
             if (fast_path_ready()) {
                 if (run_fast_chunk(it, end, stop)) {
                     finish_chunk_tick(chunk_start, longest_chunk);
@@ -238,6 +248,7 @@ public:
                 // chunk's first item (or its items are in replay_); the chunk runs again on the
                 // careful path, which starts from what the fast attempt learnt.
                 after_fast = &stop;
+                claimed = !replay_.empty(); // else the chunk failed before its claim
                 if constexpr (!rereadable) {
                     for (auto& v : replay_) {
                         add_entry(items, std::move(v));
@@ -245,15 +256,29 @@ public:
                     replay_.clear();
                 }
             }
-            for (; it != end && items.size() < chunk_size_; ++it) {
-                add_entry(items, *it);
+            auto read_chunk = [&] {
+                for (; it != end && items.size() < chunk_size_; ++it) {
+                    add_entry(items, *it);
+                }
+            };
+            if constexpr (claims_input) {
+                // New items are claimed inside the chunk's transaction; a fast attempt's are
+                // read already (replay_), and the rest of its claim is in the input's hands.
+                if (after_fast != nullptr && claimed) {
+                    read_chunk();
+                }
+                run_chunk_with_retries(items, after_fast, read_chunk);
+            } else {
+                read_chunk();
+                run_chunk_with_retries(items, after_fast, [] {});
             }
-            run_chunk_with_retries(items, after_fast);
             finish_chunk_tick(chunk_start, longest_chunk);
         }
         report_.stopped_early = stop_reason_;
-        for (; it != end; ++it) {
-            ++report_.remaining; // read, not processed: the next run does them
+        if constexpr (!claims_input) { // what a claiming input has left is not this worker's to count
+            for (; it != end; ++it) {
+                ++report_.remaining; // read, not processed: the next run does them
+            }
         }
         report_.elapsed = now() - start_;
         if (log_) {
@@ -348,6 +373,9 @@ private:
         fast_counts c;
         try {
             auto scope = policy::open_chunk(*tx_);
+            if constexpr (claims_input) {
+                job_.source.begin_chunk(chunk_size_);
+            }
             if (!run_fast_items(it, end, c, last, stop)) { // the scope rolls back on the way out
                 if constexpr (rereadable) {
                     it = std::move(*chunk_begin);
@@ -383,7 +411,7 @@ private:
         report_.done += c.done;
         report_.skipped += c.skipped;
         report_.quarantined += c.quarantined;
-        ++report_.chunks;
+        report_.chunks += c.n > 0 ? 1 : 0; // a claiming input's last claim may find nothing
         note_successes(c.done + c.skipped);
         for (auto& rec : fast_failures_) {
             report_failure(std::move(rec));
@@ -864,9 +892,21 @@ private:
         }
     }
 
-    void run_chunk(std::vector<entry>& items, std::size_t& retried, fast_stop* after_fast)
+    /// `read_chunk` adds a claiming input's new items, inside the chunk's transaction.
+    template <class Read>
+    void run_chunk(std::vector<entry>& items, std::size_t& retried, fast_stop* after_fast, Read& read_chunk)
     {
         auto scope = policy::open_chunk(*tx_);
+        if constexpr (claims_input) {
+            if (items.empty()) {
+                job_.source.begin_chunk(chunk_size_);
+                read_chunk();
+            } else {
+                job_.source.begin_chunk(0); // they run again: held again, or waited for
+            }
+        } else {
+            (void)read_chunk;
+        }
         streak_in_chunk_.clear();
         failed_in_chunk_ = false;
         if (after_fast != nullptr) {
@@ -933,7 +973,7 @@ private:
     }
 
     // `after_fast`: the fast attempt that gave way to this one (its failure is the first attempt's).
-    void run_chunk_with_retries(std::vector<entry>& items, fast_stop* after_fast)
+    template <class Read> void run_chunk_with_retries(std::vector<entry>& items, fast_stop* after_fast, Read read_chunk)
     {
         for (int chunk_attempt = 1;; ++chunk_attempt) {
             std::size_t retried = 0;
@@ -942,7 +982,7 @@ private:
                 if (first != nullptr && first->what == fast_stop::cause::chunk_error) {
                     std::rethrow_exception(first->error);
                 }
-                run_chunk(items, retried, first);
+                run_chunk(items, retried, first, read_chunk);
                 report_.retried += retried;
                 settle_chunk(items);
                 return;
@@ -1000,7 +1040,7 @@ private:
 
     void settle_chunk(std::vector<entry>& items)
     {
-        ++report_.chunks;
+        report_.chunks += items.empty() ? 0 : 1; // a claiming input's last claim may find nothing
         for (auto& e : items) {
             switch (e.st) {
             case state::done: ++report_.done; break;
