@@ -100,11 +100,11 @@ concept failure_ledger = ledger<L> && requires(L& l, const key& k, std::string_v
 /// worker locks with `FOR UPDATE SKIP LOCKED` so that other workers of the same job pass them by
 /// (sturdy/store/postgres_claim.hpp). `drain` calls `begin_chunk(n)` right after each chunk's
 /// transaction (or savepoint) opens and reads the chunk's new items only after it:
-///  - `n > 0`: a chunk of at most `n` new items, which the input claims when the first is read;
-///    a claim that finds fewer than `n` ends the input once they are read;
-///  - `n == 0`: the items read last run again in a new transaction (the fast attempt failed, or
-///    the chunk is retried): the input must hold them again before the loop goes on.
-/// The loop reads such an input only inside a chunk, and never counts what it has left.
+///  - `n > 0`: a chunk of at most `n` new items, which the input claims when it is first read;
+///  - `n == 0`: the items read last run again in a new transaction (the chunk is retried after
+///    an error): the input must hold them again before the loop goes on.
+/// The input compares equal to its end once the chunk's claim is read; the loop ends after a
+/// chunk that claimed nothing, and never counts what the input has left.
 template <class R>
 concept claiming_input = std::ranges::input_range<R> && requires(R& r, std::size_t n)
 {

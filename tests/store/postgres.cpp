@@ -145,7 +145,7 @@ TEST_CASE("postgres: the lazy rows range reads in batches through a cursor while
         db.execute("INSERT INTO src VALUES(-1, 'uncommitted')");
         std::vector<std::string> names;
         for (const auto& [id, name] : db.rows<std::tuple<int, std::string>>("SELECT id, name FROM src WHERE id < 3 "
-                                                                             "ORDER BY id")) {
+                                                                            "ORDER BY id")) {
             names.push_back(name);
         }
         CHECK(names == std::vector<std::string>{"uncommitted", "n1", "n2"});
@@ -303,7 +303,7 @@ TEST_CASE("postgres: SQLSTATEs map onto transient, permanent and fatal")
         db.begin();
         db.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
         CHECK(db.query_one<std::int64_t>("SELECT v FROM r WHERE id = 1") == 1); // the snapshot is taken
-        other.execute("UPDATE r SET v = 20 WHERE id = 1");                       // and committed
+        other.execute("UPDATE r SET v = 20 WHERE id = 1");                      // and committed
         const auto e = failure_of([&] { db.execute("UPDATE r SET v = 21 WHERE id = 1"); });
         db.rollback();
         CHECK(state_of(e) == "40001");

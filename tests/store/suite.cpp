@@ -218,8 +218,7 @@ TEMPLATE_TEST_CASE("store: the pipeline isolates a failing item mid-chunk and a 
         return std::views::iota(std::int64_t{1}, std::int64_t{26}) |
                sturdy::idempotent_by(ledger, [](std::int64_t id) { return std::tuple(id, "2024-05"); }) |
                sturdy::chunked(db, 10) | sturdy::guarded([&](std::int64_t id) { s.write(id, id == 13 ? -1 : id); }) |
-               sturdy::retry_bounded(3, sturdy::backoff::exponential(10ms)) | sturdy::with_clock(clock) |
-               sturdy::drain;
+               sturdy::retry_bounded(3, sturdy::backoff::exponential(10ms)) | sturdy::with_clock(clock) | sturdy::drain;
     };
     const auto first = run();
     CHECK(first.seen == 25);

@@ -226,7 +226,9 @@ public:
         auto it = std::ranges::begin(job_.source);
         auto end = std::ranges::end(job_.source);
         duration longest_chunk{};
-        while (it != end && stop_reason_.empty()) {
+        // A claiming input compares equal to its end once the chunk's claim is read: the run ends
+        // after a chunk that claimed nothing.
+        while ((claims_input || it != end) && stop_reason_.empty()) {
             const auto chunk_start = now();
             if constexpr (has_time_budget) {
                 const auto budget = slot<time_budget_slot_i>().budget;
@@ -242,6 +244,9 @@ public:
             if (fast_path_ready()) {
                 if (run_fast_chunk(it, end, stop)) {
                     finish_chunk_tick(chunk_start, longest_chunk);
+                    if (claims_input && fast_read_ == 0) {
+                        break;
+                    }
                     continue;
                 }
                 // Something failed: the fast attempt was rolled back and `it` is back at the
@@ -268,6 +273,10 @@ public:
                     read_chunk();
                 }
                 run_chunk_with_retries(items, after_fast, read_chunk);
+                if (items.empty()) {
+                    finish_chunk_tick(chunk_start, longest_chunk);
+                    break;
+                }
             } else {
                 read_chunk();
                 run_chunk_with_retries(items, after_fast, [] {});
@@ -373,10 +382,18 @@ private:
         fast_counts c;
         try {
             auto scope = policy::open_chunk(*tx_);
+            std::optional<decltype(tx_->savepoint())> after_claim;
             if constexpr (claims_input) {
                 job_.source.begin_chunk(chunk_size_);
+                if (it != end) { // claims; the items' writes go in a savepoint, so a failure keeps the claim
+                    after_claim.emplace(tx_->savepoint());
+                }
             }
             if (!run_fast_items(it, end, c, last, stop)) { // the scope rolls back on the way out
+                if (after_claim && stop.what == fast_stop::cause::item_failed) {
+                    after_claim->rollback();
+                    claimed_scope_.emplace(std::move(scope)); // the careful path goes on in it
+                }
                 if constexpr (rereadable) {
                     it = std::move(*chunk_begin);
                 } else {
@@ -394,6 +411,9 @@ private:
                     }
                 }
             }
+            if (after_claim) {
+                after_claim->release();
+            }
             scope.commit();
         } catch (const std::logic_error&) {
             throw; // a usage error: as on the careful path, it is not the chunk's fault
@@ -407,6 +427,7 @@ private:
             return false;
         }
         replay_.clear();
+        fast_read_ = c.n;
         report_.seen += c.n;
         report_.done += c.done;
         report_.skipped += c.skipped;
@@ -896,9 +917,14 @@ private:
     template <class Read>
     void run_chunk(std::vector<entry>& items, std::size_t& retried, fast_stop* after_fast, Read& read_chunk)
     {
-        auto scope = policy::open_chunk(*tx_);
+        // After a claiming input's failed fast attempt, its transaction still holds the claim.
+        std::optional<chunk_scope> held = std::exchange(claimed_scope_, std::nullopt);
+        const bool holds_claim = held.has_value();
+        auto scope = held ? std::move(*held) : policy::open_chunk(*tx_);
         if constexpr (claims_input) {
-            if (items.empty()) {
+            if (holds_claim) {
+                // the rows are still locked by this transaction
+            } else if (items.empty()) {
                 job_.source.begin_chunk(chunk_size_);
                 read_chunk();
             } else {
@@ -906,6 +932,7 @@ private:
             }
         } else {
             (void)read_chunk;
+            (void)holds_claim;
         }
         streak_in_chunk_.clear();
         failed_in_chunk_ = false;
@@ -1063,8 +1090,12 @@ private:
 
     static constexpr std::size_t min_segment = 8;
 
+    using chunk_scope = decltype(policy::open_chunk(std::declval<tx_type&>()));
+
     Job& job_;
     no_transaction null_tx_;
+    std::optional<chunk_scope> claimed_scope_; ///< a failed fast attempt's transaction, kept for its claim
+    std::size_t fast_read_ = 0;                ///< items the last fast chunk read
     tx_type* tx_ = nullptr;
     std::size_t chunk_size_ = 1;
     std::size_t segment_limit_ = 1U << 30U;

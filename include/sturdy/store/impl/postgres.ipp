@@ -206,9 +206,9 @@ STURDY_DECL void fail_connection(PGconn* conn, std::string_view sql)
 {
     std::string why = trimmed(conn != nullptr ? PQerrorMessage(conn) : "");
     throw failure_error(make_error_code("08006"), "the connection to the PostgreSQL server was lost" +
-                                                     (why.empty() ? std::string() : ": " + why) +
-                                                     "; the transaction in progress is gone (in: " +
-                                                     abbreviated(sql) + ")");
+                                                      (why.empty() ? std::string() : ": " + why) +
+                                                      "; the transaction in progress is gone (in: " + abbreviated(sql) +
+                                                      ")");
 }
 } // namespace detail
 
@@ -303,8 +303,7 @@ STURDY_DECL void result::expect_column_count(std::size_t fields) const
 // --- cursor ------------------------------------------------------------------------------
 
 namespace detail {
-STURDY_DECL cursor::cursor(PGconn* conn, bool own_transaction, std::string name, const std::string& sql,
-                           param_view p)
+STURDY_DECL cursor::cursor(PGconn* conn, bool own_transaction, std::string name, const std::string& sql, param_view p)
     : conn_(conn), own_transaction_(own_transaction), name_(std::move(name)),
       fetch_sql_("FETCH FORWARD " + std::to_string(batch_rows) + " FROM " + name_), sql_(sql)
 {
@@ -316,8 +315,7 @@ STURDY_DECL cursor::cursor(PGconn* conn, bool own_transaction, std::string name,
         }
     }
     const std::string declare = "DECLARE " + name_ + " NO SCROLL CURSOR FOR " + sql;
-    result_ptr declared(
-        PQexecParams(conn_, declare.c_str(), p.count, p.types, p.values, p.lengths, p.formats, 0));
+    result_ptr declared(PQexecParams(conn_, declare.c_str(), p.count, p.types, p.values, p.lengths, p.formats, 0));
     if (PQresultStatus(declared.get()) != PGRES_COMMAND_OK) {
         open_ = false;
         if (own_transaction_) {
@@ -402,7 +400,8 @@ STURDY_DECL PGconn* database::connect(bool first)
     PGconn* conn = PQconnectdbParams(keywords, values, 1);
     if (conn != nullptr && PQstatus(conn) == CONNECTION_OK) {
         // Notices ("table ... does not exist, skipping") are not errors: no stderr noise.
-        PQsetNoticeProcessor(conn, [](void* /*unused*/, const char* /*unused*/) {}, nullptr);
+        PQsetNoticeProcessor(
+            conn, [](void* /*unused*/, const char* /*unused*/) {}, nullptr);
         return conn;
     }
     std::string why = conn != nullptr ? detail::trimmed(PQerrorMessage(conn)) : "out of memory";
@@ -424,8 +423,8 @@ STURDY_DECL PGconn* database::connect(bool first)
     PQfinish(conn);
     const std::string fix = detail::connect_fix(why, options_.connect_timeout);
     throw failure_error(sturdy::make_error_code(errc::store_unavailable),
-                        std::string(first ? "cannot connect" : "cannot reconnect") + " to PostgreSQL (tried " +
-                            tried + ", from connection string '" + described_ + "'): " + why + "; " + fix);
+                        std::string(first ? "cannot connect" : "cannot reconnect") + " to PostgreSQL (tried " + tried +
+                            ", from connection string '" + described_ + "'): " + why + "; " + fix);
 }
 
 STURDY_DECL void database::reconnect()
@@ -817,8 +816,8 @@ STURDY_DECL bool ledger::contains(const key& k) const
 STURDY_DECL void ledger::mark(const key& k)
 {
     db_->ensure_schema();
-    db_->execute("INSERT INTO sturdy_ledger(namespace, item_key, key_is_text, marked_at) VALUES($1, $2, $3, $4)",
-                 name_, k.str(), !k.is_integer(), now());
+    db_->execute("INSERT INTO sturdy_ledger(namespace, item_key, key_is_text, marked_at) VALUES($1, $2, $3, $4)", name_,
+                 k.str(), !k.is_integer(), now());
 }
 
 STURDY_DECL bool ledger::claim(const key& k)
