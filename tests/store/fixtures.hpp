@@ -71,7 +71,10 @@ template <class Derived> struct sql_store {
         db.execute("INSERT INTO t(id) VALUES($1)", id);
         db.execute("INSERT INTO line(id, v) VALUES($1, $2)", id, v);
     }
-    std::int64_t count() { return *static_cast<Derived*>(this)->db.template query_one<std::int64_t>("SELECT count(*) FROM t"); }
+    std::int64_t count()
+    {
+        return *static_cast<Derived*>(this)->db.template query_one<std::int64_t>("SELECT count(*) FROM t");
+    }
     bool has(std::int64_t id)
     {
         return static_cast<Derived*>(this)->db.template query_one<int>("SELECT 1 FROM t WHERE id = $1", id).has_value();

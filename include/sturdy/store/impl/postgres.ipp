@@ -206,9 +206,9 @@ STURDY_DECL void fail_connection(PGconn* conn, std::string_view sql)
 {
     std::string why = trimmed(conn != nullptr ? PQerrorMessage(conn) : "");
     throw failure_error(make_error_code("08006"), "the connection to the PostgreSQL server was lost" +
-                                                     (why.empty() ? std::string() : ": " + why) +
-                                                     "; the transaction in progress is gone (in: " +
-                                                     abbreviated(sql) + ")");
+                                                      (why.empty() ? std::string() : ": " + why) +
+                                                      "; the transaction in progress is gone (in: " + abbreviated(sql) +
+                                                      ")");
 }
 } // namespace detail
 
@@ -303,8 +303,7 @@ STURDY_DECL void result::expect_column_count(std::size_t fields) const
 // --- cursor ------------------------------------------------------------------------------
 
 namespace detail {
-STURDY_DECL cursor::cursor(PGconn* conn, bool own_transaction, std::string name, const std::string& sql,
-                           param_view p)
+STURDY_DECL cursor::cursor(PGconn* conn, bool own_transaction, std::string name, const std::string& sql, param_view p)
     : conn_(conn), own_transaction_(own_transaction), name_(std::move(name)),
       fetch_sql_("FETCH FORWARD " + std::to_string(batch_rows) + " FROM " + name_), sql_(sql)
 {
@@ -316,8 +315,7 @@ STURDY_DECL cursor::cursor(PGconn* conn, bool own_transaction, std::string name,
         }
     }
     const std::string declare = "DECLARE " + name_ + " NO SCROLL CURSOR FOR " + sql;
-    result_ptr declared(
-        PQexecParams(conn_, declare.c_str(), p.count, p.types, p.values, p.lengths, p.formats, 0));
+    result_ptr declared(PQexecParams(conn_, declare.c_str(), p.count, p.types, p.values, p.lengths, p.formats, 0));
     if (PQresultStatus(declared.get()) != PGRES_COMMAND_OK) {
         open_ = false;
         if (own_transaction_) {
@@ -402,7 +400,8 @@ STURDY_DECL PGconn* database::connect(bool first)
     PGconn* conn = PQconnectdbParams(keywords, values, 1);
     if (conn != nullptr && PQstatus(conn) == CONNECTION_OK) {
         // Notices ("table ... does not exist, skipping") are not errors: no stderr noise.
-        PQsetNoticeProcessor(conn, [](void* /*unused*/, const char* /*unused*/) {}, nullptr);
+        PQsetNoticeProcessor(
+            conn, [](void* /*unused*/, const char* /*unused*/) {}, nullptr);
         return conn;
     }
     std::string why = conn != nullptr ? detail::trimmed(PQerrorMessage(conn)) : "out of memory";
@@ -424,8 +423,8 @@ STURDY_DECL PGconn* database::connect(bool first)
     PQfinish(conn);
     const std::string fix = detail::connect_fix(why, options_.connect_timeout);
     throw failure_error(sturdy::make_error_code(errc::store_unavailable),
-                        std::string(first ? "cannot connect" : "cannot reconnect") + " to PostgreSQL (tried " +
-                            tried + ", from connection string '" + described_ + "'): " + why + "; " + fix);
+                        std::string(first ? "cannot connect" : "cannot reconnect") + " to PostgreSQL (tried " + tried +
+                            ", from connection string '" + described_ + "'): " + why + "; " + fix);
 }
 
 STURDY_DECL void database::reconnect()
@@ -507,6 +506,9 @@ STURDY_DECL void database::exec(const std::string& sql)
 {
     check_connection(sql);
     detail::result_ptr res(PQexec(conn_, sql.c_str()));
+    if (tx_open_ && PQtransactionStatus(conn_) == PQTRANS_IDLE) {
+        end_transaction(false); // the script ended the transaction itself (COMMIT or ROLLBACK)
+    }
     const auto status = PQresultStatus(res.get());
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY) {
         detail::fail(conn_, res.get(), sql);
@@ -603,6 +605,7 @@ STURDY_DECL void database::savepoint_guard::release()
     db->check_connection(sql);
     db->simple(sql.c_str());
     db->depth_ = depth_ - 1;
+    db->savepoint_released(depth_);
     if (owns_transaction_) {
         db->commit();
     }
@@ -624,7 +627,7 @@ STURDY_DECL void database::savepoint_guard::rollback()
     const std::string sql = "ROLLBACK TO " + name + "; RELEASE " + name;
     db->check_connection(sql);
     db->simple(sql.c_str());
-    db->schema_rolled_back();
+    db->savepoint_rolled_back(depth_);
 }
 
 STURDY_DECL database::savepoint_guard database::savepoint()
@@ -665,7 +668,12 @@ STURDY_DECL void database::set_checkpoint(std::string_view name, std::string_vie
 STURDY_DECL void database::ensure_schema()
 {
     if (schema_ready_) {
-        return;
+        // Created in a transaction that has ended without commit() or rollback() (a ROLLBACK
+        // run through exec, say): the tables may be gone.
+        if (!schema_created_at_ || in_transaction()) {
+            return;
+        }
+        schema_undone();
     }
     const auto found = stored_schema_version();
     if (!found) {
@@ -679,7 +687,9 @@ STURDY_DECL void database::ensure_schema()
         execute("INSERT INTO sturdy_schema(version) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM sturdy_schema)",
                 schema_version);
         sp.release();
-        schema_uncommitted_ = !owns;
+        if (!owns) {
+            schema_created_at_ = depth_;
+        }
     } else if (*found < schema_version) {
         // Migrations from older versions go here, each one step, in one savepoint.
     }
@@ -729,18 +739,30 @@ STURDY_DECL void database::end_transaction(bool committed)
     depth_ = 0;
     ++generation_; // savepoint guards of the ended transaction become inert
     if (committed) {
-        schema_uncommitted_ = false;
-    } else {
-        schema_rolled_back();
+        schema_created_at_.reset();
+    } else if (schema_created_at_) {
+        schema_undone();
     }
 }
 
-STURDY_DECL void database::schema_rolled_back()
+STURDY_DECL void database::savepoint_released(std::size_t depth) noexcept
 {
-    if (schema_uncommitted_) {
-        schema_ready_ = false;
-        schema_uncommitted_ = false;
+    if (schema_created_at_ && *schema_created_at_ >= depth) {
+        schema_created_at_ = depth - 1;
     }
+}
+
+STURDY_DECL void database::savepoint_rolled_back(std::size_t depth) noexcept
+{
+    if (schema_created_at_ && *schema_created_at_ >= depth) {
+        schema_undone();
+    }
+}
+
+STURDY_DECL void database::schema_undone() noexcept
+{
+    schema_ready_ = false;
+    schema_created_at_.reset();
 }
 
 // --- ledger ------------------------------------------------------------------------------
@@ -817,8 +839,8 @@ STURDY_DECL bool ledger::contains(const key& k) const
 STURDY_DECL void ledger::mark(const key& k)
 {
     db_->ensure_schema();
-    db_->execute("INSERT INTO sturdy_ledger(namespace, item_key, key_is_text, marked_at) VALUES($1, $2, $3, $4)",
-                 name_, k.str(), !k.is_integer(), now());
+    db_->execute("INSERT INTO sturdy_ledger(namespace, item_key, key_is_text, marked_at) VALUES($1, $2, $3, $4)", name_,
+                 k.str(), !k.is_integer(), now());
 }
 
 STURDY_DECL bool ledger::claim(const key& k)
