@@ -278,7 +278,8 @@ struct batch_ledger {
 static_assert(sturdy::batch_claiming_ledger<batch_ledger>);
 } // namespace
 
-TEST_CASE("a batch-claiming ledger claims a fast chunk's keys at once, with the same outcome as per-item claims")
+TEST_CASE("a batch-claiming ledger claims a chunk's or a segment's keys at once, with the same outcome as per-item "
+          "claims")
 {
     sturdy::memory::database db;
     batch_ledger ledger{db.ledger("job")};
@@ -316,13 +317,14 @@ TEST_CASE("a batch-claiming ledger claims a fast chunk's keys at once, with the 
         CHECK(out.size() == 24);
         CHECK(ledger.inner.size() == 25);
     }
-    SECTION("an item fails: its chunk's claims are rolled back and the careful path runs it alone")
+    SECTION("an item fails: its chunk's claims are rolled back, and the careful path claims per segment")
     {
         const auto r = run(13);
         CHECK(r.done == 23);
         CHECK(r.failed == 1);
         CHECK(r.skipped == 2);
-        CHECK(ledger.batches >= 2);
+        CHECK(ledger.batches >= 4); // 3 fast attempts, and the careful path's segments
+        CHECK(ledger.single_claims == 0);
         CHECK(out.size() == 23);
         CHECK_FALSE(out.contains(13));
         CHECK_FALSE(ledger.contains(13));

@@ -888,13 +888,23 @@ private:
             const std::size_t seg_start = i;
             std::optional<std::size_t> failed_at;
             attempt_failure failure;
+            if constexpr (claims_batches) {
+                claim_segment(items, seg_start);
+            }
             for (; i < std::min(items.size(), stop_index_) && !items[i].isolate && i - seg_start < segment_limit_;
                  ++i) {
                 entry& e = items[i];
                 if (e.st != state::pending) {
                     continue;
                 }
-                const state result = attempt(e, failure);
+                state result = state::skipped;
+                if constexpr (claims_batches) {
+                    if (segment_claimed_[i - seg_start]) {
+                        result = attempt(e.item, e.item_key, e.attempts, failure, true);
+                    }
+                } else {
+                    result = attempt(e, failure);
+                }
                 if (result == state::failed) {
                     failed_at = i;
                     break;
@@ -922,6 +932,27 @@ private:
             }
             segment_limit_ = std::max<std::size_t>(min_segment, (*failed_at - seg_start + 1) / 2);
             i = seg_start;
+        }
+    }
+
+    /// A batch-claiming ledger claims the pending keys of the segment starting at `seg_start` at
+    /// once, in the segment's savepoint (which a failure rolls back, claims included): the items
+    /// the segment's loop will attempt, as nothing changes its bounds while it runs.
+    void claim_segment(std::vector<entry>& items, std::size_t seg_start)
+    {
+        batch_keys_.clear();
+        batch_positions_.clear();
+        std::size_t j = seg_start;
+        for (; j < std::min(items.size(), stop_index_) && !items[j].isolate && j - seg_start < segment_limit_; ++j) {
+            if (items[j].st == state::pending) {
+                batch_keys_.push_back(items[j].item_key);
+                batch_positions_.push_back(j);
+            }
+        }
+        slot<ledger_slot_i>().ledger->claim_all(std::span<const key>(batch_keys_), batch_claimed_);
+        segment_claimed_.assign(j - seg_start, false);
+        for (std::size_t b = 0; b < batch_positions_.size(); ++b) {
+            segment_claimed_[batch_positions_[b] - seg_start] = batch_claimed_[b];
         }
     }
 
@@ -1116,6 +1147,7 @@ private:
     std::vector<key> batch_keys_;               ///< the keys it claims
     std::vector<std::size_t> batch_positions_;  ///< each key's item, by position in the chunk
     std::vector<bool> batch_claimed_;           ///< which keys the claim took
+    std::vector<bool> segment_claimed_;         ///< careful path: which items of the segment were claimed
     std::vector<bool> window_;
     std::size_t window_next_ = 0;
     std::size_t window_failures_ = 0;

@@ -602,8 +602,9 @@ template <class T> auto owned(const T& v)
     }
 }
 
-/// A server-side cursor, fetched in batches. Closed (and its reading transaction ended) when
-/// destroyed or exhausted.
+/// A server-side cursor, fetched in batches. On a connection of its own (`own_transaction`), it
+/// runs in a read-only transaction it ends when destroyed; on the main connection, it ends with
+/// the transaction it was declared in. `sql` must outlive it and its results.
 class cursor {
 public:
     STURDY_DECL cursor(PGconn* conn, bool own_transaction, std::string name, const std::string& sql, param_view p);
@@ -621,8 +622,8 @@ private:
     bool own_transaction_;
     std::string name_;
     std::string fetch_sql_;
-    std::string sql_;
-    bool open_ = true;
+    std::string_view sql_; ///< the range's, for messages
+    bool open_;
 };
 } // namespace detail
 

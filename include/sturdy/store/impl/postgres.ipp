@@ -194,7 +194,8 @@ STURDY_DECL void fail(PGconn* conn, const PGresult* res, std::string_view sql)
         throw failure_error(make_error_code("XX000"), trimmed(*message != '\0' ? message : PQerrorMessage(conn)) +
                                                           " (in: " + abbreviated(sql) + ")");
     }
-    std::string message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    std::string message = primary != nullptr ? primary : trimmed(PQresultErrorMessage(res));
     if (const char* detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL)) {
         message += ": ";
         message += detail;
@@ -305,7 +306,7 @@ STURDY_DECL void result::expect_column_count(std::size_t fields) const
 namespace detail {
 STURDY_DECL cursor::cursor(PGconn* conn, bool own_transaction, std::string name, const std::string& sql, param_view p)
     : conn_(conn), own_transaction_(own_transaction), name_(std::move(name)),
-      fetch_sql_("FETCH FORWARD " + std::to_string(batch_rows) + " FROM " + name_), sql_(sql)
+      fetch_sql_("FETCH FORWARD " + std::to_string(batch_rows) + " FROM " + name_), sql_(sql), open_(own_transaction)
 {
     if (own_transaction_) {
         // One snapshot for the whole read, which never writes.
@@ -317,8 +318,8 @@ STURDY_DECL cursor::cursor(PGconn* conn, bool own_transaction, std::string name,
     const std::string declare = "DECLARE " + name_ + " NO SCROLL CURSOR FOR " + sql;
     result_ptr declared(PQexecParams(conn_, declare.c_str(), p.count, p.types, p.values, p.lengths, p.formats, 0));
     if (PQresultStatus(declared.get()) != PGRES_COMMAND_OK) {
-        open_ = false;
         if (own_transaction_) {
+            open_ = false;
             PQclear(PQexec(conn_, "ROLLBACK"));
         }
         fail(conn_, declared.get(), sql_);
@@ -338,14 +339,14 @@ STURDY_DECL result cursor::fetch()
 
 STURDY_DECL void cursor::close() noexcept
 {
+    // Only the reading connection's cursor is closed here, with its transaction. One on the main
+    // connection ends with the transaction it was declared in (a CLOSE could meet a later
+    // transaction, or one whose savepoint already closed it, and abort it).
     if (!std::exchange(open_, false) || PQstatus(conn_) != CONNECTION_OK) {
         return;
     }
-    // Inside the main connection's transaction the cursor may already be gone with a rolled-back
-    // savepoint; an error here changes nothing.
-    const std::string sql = own_transaction_ ? "CLOSE " + name_ + "; COMMIT" : "CLOSE " + name_;
-    PQclear(PQexec(conn_, sql.c_str()));
-    if (own_transaction_ && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+    PQclear(PQexec(conn_, ("CLOSE " + name_ + "; COMMIT").c_str()));
+    if (PQtransactionStatus(conn_) != PQTRANS_IDLE) {
         PQclear(PQexec(conn_, "ROLLBACK"));
     }
 }
