@@ -267,3 +267,34 @@ TEMPLATE_TEST_CASE("store: no_commit inside a test transaction leaves the store 
     CHECK(ledger.size() == 0);
     CHECK(ledger.failures().empty());
 }
+
+TEMPLATE_TEST_CASE("store: sturdy tables created in a caller's transaction outlive the rollback of a failing "
+                   "no_commit run",
+                   "[store]", STORES)
+{
+    // A fresh store: the tables are created inside the caller's transaction, and the caller's
+    // rollback takes them away. Rolling back an item's or a chunk's savepoint must not make the
+    // store forget that, or every later ledger call would meet "no such table".
+    const auto isolation = GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_item);
+    TestType s;
+    auto& db = s.db;
+    db.begin();
+    auto ledger = db.ledger("job");
+    const auto r = std::views::iota(std::int64_t{1}, std::int64_t{21}) |
+                   sturdy::idempotent_by(ledger, [](std::int64_t v) { return v; }) |
+                   sturdy::chunked<sturdy::no_commit>(db, 8) |
+                   sturdy::guarded([&](std::int64_t v) { s.write(v, v == 7 ? -1 : v); }, isolation) | sturdy::drain;
+    CHECK(r.done == 19);
+    CHECK(r.failed == 1);
+    CHECK(ledger.size() == 19);
+    db.rollback();
+
+    CHECK_FALSE(ledger.contains(1));
+    CHECK(ledger.claim(1));
+    CHECK(ledger.size() == 1);
+    CHECK(ledger.failures().empty());
+    CHECK(ledger.record_failure(2, "why", 5).runs == 1);
+    CHECK_FALSE(db.checkpoint("cp"));
+    db.set_checkpoint("cp", "x");
+    CHECK(db.checkpoint("cp") == "x");
+}

@@ -14,9 +14,10 @@
 ///
 /// The same job runs on `sturdy::sqlite::database` by changing the store's type: write
 /// parameters as `$1`, `$2` ... (SQLite accepts them too). Statements are prepared once per
-/// connection and cached by their text and parameter types. Parameters are typed: integers go
-/// as int8, floating point as float8, bool as bool (binary), strings as text whose type the
-/// server infers from the statement, as for a quoted literal.
+/// connection and cached by their text and parameter types. Parameters are typed, in binary:
+/// integers up to 32 bits (int, short) as int4, wider ones (std::int64_t, long) as int8,
+/// floating point as float8, bool as bool; strings go as text whose type the server infers from
+/// the statement, as for a quoted literal.
 ///
 /// Errors are `sturdy::failure_error`s whose code is in `postgres_category()`, one value per
 /// SQLSTATE (`sqlstate(code)` gives it back). Serialization failures (40001), deadlocks (40P01),
@@ -103,6 +104,7 @@ concept column_value =
 /// Type OIDs of the parameters sturdy sends (pg_type.h).
 inline constexpr Oid bool_oid = 16;
 inline constexpr Oid int8_oid = 20;
+inline constexpr Oid int4_oid = 23;
 inline constexpr Oid float8_oid = 701;
 inline constexpr Oid unknown_oid = 0; ///< texts: the server infers their type, as for a literal
 
@@ -145,6 +147,17 @@ template <std::size_t N> struct params {
             binary[i][0] = v ? 1 : 0;
             values[i] = binary[i].data();
             lengths[i] = 1;
+            formats[i] = 1;
+        } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T> && sizeof(T) <= 4) {
+            // int4, so that functions taking integer (pg_terminate_backend($1)) resolve; the
+            // server widens it wherever a bigint is wanted.
+            types[i] = int4_oid;
+            const auto u = static_cast<std::uint32_t>(static_cast<std::int32_t>(v));
+            for (std::size_t b = 0; b < 4; ++b) {
+                binary[i][b] = static_cast<char>((u >> (8U * (3 - b))) & 0xffU);
+            }
+            values[i] = binary[i].data();
+            lengths[i] = 4;
             formats[i] = 1;
         } else if constexpr (std::is_integral_v<T>) {
             types[i] = int8_oid;
@@ -488,7 +501,8 @@ public:
 
     /// Creates the `sturdy_*` tables if they are missing; cheap once done. Safe when several
     /// workers start at once: creation runs under a transaction-scoped advisory lock. Throws
-    /// `errc::schema_mismatch` for tables from a newer sturdy.
+    /// `errc::schema_mismatch` for tables from a newer sturdy. Tables created inside a
+    /// transaction or savepoint that is then rolled back are created again on next use.
     STURDY_DECL void ensure_schema();
 
 private:
@@ -540,7 +554,11 @@ private:
     STURDY_DECL std::optional<int> stored_schema_version();
     STURDY_DECL void require_transaction(const char* what) const;
     STURDY_DECL void end_transaction(bool committed);
-    STURDY_DECL void schema_rolled_back();
+    // Savepoint `depth` was released (its writes now belong to the level above) or rolled back.
+    STURDY_DECL void savepoint_released(std::size_t depth) noexcept;
+    STURDY_DECL void savepoint_rolled_back(std::size_t depth) noexcept;
+    // The sturdy tables' creation was undone: check again on next use.
+    STURDY_DECL void schema_undone() noexcept;
     [[nodiscard]] bool alive(std::uint64_t generation) const noexcept
     {
         return generation == generation_ && in_transaction();
@@ -566,7 +584,9 @@ private:
     std::size_t depth_ = 0;
     std::uint64_t generation_ = 0;
     bool schema_ready_ = false;
-    bool schema_uncommitted_ = false;
+    // While the sturdy tables' creation is not committed: the savepoint depth whose rollback
+    // undoes it (0: only the transaction's). Rolling back a deeper savepoint leaves them be.
+    std::optional<std::size_t> schema_created_at_;
 };
 
 // --- lazy rows ---------------------------------------------------------------------------
@@ -582,8 +602,9 @@ template <class T> auto owned(const T& v)
     }
 }
 
-/// A server-side cursor, fetched in batches. Closed (and its reading transaction ended) when
-/// destroyed or exhausted.
+/// A server-side cursor, fetched in batches. On a connection of its own (`own_transaction`), it
+/// runs in a read-only transaction it ends when destroyed; on the main connection, it ends with
+/// the transaction it was declared in. `sql` must outlive it and its results.
 class cursor {
 public:
     STURDY_DECL cursor(PGconn* conn, bool own_transaction, std::string name, const std::string& sql, param_view p);
@@ -601,8 +622,8 @@ private:
     bool own_transaction_;
     std::string name_;
     std::string fetch_sql_;
-    std::string sql_;
-    bool open_ = true;
+    std::string_view sql_; ///< the range's, for messages
+    bool open_;
 };
 } // namespace detail
 
@@ -755,6 +776,7 @@ inline postgres::ledger database::ledger(std::string name)
 static_assert(sturdy::transaction<database>);
 static_assert(sturdy::failure_ledger<ledger>);
 static_assert(sturdy::claiming_ledger<ledger>);
+static_assert(sturdy::batch_claiming_ledger<ledger>);
 
 } // namespace sturdy::postgres
 

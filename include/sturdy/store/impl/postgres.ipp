@@ -194,7 +194,8 @@ STURDY_DECL void fail(PGconn* conn, const PGresult* res, std::string_view sql)
         throw failure_error(make_error_code("XX000"), trimmed(*message != '\0' ? message : PQerrorMessage(conn)) +
                                                           " (in: " + abbreviated(sql) + ")");
     }
-    std::string message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    std::string message = primary != nullptr ? primary : trimmed(PQresultErrorMessage(res));
     if (const char* detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL)) {
         message += ": ";
         message += detail;
@@ -305,7 +306,7 @@ STURDY_DECL void result::expect_column_count(std::size_t fields) const
 namespace detail {
 STURDY_DECL cursor::cursor(PGconn* conn, bool own_transaction, std::string name, const std::string& sql, param_view p)
     : conn_(conn), own_transaction_(own_transaction), name_(std::move(name)),
-      fetch_sql_("FETCH FORWARD " + std::to_string(batch_rows) + " FROM " + name_), sql_(sql)
+      fetch_sql_("FETCH FORWARD " + std::to_string(batch_rows) + " FROM " + name_), sql_(sql), open_(own_transaction)
 {
     if (own_transaction_) {
         // One snapshot for the whole read, which never writes.
@@ -317,8 +318,8 @@ STURDY_DECL cursor::cursor(PGconn* conn, bool own_transaction, std::string name,
     const std::string declare = "DECLARE " + name_ + " NO SCROLL CURSOR FOR " + sql;
     result_ptr declared(PQexecParams(conn_, declare.c_str(), p.count, p.types, p.values, p.lengths, p.formats, 0));
     if (PQresultStatus(declared.get()) != PGRES_COMMAND_OK) {
-        open_ = false;
         if (own_transaction_) {
+            open_ = false;
             PQclear(PQexec(conn_, "ROLLBACK"));
         }
         fail(conn_, declared.get(), sql_);
@@ -338,14 +339,14 @@ STURDY_DECL result cursor::fetch()
 
 STURDY_DECL void cursor::close() noexcept
 {
+    // Only the reading connection's cursor is closed here, with its transaction. One on the main
+    // connection ends with the transaction it was declared in (a CLOSE could meet a later
+    // transaction, or one whose savepoint already closed it, and abort it).
     if (!std::exchange(open_, false) || PQstatus(conn_) != CONNECTION_OK) {
         return;
     }
-    // Inside the main connection's transaction the cursor may already be gone with a rolled-back
-    // savepoint; an error here changes nothing.
-    const std::string sql = own_transaction_ ? "CLOSE " + name_ + "; COMMIT" : "CLOSE " + name_;
-    PQclear(PQexec(conn_, sql.c_str()));
-    if (own_transaction_ && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+    PQclear(PQexec(conn_, ("CLOSE " + name_ + "; COMMIT").c_str()));
+    if (PQtransactionStatus(conn_) != PQTRANS_IDLE) {
         PQclear(PQexec(conn_, "ROLLBACK"));
     }
 }
@@ -506,6 +507,9 @@ STURDY_DECL void database::exec(const std::string& sql)
 {
     check_connection(sql);
     detail::result_ptr res(PQexec(conn_, sql.c_str()));
+    if (tx_open_ && PQtransactionStatus(conn_) == PQTRANS_IDLE) {
+        end_transaction(false); // the script ended the transaction itself (COMMIT or ROLLBACK)
+    }
     const auto status = PQresultStatus(res.get());
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY) {
         detail::fail(conn_, res.get(), sql);
@@ -602,6 +606,7 @@ STURDY_DECL void database::savepoint_guard::release()
     db->check_connection(sql);
     db->simple(sql.c_str());
     db->depth_ = depth_ - 1;
+    db->savepoint_released(depth_);
     if (owns_transaction_) {
         db->commit();
     }
@@ -623,7 +628,7 @@ STURDY_DECL void database::savepoint_guard::rollback()
     const std::string sql = "ROLLBACK TO " + name + "; RELEASE " + name;
     db->check_connection(sql);
     db->simple(sql.c_str());
-    db->schema_rolled_back();
+    db->savepoint_rolled_back(depth_);
 }
 
 STURDY_DECL database::savepoint_guard database::savepoint()
@@ -664,7 +669,12 @@ STURDY_DECL void database::set_checkpoint(std::string_view name, std::string_vie
 STURDY_DECL void database::ensure_schema()
 {
     if (schema_ready_) {
-        return;
+        // Created in a transaction that has ended without commit() or rollback() (a ROLLBACK
+        // run through exec, say): the tables may be gone.
+        if (!schema_created_at_ || in_transaction()) {
+            return;
+        }
+        schema_undone();
     }
     const auto found = stored_schema_version();
     if (!found) {
@@ -678,7 +688,9 @@ STURDY_DECL void database::ensure_schema()
         execute("INSERT INTO sturdy_schema(version) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM sturdy_schema)",
                 schema_version);
         sp.release();
-        schema_uncommitted_ = !owns;
+        if (!owns) {
+            schema_created_at_ = depth_;
+        }
     } else if (*found < schema_version) {
         // Migrations from older versions go here, each one step, in one savepoint.
     }
@@ -728,18 +740,30 @@ STURDY_DECL void database::end_transaction(bool committed)
     depth_ = 0;
     ++generation_; // savepoint guards of the ended transaction become inert
     if (committed) {
-        schema_uncommitted_ = false;
-    } else {
-        schema_rolled_back();
+        schema_created_at_.reset();
+    } else if (schema_created_at_) {
+        schema_undone();
     }
 }
 
-STURDY_DECL void database::schema_rolled_back()
+STURDY_DECL void database::savepoint_released(std::size_t depth) noexcept
 {
-    if (schema_uncommitted_) {
-        schema_ready_ = false;
-        schema_uncommitted_ = false;
+    if (schema_created_at_ && *schema_created_at_ >= depth) {
+        schema_created_at_ = depth - 1;
     }
+}
+
+STURDY_DECL void database::savepoint_rolled_back(std::size_t depth) noexcept
+{
+    if (schema_created_at_ && *schema_created_at_ >= depth) {
+        schema_undone();
+    }
+}
+
+STURDY_DECL void database::schema_undone() noexcept
+{
+    schema_ready_ = false;
+    schema_created_at_.reset();
 }
 
 // --- ledger ------------------------------------------------------------------------------
