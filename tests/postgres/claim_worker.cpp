@@ -2,6 +2,8 @@
 // sturdy::postgres::claim_rows (tests/postgres/workers_test.py, scripts/bench-workers).
 //
 //   claim_worker CONNINFO setup N          create work_item 1..N (and empty effect), once
+//   claim_worker CONNINFO totals           print sturdy::postgres::totals of the job as
+//                                          "done awaiting_retry quarantined"
 //   claim_worker CONNINFO run WORKER CHUNK [POISON]
 //                                          do every unclaimed item; items whose id is a
 //                                          multiple of POISON fail for good
@@ -50,20 +52,20 @@ int run(const std::string& conninfo, int worker, std::size_t chunk, std::int64_t
     auto ledger = db.ledger("work");
     std::int64_t overlaps = 0;
     auto input = sturdy::postgres::claim_rows<item>(
-        db, ledger, {.select = "w.id, w.payload", .from = "work_item AS w", .key = "w.id", .lock = "w", .order_by = "w.id"});
-    const auto r =
-        std::move(input) | sturdy::idempotent_by(ledger, [](const item& i) { return i.id; }) |
-        sturdy::chunked(db, chunk) | sturdy::guarded([&](const item& i) {
-            if (!*db.query_one<bool>("SELECT pg_try_advisory_xact_lock($1)", i.id)) {
-                ++overlaps;
-                fmt::print(stderr, "worker {}: item {} is being run by another worker\n", worker, i.id);
-            }
-            db.execute("INSERT INTO effect(item_id, worker) VALUES($1, $2)", i.id, worker);
-            if (poison > 0 && i.id % poison == 0) {
-                throw std::runtime_error(fmt::format("poison item {}", i.id));
-            }
-        }) |
-        sturdy::retry_bounded(8, sturdy::backoff::exponential(10ms, 500ms)) | sturdy::drain;
+        db, ledger,
+        {.select = "w.id, w.payload", .from = "work_item AS w", .key = "w.id", .lock = "w", .order_by = "w.id"});
+    const auto r = std::move(input) | sturdy::idempotent_by(ledger, [](const item& i) { return i.id; }) |
+                   sturdy::chunked(db, chunk) | sturdy::guarded([&](const item& i) {
+                       if (!*db.query_one<bool>("SELECT pg_try_advisory_xact_lock($1)", i.id)) {
+                           ++overlaps;
+                           fmt::print(stderr, "worker {}: item {} is being run by another worker\n", worker, i.id);
+                       }
+                       db.execute("INSERT INTO effect(item_id, worker) VALUES($1, $2)", i.id, worker);
+                       if (poison > 0 && i.id % poison == 0) {
+                           throw std::runtime_error(fmt::format("poison item {}", i.id));
+                       }
+                   }) |
+                   sturdy::retry_bounded(8, sturdy::backoff::exponential(10ms, 500ms)) | sturdy::drain;
     std::string json = r.json();
     json.insert(json.size() - 1, fmt::format(R"(,"overlaps":{})", overlaps));
     fmt::print("{}\n", json);
@@ -82,10 +84,17 @@ int main(int argc, char** argv)
         if (mode == "setup" && argc == 4) {
             return setup(argv[1], std::stoll(argv[3]));
         }
+        if (mode == "totals" && argc == 3) {
+            sturdy::postgres::database db(argv[1]);
+            const auto t = sturdy::postgres::totals(db, "work");
+            fmt::print("{} {} {}\n", t.done, t.awaiting_retry, t.quarantined);
+            return 0;
+        }
         if (mode == "run" && (argc == 5 || argc == 6)) {
             return run(argv[1], std::stoi(argv[3]), std::stoul(argv[4]), argc == 6 ? std::stoll(argv[5]) : 0);
         }
-        fmt::print(stderr, "usage: claim_worker CONNINFO setup N | CONNINFO run WORKER CHUNK [POISON]\n");
+        fmt::print(stderr,
+                   "usage: claim_worker CONNINFO setup N | CONNINFO totals | CONNINFO run WORKER CHUNK [POISON]\n");
         return 2;
     } catch (const std::exception& e) {
         fmt::print(stderr, "claim_worker: {}\n", e.what());

@@ -13,7 +13,7 @@ checks with SQL that every item's effect ran exactly once and never in two worke
   terminate   pg_terminate_backend of the workers' connections mid-run: they reconnect and
               finish, 0 lost, 0 duplicated
 
-    workers_test.py WORKER_BINARY [--workers 4] [--items 20000] [--kill-items 4000] [--kills 12]
+    workers_test.py WORKER_BINARY [--workers 4] [--items 20000] [--kill-items 2000] [--kills 12]
                     [--seed S] [--only split|kill|terminate]
 
 STURDY_WORKERS_KILLS overrides --kills (the long run: STURDY_WORKERS_KILLS=500
@@ -108,6 +108,10 @@ def split(args):
     check(busy >= 2, f"split: only {busy} of {args.workers} workers did any work")
     failures = psql("SELECT count(*) FROM sturdy_failure WHERE namespace = 'work' AND runs = 1", "split")
     check(int(failures) == poison, f"split: {failures} failure records, expected {poison}")
+    totals = subprocess.run([args.binary, job.conninfo, "totals"], check=True, capture_output=True,
+                            text=True).stdout.split()
+    check(totals == [str(good), str(poison), "0"],
+          f"split: totals() says done, awaiting retry, quarantined = {totals}, expected {good} {poison} 0")
     again = job.run_all(args.workers)
     check(sum(r["done"] for r in again) == 0, "split: a second set of runs did work again")
     job.check_exactly_once()
@@ -163,7 +167,7 @@ def main():
     p.add_argument("binary")
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--items", type=int, default=20000)
-    p.add_argument("--kill-items", type=int, default=4000)
+    p.add_argument("--kill-items", type=int, default=2000)
     p.add_argument("--kills", type=int, default=int(os.environ.get("STURDY_WORKERS_KILLS", "12")))
     p.add_argument("--seed", type=int, default=int(os.environ.get("STURDY_WORKERS_SEED", random.randrange(1 << 30))))
     p.add_argument("--only", choices=["split", "kill", "terminate"])

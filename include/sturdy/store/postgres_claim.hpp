@@ -127,9 +127,9 @@ public:
                      ") AND NOT EXISTS (SELECT 1 FROM sturdy_failure AS sturdy_f WHERE sturdy_f.namespace = $" +
                      std::to_string(sizeof...(Args) + 1) + " AND sturdy_f.item_key = " + key +
                      " AND (sturdy_f.quarantined OR sturdy_f.last_failed >= $" + std::to_string(sizeof...(Args) + 4) +
-                     ")) AND NOT (" + key +
-                     " = ANY(string_to_array($" + std::to_string(sizeof...(Args) + 2) + ", E'\\x1f')))" + order +
-                     " LIMIT $" + std::to_string(sizeof...(Args) + 3) + " FOR NO KEY UPDATE" + lock + " SKIP LOCKED";
+                     ")) AND NOT (" + key + " = ANY(string_to_array($" + std::to_string(sizeof...(Args) + 2) +
+                     ", E'\\x1f')))" + order + " LIMIT $" + std::to_string(sizeof...(Args) + 3) + " FOR NO KEY UPDATE" +
+                     lock + " SKIP LOCKED";
         relock_sql_ = "SELECT 1 FROM " + q.from + " WHERE " + where + " AND " + key + " = ANY(string_to_array($" +
                       std::to_string(sizeof...(Args) + 1) + ", E'\\x1f'))" + order + " FOR NO KEY UPDATE" + lock;
     }
@@ -228,8 +228,9 @@ private:
             rows_.push_back(res.template row<Row>(r));
             auto k = res.template column<std::string>(r, f);
             if (k.find(separator) != std::string::npos) {
-                throw usage_error("claim_rows: key '" + k + "' contains the character 0x1f, which claims use to "
-                                                            "separate keys");
+                throw usage_error("claim_rows: key '" + k +
+                                  "' contains the character 0x1f, which claims use to "
+                                  "separate keys");
             }
             keys_.push_back(std::move(k));
         }
@@ -239,9 +240,9 @@ private:
 
     // The claim's snapshot was taken when it started: a worker that committed rows while it ran
     // released their locks, and the claim took them though the ledger (or a failure record of
-    // this run) now holds them. This statement sees that commit; it also finds the previous claim's keys the ledger does not
-    // hold now that their chunk is over (failed, left unprocessed): this run does not claim them
-    // again. Both kinds leave the batch (their locks last until the chunk ends, harmlessly).
+    // this run) now holds them. This statement sees that commit; it also finds the previous claim's keys the ledger
+    // does not hold now that their chunk is over (failed, left unprocessed): this run does not claim them again. Both
+    // kinds leave the batch (their locks last until the chunk ends, harmlessly).
     void drop_finished()
     {
         if (keys_.empty() && previous_.empty()) {
@@ -250,7 +251,8 @@ private:
         const auto found = db_->query<std::tuple<bool, std::string>>(
             "SELECT true, k FROM unnest(string_to_array($1, E'\\x1f')) AS k WHERE EXISTS "
             "(SELECT 1 FROM sturdy_ledger WHERE namespace = $3 AND item_key = k) OR EXISTS "
-            "(SELECT 1 FROM sturdy_failure WHERE namespace = $3 AND item_key = k AND (quarantined OR last_failed >= $4)) "
+            "(SELECT 1 FROM sturdy_failure WHERE namespace = $3 AND item_key = k AND (quarantined OR last_failed >= "
+            "$4)) "
             "UNION ALL SELECT false, k FROM unnest(string_to_array($2, E'\\x1f')) AS k WHERE NOT EXISTS "
             "(SELECT 1 FROM sturdy_ledger WHERE namespace = $3 AND item_key = k)",
             joined(keys_), joined(previous_), namespace_, started_);
@@ -299,8 +301,8 @@ private:
     std::tuple<Args...> args_;
     std::string claim_sql_;
     std::string relock_sql_;
-    std::vector<Row> rows_;         ///< the last claim
-    std::vector<std::string> keys_; ///< their keys
+    std::vector<Row> rows_;             ///< the last claim
+    std::vector<std::string> keys_;     ///< their keys
     std::vector<std::string> previous_; ///< the claim before, whose chunk is over when the next claims
     std::vector<std::string> left_out_;
     std::size_t pos_ = 0;
@@ -309,9 +311,8 @@ private:
     std::size_t claims_ = 0;
     /// When this worker started, in the failure records' unix seconds: a key that failed since
     /// failed in this run, in this worker or another.
-    std::int64_t started_ = std::chrono::duration_cast<std::chrono::seconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count();
+    std::int64_t started_ =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 };
 
 /// An input of `Row`s that each chunk claims inside its transaction (see the header comment).
