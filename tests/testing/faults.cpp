@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,8 @@ static_assert(sturdy::transaction<faulty_memory>);
 static_assert(sturdy::checkpoint_store<faulty_memory>);
 static_assert(sturdy::claiming_ledger<faulty_memory_ledger>);
 static_assert(sturdy::failure_ledger<faulty_memory_ledger>);
+static_assert(sturdy::batch_claiming_ledger<faulty_memory_ledger> ==
+              sturdy::batch_claiming_ledger<sturdy::memory::ledger>);
 
 /// A ledger that only checks and marks: its wrapper has no claim and no failure records either.
 struct plain_ledger {
@@ -160,4 +164,42 @@ TEST_CASE("faulty: a job under faults on every operation still does each item ex
         INFO("seed " << seed);
         CHECK(memory_jobs::check_invoicing(w) == "");
     }
+}
+
+namespace {
+/// A ledger that claims a chunk's keys in one call, as the PostgreSQL store's does.
+struct batch_ledger {
+    std::vector<sturdy::key> marked;
+    bool contains(const sturdy::key& k) const { return std::ranges::find(marked, k) != marked.end(); }
+    void mark(const sturdy::key& k) { marked.push_back(k); }
+    bool claim(const sturdy::key& k)
+    {
+        if (contains(k)) {
+            return false;
+        }
+        mark(k);
+        return true;
+    }
+    void claim_all(std::span<const sturdy::key> keys, std::vector<bool>& claimed)
+    {
+        claimed.clear();
+        for (const auto& k : keys) {
+            claimed.push_back(claim(k));
+        }
+    }
+};
+static_assert(sturdy::batch_claiming_ledger<sturdy::testing::faulty_ledger<batch_ledger>>);
+} // namespace
+
+TEST_CASE("faulty: a batch claim is one operation, and can fail")
+{
+    injector faults(3, {fail(op::claim).at_call(2)});
+    sturdy::testing::faulty_ledger<batch_ledger> ledger(batch_ledger{}, faults);
+    const std::vector<sturdy::key> keys{1, 2, 3};
+    std::vector<bool> claimed;
+    ledger.claim_all(keys, claimed);
+    CHECK(claimed == std::vector<bool>{true, true, true});
+    CHECK(faults.operations() == 1);
+    CHECK_THROWS_AS(ledger.claim_all(keys, claimed), sturdy::transient_error);
+    CHECK(ledger.inner().marked.size() == 3);
 }

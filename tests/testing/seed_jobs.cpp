@@ -27,6 +27,12 @@
 #include <unistd.h>
 
 namespace {
+using faulty_sqlite_ledger = decltype(std::declval<sturdy::testing::faulty<sturdy::sqlite::database>&>().ledger(""));
+static_assert(sturdy::transaction<sturdy::testing::faulty<sturdy::sqlite::database>>);
+static_assert(sturdy::failure_ledger<faulty_sqlite_ledger>);
+static_assert(sturdy::batch_claiming_ledger<faulty_sqlite_ledger> ==
+              sturdy::batch_claiming_ledger<sturdy::sqlite::ledger>); // the same path through the engine
+
 using sturdy::testing::faulty;
 using sturdy::testing::injector;
 

@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,6 +48,12 @@ public:
     {
         faults_->operation(op::claim);
         return inner_.claim(k);
+    }
+    /// One operation for the whole batch (sturdy::batch_claiming_ledger), as the store makes one call.
+    void claim_all(std::span<const key> keys, std::vector<bool>& claimed) requires batch_claiming_ledger<L>
+    {
+        faults_->operation(op::claim);
+        inner_.claim_all(keys, claimed);
     }
     std::vector<failure_info> failures() requires failure_ledger<L>
     {
