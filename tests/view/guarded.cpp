@@ -3,8 +3,12 @@
 #include <sturdy/store/memory.hpp>
 #include <sturdy/sturdy.hpp>
 
+#include <boost/outcome/outcome.hpp>
+#include <boost/outcome/result.hpp>
+#include <boost/outcome/std_outcome.hpp>
 #include <catch2/catch.hpp>
 
+#include <exception>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -71,6 +75,144 @@ TEST_CASE("an effect may report failure by returning an error instead of throwin
         sturdy::drain;
     CHECK(by_result.failed == 1);
     CHECK(by_result.failures[0].reason == "customer 3 is closed");
+}
+
+namespace outcome_test {
+/// An error type of the user's own, made an error code by make_error_code, found by ADL.
+enum class crm_refusal { closed_account = 1 };
+struct crm_category_t : std::error_category {
+    [[nodiscard]] const char* name() const noexcept override { return "crm"; }
+    [[nodiscard]] std::string message(int) const override { return "the CRM refused: account closed"; }
+};
+std::error_code make_error_code(crm_refusal e)
+{
+    static const crm_category_t category;
+    return {static_cast<int>(e), category};
+}
+
+/// Runs `effect` over 0..3 in one chunk, item 2 failing: the report.
+template <class Effect> sturdy::report run_with_item_2_failing(Effect effect)
+{
+    sturdy::memory::database db;
+    auto& out = db.table("out");
+    return range_of(4) | sturdy::chunked(db, 4) | sturdy::guarded([&](int v) {
+               out.put(v, "x");
+               return effect(v);
+           }) |
+           sturdy::drain;
+}
+} // namespace outcome_test
+
+TEST_CASE("an effect may return any Boost.Outcome result or outcome, Boost or std flavour")
+{
+    using namespace outcome_test;
+    namespace outcome = boost::outcome_v2;
+    const std::string denied = std::make_error_code(std::errc::permission_denied).message();
+    auto check_item_2_failed = [](const sturdy::report& r, const std::string& reason) {
+        CHECK(r.done == 3);
+        CHECK(r.failed == 1);
+        REQUIRE(r.failures.size() == 1);
+        CHECK(r.failures[0].item_key == sturdy::key(2));
+        CHECK(r.failures[0].reason == reason);
+    };
+    SECTION("boost::outcome_v2::result<void>: a boost::system::error_code")
+    {
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::result<void> {
+                                if (v == 2) {
+                                    return boost::system::errc::make_error_code(boost::system::errc::permission_denied);
+                                }
+                                return outcome::success();
+                            }),
+                            denied);
+    }
+    SECTION("boost::outcome_v2::result<int>")
+    {
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::result<int> {
+                                if (v == 2) {
+                                    return boost::system::errc::make_error_code(boost::system::errc::permission_denied);
+                                }
+                                return v * 10;
+                            }),
+                            denied);
+    }
+    SECTION("boost::outcome_v2::outcome<void>: an error code or an exception")
+    {
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::outcome<void> {
+                                if (v == 2) {
+                                    return boost::system::errc::make_error_code(boost::system::errc::permission_denied);
+                                }
+                                return outcome::success();
+                            }),
+                            denied);
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::outcome<int> {
+                                if (v == 2) {
+                                    return boost::copy_exception(std::runtime_error("customer 2 is closed"));
+                                }
+                                return v;
+                            }),
+                            "customer 2 is closed");
+    }
+    SECTION("std flavour: std_result, std_outcome with an exception")
+    {
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::std_result<void> {
+                                if (v == 2) {
+                                    return std::make_error_code(std::errc::permission_denied);
+                                }
+                                return outcome::success();
+                            }),
+                            denied);
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::std_outcome<int> {
+                                if (v == 2) {
+                                    return std::make_exception_ptr(sturdy::permanent_error("customer 2 is closed"));
+                                }
+                                return v;
+                            }),
+                            "customer 2 is closed");
+    }
+    SECTION("an error type of the user's own, through make_error_code found by ADL")
+    {
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::std_result<void, crm_refusal> {
+                                if (v == 2) {
+                                    return crm_refusal::closed_account;
+                                }
+                                return outcome::success();
+                            }),
+                            "the CRM refused: account closed");
+    }
+    SECTION("a std::exception_ptr error")
+    {
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::std_result<void, std::exception_ptr> {
+                                if (v == 2) {
+                                    return std::make_exception_ptr(std::runtime_error("customer 2 is closed"));
+                                }
+                                return outcome::success();
+                            }),
+                            "customer 2 is closed");
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::std_result<void, std::exception_ptr> {
+                                if (v == 2) {
+                                    return std::exception_ptr{};
+                                }
+                                return outcome::success();
+                            }),
+                            "the effect returned an error holding no exception");
+    }
+}
+
+TEST_CASE("an exception carried by an outcome is classified as if thrown: a transient_error is retried")
+{
+    sturdy::memory::database db;
+    sturdy::manual_clock clock;
+    int attempts = 0;
+    auto r = range_of(1) | sturdy::chunked(db, 1) | sturdy::guarded([&](int) -> boost::outcome_v2::std_outcome<void> {
+                 if (++attempts < 3) {
+                     return std::make_exception_ptr(sturdy::transient_error("503"));
+                 }
+                 return boost::outcome_v2::success();
+             }) |
+             sturdy::retry_bounded(3, sturdy::backoff::none()) | sturdy::with_clock(clock) | sturdy::drain;
+    CHECK(r.done == 1);
+    CHECK(r.retried == 2);
+    CHECK(attempts == 3);
 }
 
 TEST_CASE("the effect receives a stable idempotency key and its attempt number")

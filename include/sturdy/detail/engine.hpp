@@ -87,6 +87,46 @@ inline attempt_failure failure_from_current_exception(const key* k)
     return {k, ex, code_of(ex), describe(ex)};
 }
 
+template <class E> inline constexpr bool readable_error_always_false = false;
+
+/// A result's error as a failure: a `sturdy::error`; an exception pointer (std or boost, rethrown
+/// through `rethrow_exception` found by ADL), classified as if the effect had thrown it; an error
+/// code (std, or boost::system, which converts to std keeping its category); or a type made an
+/// error code by `make_error_code(e)` found by ADL.
+template <class E> attempt_failure failure_of_error(const E& e, const key* k)
+{
+    if constexpr (std::same_as<E, error>) {
+        return {k, nullptr, e.code, e.message};
+    } else if constexpr (requires { rethrow_exception(e); }) {
+        if (!e) {
+            return {k, nullptr, {}, "the effect returned an error holding no exception"};
+        }
+        std::exception_ptr ex;
+        try {
+            rethrow_exception(e);
+        } catch (...) {
+            ex = std::current_exception();
+        }
+        return {k, ex, code_of(ex), describe(ex)};
+    } else if constexpr (std::convertible_to<const E&, std::error_code>) {
+        const std::error_code code = e;
+        if constexpr (requires { std::string(e.message()); }) {
+            return {k, nullptr, code, std::string(e.message())};
+        } else {
+            return {k, nullptr, code, code.message()};
+        }
+    } else if constexpr (requires { std::error_code(make_error_code(e)); }) { // ADL, as Outcome itself requires
+        const std::error_code code = make_error_code(e);
+        return {k, nullptr, code, code.message()};
+    } else {
+        static_assert(readable_error_always_false<E>,
+                      "guarded: the effect's result holds an error sturdy cannot read; use sturdy::error, "
+                      "an error code (std or boost::system), an exception pointer, or a type with "
+                      "make_error_code(e) found by ADL");
+        return {};
+    }
+}
+
 /// What an effect's return value says: nothing (void, success) or a failure.
 template <class R> std::optional<attempt_failure> failure_of_result(R&& r, const key* k)
 {
@@ -103,19 +143,25 @@ template <class R> std::optional<attempt_failure> failure_of_result(R&& r, const
                 r.error();
             },
             "guarded: the effect must return void, std::error_code, or a result type "
-            "(sturdy::result<T>, a Boost.Outcome result)");
+            "(sturdy::result<T>, a Boost.Outcome result or outcome)");
+        if constexpr (requires {
+                          r.has_exception();
+                          r.exception();
+                      }) {
+            // An outcome: an error, an exception, or both (then the exception says more, and the
+            // error code is kept for the classifier when the exception carries none).
+            if (r.has_exception()) {
+                attempt_failure f = failure_of_error(r.exception(), k);
+                if (!f.code && r.has_error()) {
+                    f.code = failure_of_error(r.error(), k).code;
+                }
+                return f;
+            }
+        }
         if (!r.has_error()) {
             return std::nullopt;
         }
-        using E = std::remove_cvref_t<decltype(r.error())>;
-        if constexpr (std::same_as<E, error>) {
-            return attempt_failure{k, nullptr, r.error().code, r.error().message};
-        } else if constexpr (std::same_as<E, std::error_code>) {
-            return attempt_failure{k, nullptr, r.error(), r.error().message()};
-        } else {
-            std::error_code code = make_error_code(r.error()); // ADL, as Outcome itself requires
-            return attempt_failure{k, nullptr, code, code.message()};
-        }
+        return failure_of_error(r.error(), k);
     }
 }
 
