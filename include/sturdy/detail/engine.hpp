@@ -165,6 +165,61 @@ template <class R> std::optional<attempt_failure> failure_of_result(R&& r, const
     }
 }
 
+/// The keys of a fast chunk's items, each built in place where it stays (no move per item), so
+/// that a careful re-run of the chunk reuses them instead of calling the key function again.
+class key_buffer {
+public:
+    key_buffer() = default;
+    key_buffer(const key_buffer&) = delete;
+    key_buffer& operator=(const key_buffer&) = delete;
+    ~key_buffer()
+    {
+        clear();
+        std::allocator<key>().deallocate(data_, capacity_);
+    }
+
+    /// Appends the key `make()` returns, built in place.
+    template <class Make> key& emplace(Make&& make)
+    {
+        if (size_ == capacity_) {
+            grow();
+        }
+        key* k = ::new (static_cast<void*>(data_ + size_)) key(make());
+        ++size_;
+        return *k;
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    key& operator[](std::size_t i) noexcept { return data_[i]; }
+    /// `integers`: every key is an integer, there is nothing to destroy.
+    void clear(bool integers = false) noexcept
+    {
+        if (!integers) {
+            for (std::size_t i = 0; i < size_; ++i) {
+                data_[i].~key();
+            }
+        }
+        size_ = 0;
+    }
+
+private:
+    void grow()
+    {
+        const std::size_t capacity = std::max<std::size_t>(64, capacity_ * 2);
+        key* data = std::allocator<key>().allocate(capacity);
+        for (std::size_t i = 0; i < size_; ++i) {
+            ::new (static_cast<void*>(data + i)) key(std::move(data_[i]));
+            data_[i].~key();
+        }
+        std::allocator<key>().deallocate(data_, capacity_);
+        data_ = data;
+        capacity_ = capacity;
+    }
+
+    key* data_ = nullptr;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0;
+};
+
 template <class Job> class engine {
     using source_type = std::remove_reference_t<decltype(std::declval<Job&>().source)>;
     using value_type = std::ranges::range_value_t<source_type>;
@@ -190,11 +245,17 @@ template <class Job> class engine {
 
     template <class S> struct ledger_of {
         using type = void;
+        static constexpr bool integer_keys = false;
     };
     template <class L, class K> struct ledger_of<ledger_slot<L, K>> {
         using type = L;
+        static constexpr bool integer_keys =
+            std::integral<std::remove_cvref_t<std::invoke_result_t<K&, const value_type&>>>;
     };
     using ledger_type = typename ledger_of<slot_t<ledger_slot_i>>::type;
+    /// The key function returns an integer: every key is one (so is an item's position), and
+    /// dropping a chunk's keys destroys nothing.
+    static constexpr bool integer_keys = ledger_of<slot_t<ledger_slot_i>>::integer_keys;
     static constexpr bool keeps_failures = [] {
         if constexpr (has_ledger) {
             return failure_ledger<ledger_type>;
@@ -294,6 +355,8 @@ public:
             for (; it != end && items.size() < chunk_size_; ++it) {
                 add_entry(items, *it);
             }
+            fast_keys_.clear(integer_keys); // what the fast attempt learnt about keys is in the entries now
+            fast_key_failures_.clear();
             run_chunk_with_retries(items, after_fast);
             finish_chunk_tick(chunk_start, longest_chunk);
         }
@@ -358,10 +421,11 @@ private:
 
     /// Why a fast attempt gave way to the careful path.
     struct fast_stop {
-        enum class cause { none, item_failed, chunk_error };
+        enum class cause { none, item_failed, key_failed, chunk_error };
         cause what = cause::none;
         std::size_t index = 0;    ///< the item, by position in the chunk
-        attempt_failure failure;  ///< item_failed: its attempt's failure
+        attempt_failure failure;  ///< item_failed: its attempt's failure (key_failed: the failure
+                                  ///< budget must see it in order, which the careful path does)
         std::exception_ptr error; ///< chunk_error: what the transaction threw
     };
 
@@ -400,8 +464,7 @@ private:
                 } else {
                     ++it; // this item is in replay_ already
                 }
-                fast_failures_.clear();
-                return false;
+                return false; // the keys in fast_keys_ go to the careful path
             }
             if constexpr (has_watermark) {
                 if (c.n > 0) {
@@ -421,7 +484,6 @@ private:
             if constexpr (rereadable) {
                 it = std::move(*chunk_begin);
             }
-            fast_failures_.clear();
             return false;
         }
         replay_.clear();
@@ -431,10 +493,12 @@ private:
         report_.quarantined += c.quarantined;
         ++report_.chunks;
         note_successes(c.done + c.skipped);
-        for (auto& rec : fast_failures_) {
-            report_failure(std::move(rec));
+        for (auto& [index, why] : fast_key_failures_) {
+            ++report_.awaiting_retry; // nothing marks it: the next run reads it and tries again
+            report_failure(failure_record{std::move(fast_keys_[index]), std::move(why), failure_kind::permanent, 1});
         }
-        fast_failures_.clear();
+        fast_key_failures_.clear();
+        fast_keys_.clear(integer_keys);
         return true;
     }
 
@@ -464,7 +528,7 @@ private:
             } else if (result == state::quarantined) {
                 ++c.quarantined;
             } else if (result != state::failed || stop.what != fast_stop::cause::none) {
-                whole = false; // failed (a key function's throw is in fast_failures_ and the chunk goes on)
+                whole = false; // failed (a key function's throw is in fast_key_failures_ and the chunk goes on)
                 break;
             }
         }
@@ -478,8 +542,12 @@ private:
         const auto position = static_cast<std::int64_t>(report_.seen + index);
         if constexpr (has_ledger) {
             bool key_threw = false;
-            const key k = fast_key(v, position, key_threw);
+            const key& k = fast_key(v, index, position, key_threw);
             if (key_threw) {
+                if constexpr (has_failure_budget) {
+                    stop.what = fast_stop::cause::key_failed; // the budget sees outcomes in order
+                    stop.index = index;
+                }
                 return state::failed; // failed before it ran: nothing to roll back, the chunk goes on
             }
             if constexpr (keeps_failures) {
@@ -511,17 +579,19 @@ private:
         return f != failing_.end() && f->second;
     }
 
-    key fast_key(const value_type& v, std::int64_t position, bool& threw)
+    /// The item's key, kept in fast_keys_; when the key function throws, its position stands in
+    /// and the reason is kept in fast_key_failures_.
+    const key& fast_key(const value_type& v, std::size_t index, std::int64_t position, bool& threw)
     {
-        try {
-            return make_key(std::invoke(slot<ledger_slot_i>().key_fn, v));
-        } catch (...) {
-            threw = true;
-            key k(position);
-            std::string why = key_failure_reason(k);
-            fast_failures_.push_back(failure_record{std::move(k), std::move(why), failure_kind::permanent, 1});
-            return key(position);
-        }
+        return fast_keys_.emplace([&]() -> key {
+            try {
+                return make_key(std::invoke(slot<ledger_slot_i>().key_fn, v));
+            } catch (...) {
+                threw = true;
+                fast_key_failures_.emplace_back(index, key_failure_reason(key(position)));
+                return key(position);
+            }
+        });
     }
 
     state fast_attempt(value_type& v, const key& k, std::size_t index, fast_stop& stop)
@@ -621,18 +691,31 @@ private:
         }
     }
 
-    // Built in place: the fast path pays for no move or temporary per item.
+    // The key is the one a fast attempt at this chunk computed, if there was one: the key
+    // function runs once per item.
     template <class Ref> void add_entry(std::vector<entry>& items, Ref&& ref)
     {
         const auto position = static_cast<std::int64_t>(report_.seen++);
+        const std::size_t index = items.size();
         entry& e = items.emplace_back(value_type(std::forward<Ref>(ref)), key(position));
         if constexpr (has_ledger) {
-            try {
-                e.item_key = make_key(std::invoke(slot<ledger_slot_i>().key_fn, std::as_const(e.item)));
-            } catch (...) {
-                e.initial = e.st = state::failed;
-                e.fail(key_failure_reason(e.item_key));
-                return;
+            if (index < fast_keys_.size()) {
+                e.item_key = std::move(fast_keys_[index]);
+                for (auto& [failed_index, why] : fast_key_failures_) {
+                    if (failed_index == index) {
+                        e.initial = e.st = state::failed;
+                        e.fail(std::move(why));
+                        return;
+                    }
+                }
+            } else {
+                try {
+                    e.item_key = make_key(std::invoke(slot<ledger_slot_i>().key_fn, std::as_const(e.item)));
+                } catch (...) {
+                    e.initial = e.st = state::failed;
+                    e.fail(key_failure_reason(e.item_key));
+                    return;
+                }
             }
             if constexpr (keeps_failures) {
                 if (quarantined(e.item_key)) {
@@ -850,6 +933,9 @@ private:
         while (i < std::min(items.size(), stop_index_)) {
             entry& head = items[i];
             if (head.st != state::pending) {
+                if (head.st == state::failed) {
+                    watch(items, i); // its key function threw: the budget sees it in its place
+                }
                 ++i;
                 continue;
             }
@@ -867,6 +953,9 @@ private:
                  ++i) {
                 entry& e = items[i];
                 if (e.st != state::pending) {
+                    if (e.st == state::failed) {
+                        watch(items, i);
+                    }
                     continue;
                 }
                 const state result = attempt(e, failure);
@@ -906,6 +995,8 @@ private:
             if (items[i].st == state::pending) {
                 run_isolated(items, i, retried);
                 watch(items, i);
+            } else if (items[i].st == state::failed) {
+                watch(items, i); // its key function threw
             }
         }
     }
@@ -924,8 +1015,11 @@ private:
             run_segments(items, retried);
         }
         if (stop_index_ < items.size()) { // the run stops inside this chunk
-            for (auto& e : items) {
-                if (e.st == state::pending) {
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                entry& e = items[i];
+                // Not run, or (its key function threw) not reached: the next run does them.
+                if (e.st == state::pending ||
+                    (i > stop_index_ && e.st == state::failed && e.initial == state::failed)) {
                     e.st = state::unprocessed;
                 }
             }
@@ -1056,8 +1150,8 @@ private:
             case state::failed: {
                 if (e.quarantined_now) {
                     ++report_.quarantined;
-                } else if (e.initial != state::failed) {
-                    ++report_.awaiting_retry;
+                } else {
+                    ++report_.awaiting_retry; // with a failure record, or (its key function threw) none
                 }
                 report_failure(failure_record{e.item_key, e.why(), e.kind, std::max(e.attempts, 1)});
                 break;
@@ -1082,11 +1176,12 @@ private:
     std::unordered_map<key, bool> failing_; ///< keys with failure records -> quarantined
     std::string stop_reason_;
     std::size_t stop_index_ = static_cast<std::size_t>(-1);
-    bool failed_in_chunk_ = false;              ///< an item of the chunk in flight failed for good
-    std::size_t streak_ = 0;                    ///< consecutive failures, across chunks
-    std::vector<std::size_t> streak_in_chunk_;  ///< the streak's items in the chunk in flight
-    std::vector<failure_record> fast_failures_; ///< items of the fast chunk whose key function threw
-    std::vector<value_type> replay_;            ///< a single-pass input's items of the chunk in flight (fast path)
+    bool failed_in_chunk_ = false;             ///< an item of the chunk in flight failed for good
+    std::size_t streak_ = 0;                   ///< consecutive failures, across chunks
+    std::vector<std::size_t> streak_in_chunk_; ///< the streak's items in the chunk in flight
+    key_buffer fast_keys_;                     ///< the keys of the fast chunk in flight
+    std::vector<std::pair<std::size_t, std::string>> fast_key_failures_; ///< its items whose key function threw
+    std::vector<value_type> replay_; ///< a single-pass input's items of the chunk in flight (fast path)
     std::vector<bool> window_;
     std::size_t window_next_ = 0;
     std::size_t window_failures_ = 0;

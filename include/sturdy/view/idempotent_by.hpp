@@ -7,7 +7,10 @@
 /// Guarantee: an item's key is marked in the same savepoint as its effect (by `guarded`), so
 /// the effect and the mark commit together or vanish together; a second run skips what the
 /// first one committed. The key function must return an integer, a string, a `sturdy::key` or
-/// a tuple of those; if it throws, that item fails with the reason and nothing is marked.
+/// a tuple of those. It runs once per item per run. If it throws, that item fails with the
+/// reason and nothing is marked; having no key, it gets no failure record and is never
+/// quarantined, but it counts as a failure (in `report::failed`, `report::awaiting_retry`, and
+/// for `failure_budget`) and every later run tries it again.
 /// With a ledger that keeps failure records (`sturdy::failure_ledger`, as the memory and SQLite
 /// ledgers do), a key that failed is retried by later runs, and after `quarantine_after` failed
 /// runs (default 5) it is quarantined: skipped, counted in `report::quarantined`, listed by
