@@ -166,61 +166,6 @@ template <class R> std::optional<attempt_failure> failure_of_result(R&& r, const
     }
 }
 
-/// The keys of a fast chunk's items, each built in place where it stays (no move per item), so
-/// that a careful re-run of the chunk reuses them instead of calling the key function again.
-class key_buffer {
-public:
-    key_buffer() = default;
-    key_buffer(const key_buffer&) = delete;
-    key_buffer& operator=(const key_buffer&) = delete;
-    ~key_buffer()
-    {
-        clear();
-        std::allocator<key>().deallocate(data_, capacity_);
-    }
-
-    /// Appends the key `make()` returns, built in place.
-    template <class Make> key& emplace(Make&& make)
-    {
-        if (size_ == capacity_) {
-            grow();
-        }
-        key* k = ::new (static_cast<void*>(data_ + size_)) key(make());
-        ++size_;
-        return *k;
-    }
-    [[nodiscard]] std::size_t size() const noexcept { return size_; }
-    key& operator[](std::size_t i) noexcept { return data_[i]; }
-    /// `integers`: every key is an integer, there is nothing to destroy.
-    void clear(bool integers = false) noexcept
-    {
-        if (!integers) {
-            for (std::size_t i = 0; i < size_; ++i) {
-                data_[i].~key();
-            }
-        }
-        size_ = 0;
-    }
-
-private:
-    void grow()
-    {
-        const std::size_t capacity = std::max<std::size_t>(64, capacity_ * 2);
-        key* data = std::allocator<key>().allocate(capacity);
-        for (std::size_t i = 0; i < size_; ++i) {
-            ::new (static_cast<void*>(data + i)) key(std::move(data_[i]));
-            data_[i].~key();
-        }
-        std::allocator<key>().deallocate(data_, capacity_);
-        data_ = data;
-        capacity_ = capacity;
-    }
-
-    key* data_ = nullptr;
-    std::size_t size_ = 0;
-    std::size_t capacity_ = 0;
-};
-
 template <class Job> class engine {
     using source_type = std::remove_reference_t<decltype(std::declval<Job&>().source)>;
     using value_type = std::ranges::range_value_t<source_type>;
@@ -246,17 +191,11 @@ template <class Job> class engine {
 
     template <class S> struct ledger_of {
         using type = void;
-        static constexpr bool integer_keys = false;
     };
     template <class L, class K> struct ledger_of<ledger_slot<L, K>> {
         using type = L;
-        static constexpr bool integer_keys =
-            std::integral<std::remove_cvref_t<std::invoke_result_t<K&, const value_type&>>>;
     };
     using ledger_type = typename ledger_of<slot_t<ledger_slot_i>>::type;
-    /// The key function returns an integer: every key is one (so is an item's position), and
-    /// dropping a chunk's keys destroys nothing.
-    static constexpr bool integer_keys = ledger_of<slot_t<ledger_slot_i>>::integer_keys;
     static constexpr bool keeps_failures = [] {
         if constexpr (has_ledger) {
             return failure_ledger<ledger_type>;
@@ -365,8 +304,7 @@ public:
             for (; it != end && items.size() < chunk_size_; ++it) {
                 add_entry(items, *it);
             }
-            fast_keys_.clear(integer_keys); // what the fast attempt learnt about keys is in the entries now
-            fast_key_failures_.clear();
+            fast_key_failures_.clear(); // the careful path computes keys (and their failures) again
             run_chunk_with_retries(items, after_fast);
             finish_chunk_tick(chunk_start, longest_chunk);
         }
@@ -480,7 +418,7 @@ private:
                 } else if constexpr (!claims_batches) {
                     ++it; // this item is in replay_ already (a batch read the whole chunk into it)
                 }
-                return false; // the keys in fast_keys_ go to the careful path
+                return false;
             }
             if constexpr (has_watermark) {
                 if (c.n > 0) {
@@ -509,13 +447,19 @@ private:
         report_.quarantined += c.quarantined;
         ++report_.chunks;
         note_successes(c.done + c.skipped);
-        for (auto& [index, why] : fast_key_failures_) {
+        if (!fast_key_failures_.empty()) {
+            report_fast_key_failures();
+        }
+        return true;
+    }
+
+    [[gnu::noinline, gnu::cold]] void report_fast_key_failures()
+    {
+        for (auto& rec : fast_key_failures_) {
             ++report_.awaiting_retry; // nothing marks it: the next run reads it and tries again
-            report_failure(failure_record{std::move(fast_keys_[index]), std::move(why), failure_kind::permanent, 1});
+            report_failure(std::move(rec));
         }
         fast_key_failures_.clear();
-        fast_keys_.clear(integer_keys);
-        return true;
     }
 
     /// The fast chunk's items from `it` until the chunk is full or the input ends: true; or
@@ -577,7 +521,7 @@ private:
             }
             const value_type& v = values.emplace_back(*it);
             bool key_threw = false;
-            const key& k = fast_key(v, c.n, static_cast<std::int64_t>(report_.seen + c.n), key_threw);
+            key k = fast_key(v, static_cast<std::int64_t>(report_.seen + c.n), key_threw);
             if (key_threw) {
                 if constexpr (has_failure_budget) {
                     stop.what = fast_stop::cause::key_failed; // the budget sees outcomes in order
@@ -594,7 +538,7 @@ private:
                     continue;
                 }
             }
-            batch_keys_.push_back(k);
+            batch_keys_.push_back(std::move(k));
             batch_positions_.push_back(c.n);
         }
         slot<ledger_slot_i>().ledger->claim_all(std::span<const key>(batch_keys_), batch_claimed_);
@@ -619,7 +563,7 @@ private:
         const auto position = static_cast<std::int64_t>(report_.seen + index);
         if constexpr (has_ledger) {
             bool key_threw = false;
-            const key& k = fast_key(v, index, position, key_threw);
+            const key k = fast_key(v, position, key_threw);
             if (key_threw) {
                 if constexpr (has_failure_budget) {
                     stop.what = fast_stop::cause::key_failed; // the budget sees outcomes in order
@@ -656,19 +600,26 @@ private:
         return f != failing_.end() && f->second;
     }
 
-    /// The item's key, kept in fast_keys_; when the key function throws, its position stands in
+    /// The item's key; when the key function throws, its position stands in
     /// and the reason is kept in fast_key_failures_.
-    const key& fast_key(const value_type& v, std::size_t index, std::int64_t position, bool& threw)
+    key fast_key(const value_type& v, std::int64_t position, bool& threw)
     {
-        return fast_keys_.emplace([&]() -> key {
-            try {
-                return make_key(std::invoke(slot<ledger_slot_i>().key_fn, v));
-            } catch (...) {
-                threw = true;
-                fast_key_failures_.emplace_back(index, key_failure_reason(key(position)));
-                return key(position);
-            }
-        });
+        try {
+            return make_key(std::invoke(slot<ledger_slot_i>().key_fn, v));
+        } catch (...) {
+            threw = true;
+            note_fast_key_failure(position);
+            return key(position);
+        }
+    }
+
+    /// Called in the handler; out of the per-item loop, which must stay small enough for the
+    /// store's calls to inline into it.
+    [[gnu::noinline, gnu::cold]] void note_fast_key_failure(std::int64_t position)
+    {
+        key k(position);
+        std::string why = key_failure_reason(k);
+        fast_key_failures_.push_back(failure_record{std::move(k), std::move(why), failure_kind::permanent, 1});
     }
 
     state fast_attempt(value_type& v, const key& k, std::size_t index, fast_stop& stop, bool claimed = false)
@@ -768,31 +719,18 @@ private:
         }
     }
 
-    // The key is the one a fast attempt at this chunk computed, if there was one: the key
-    // function runs once per item.
+    // Built in place: the fast path pays for no move or temporary per item.
     template <class Ref> void add_entry(std::vector<entry>& items, Ref&& ref)
     {
         const auto position = static_cast<std::int64_t>(report_.seen++);
-        const std::size_t index = items.size();
         entry& e = items.emplace_back(value_type(std::forward<Ref>(ref)), key(position));
         if constexpr (has_ledger) {
-            if (index < fast_keys_.size()) {
-                e.item_key = std::move(fast_keys_[index]);
-                for (auto& [failed_index, why] : fast_key_failures_) {
-                    if (failed_index == index) {
-                        e.initial = e.st = state::failed;
-                        e.fail(std::move(why));
-                        return;
-                    }
-                }
-            } else {
-                try {
-                    e.item_key = make_key(std::invoke(slot<ledger_slot_i>().key_fn, std::as_const(e.item)));
-                } catch (...) {
-                    e.initial = e.st = state::failed;
-                    e.fail(key_failure_reason(e.item_key));
-                    return;
-                }
+            try {
+                e.item_key = make_key(std::invoke(slot<ledger_slot_i>().key_fn, std::as_const(e.item)));
+            } catch (...) {
+                e.initial = e.st = state::failed;
+                e.fail(key_failure_reason(e.item_key));
+                return;
             }
             if constexpr (keeps_failures) {
                 if (quarantined(e.item_key)) {
@@ -1285,17 +1223,16 @@ private:
     std::unordered_map<key, bool> failing_; ///< keys with failure records -> quarantined
     std::string stop_reason_;
     std::size_t stop_index_ = static_cast<std::size_t>(-1);
-    bool failed_in_chunk_ = false;             ///< an item of the chunk in flight failed for good
-    std::size_t streak_ = 0;                   ///< consecutive failures, across chunks
-    std::vector<std::size_t> streak_in_chunk_; ///< the streak's items in the chunk in flight
-    key_buffer fast_keys_;                     ///< the keys of the fast chunk in flight
-    std::vector<std::pair<std::size_t, std::string>> fast_key_failures_; ///< its items whose key function threw
-    std::vector<value_type> replay_;           ///< a single-pass input's items of the chunk in flight (fast path)
-    std::vector<value_type> batch_values_;     ///< a batch-claimed fast chunk's items (rereadable input)
-    std::vector<key> batch_keys_;              ///< the keys it claims
-    std::vector<std::size_t> batch_positions_; ///< each key's item, by position in the chunk
-    std::vector<bool> batch_claimed_;          ///< which keys the claim took
-    std::vector<bool> segment_claimed_;        ///< careful path: which items of the segment were claimed
+    bool failed_in_chunk_ = false;                  ///< an item of the chunk in flight failed for good
+    std::size_t streak_ = 0;                        ///< consecutive failures, across chunks
+    std::vector<std::size_t> streak_in_chunk_;      ///< the streak's items in the chunk in flight
+    std::vector<failure_record> fast_key_failures_; ///< items of the fast chunk whose key function threw
+    std::vector<value_type> replay_;                ///< a single-pass input's items of the chunk in flight (fast path)
+    std::vector<value_type> batch_values_;          ///< a batch-claimed fast chunk's items (rereadable input)
+    std::vector<key> batch_keys_;                   ///< the keys it claims
+    std::vector<std::size_t> batch_positions_;      ///< each key's item, by position in the chunk
+    std::vector<bool> batch_claimed_;               ///< which keys the claim took
+    std::vector<bool> segment_claimed_;             ///< careful path: which items of the segment were claimed
     std::vector<bool> window_;
     std::size_t window_next_ = 0;
     std::size_t window_failures_ = 0;
