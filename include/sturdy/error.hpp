@@ -37,8 +37,10 @@ enum class failure_kind {
 };
 // Which errors are fatal is each store's to say (its header lists them): the SQLite store's
 // are a missing table or column, a read-only database, a corrupt file and a full disk; the
-// memory store raises none. An effect can raise one itself with a code whose condition is
-// `fatal_condition()`, such as `errc::store_unavailable` or `errc::schema_mismatch`.
+// PostgreSQL store's include a missing table or column, permission denied, a read-only
+// transaction and a full disk; the memory store raises none. An effect can raise one itself
+// with a code whose condition is `fatal_condition()`, such as `errc::store_unavailable` or
+// `errc::schema_mismatch`.
 
 /// The category of sturdy's own codes (`errc`).
 STURDY_DECL const std::error_category& sturdy_category() noexcept;

@@ -6,7 +6,8 @@
 ///   - codes whose condition is `sturdy::fatal_condition()`: fatal, the run stops at once with
 ///     the reason and records no failure. Each store lists its fatal errors in its header; on
 ///     SQLite: a missing table or column, a read-only database, a corrupt file, a full disk
-///     (sturdy/store/sqlite.hpp); the memory store raises none;
+///     (sturdy/store/sqlite.hpp); PostgreSQL: sturdy/store/postgres.hpp; the memory store
+///     raises none;
 ///   - everything else: permanent.
 /// Extend it with `retry_on<E...>()` (exception types), `retry_if(pred)` (any predicate on the
 /// failure), or your own callable returning `std::optional<failure_kind>` (nullopt: "ask the
