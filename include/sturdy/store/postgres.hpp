@@ -248,7 +248,7 @@ public:
     /// whose fields are read in order.
     template <class Row> Row row(int r) const
     {
-        return ::sturdy::detail::rows::read<Row>([this, r]<class T>(int c) { return column<T>(r, c); });
+        return ::sturdy::detail::rows::read<Row>([this, r]<class T>(int c) { return this->template column<T>(r, c); });
     }
 
     /// Checks that the statement yields as many columns as `Row` has fields.

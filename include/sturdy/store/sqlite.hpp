@@ -142,7 +142,7 @@ public:
     /// struct whose fields are read in order.
     template <class Row> Row row() const
     {
-        return ::sturdy::detail::rows::read<Row>([this]<class T>(int i) { return column<T>(i); });
+        return ::sturdy::detail::rows::read<Row>([this]<class T>(int i) { return this->template column<T>(i); });
     }
 
     /// Checks that the statement yields as many columns as `Row` has fields.
