@@ -4,6 +4,8 @@
 /// `idempotent_by` is present) and, every n items, the chunk commits (when `chunked(tx, n)` is).
 /// Leaving the loop early, by `break` or an exception, rolls back the chunk in flight; finished
 /// chunks stay committed. Progress is logged when `logged_every` is present, as items finish.
+/// `watermark`, `time_budget`, `failure_budget` and `retry_bounded` are refused at compile time
+/// (job.hpp): they need `| sturdy::drain`.
 
 #include <sturdy/clock.hpp>
 #include <sturdy/concepts.hpp>
@@ -52,6 +54,10 @@ template <class Job> class cursor_state {
         using type = decltype(Info::policy::open_chunk(std::declval<typename Info::tx&>()));
     };
     using scope_type = typename scope_of<has_tx, chunk_info>::type;
+
+    static_assert(!claiming_input<source_type>,
+                  "sturdy: a claiming input is run with | sturdy::guarded(fn) | sturdy::drain, which claims each "
+                  "chunk inside its transaction; the loop form does not");
 
 public:
     using value_type = std::ranges::range_value_t<source_type>;
