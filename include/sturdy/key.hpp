@@ -4,7 +4,7 @@
 /// `sturdy::key`, or a tuple/pair of those (joined with '/': `key(s.id, period)` -> "42/2024-05").
 
 // For fmt::formatter<sturdy::key> alone.
-#include <fmt/core.h>
+#include <sturdy/detail/fmt_core.hpp>
 
 #include <compare>
 #include <concepts>

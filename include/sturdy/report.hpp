@@ -10,7 +10,7 @@
 #include <sturdy/key.hpp>
 
 // For fmt::formatter<sturdy::report> alone: sturdy formats nothing with fmt itself.
-#include <fmt/core.h>
+#include <sturdy/detail/fmt_core.hpp>
 
 #include <charconv>
 #include <chrono>

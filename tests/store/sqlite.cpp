@@ -628,6 +628,112 @@ TEST_CASE("sqlite: sturdy tables created inside a transaction that is rolled bac
     CHECK(ledger.contains(1));
 }
 
+TEST_CASE("sqlite: sturdy tables created in a caller's transaction outlive the rollback of a failing no_commit run")
+{
+    // A fresh file: the tables are created inside the caller's transaction, and the caller's
+    // rollback takes them away. Rolling back an item's or a chunk's savepoint must not make the
+    // store forget that, or every later ledger call would meet "no such table".
+    const auto isolation = GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_item);
+    temp_dir dir;
+    sqlite::database db(dir.file("jobs.db"));
+    db.exec("CREATE TABLE out(v INTEGER NOT NULL CHECK (v <> 7))");
+    db.begin();
+    auto ledger = db.ledger("job");
+    const auto r = std::views::iota(1, 21) | sturdy::idempotent_by(ledger, [](int v) { return v; }) |
+                   sturdy::chunked<sturdy::no_commit>(db, 8) |
+                   sturdy::guarded([&](int v) { db.execute("INSERT INTO out(v) VALUES(?)", v); }, isolation) |
+                   sturdy::drain;
+    CHECK(r.done == 19);
+    CHECK(r.failed == 1);
+    CHECK(ledger.size() == 19);
+    db.rollback();
+    CHECK(count(db, "sqlite_schema WHERE name LIKE 'sturdy_%'") == 0);
+
+    CHECK_FALSE(ledger.contains(1));
+    CHECK(ledger.claim(1));
+    CHECK(ledger.size() == 1);
+    CHECK(ledger.failures().empty());
+    CHECK(ledger.record_failure(2, "why", 5).runs == 1);
+    CHECK_FALSE(db.checkpoint("cp"));
+    db.set_checkpoint("cp", "x");
+    CHECK(db.checkpoint("cp") == "x");
+}
+
+TEST_CASE("sqlite: the store forgets sturdy tables exactly when the rollback that undoes them happens")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("jobs.db"));
+    auto tables = [&] { return count(db, "sqlite_schema WHERE name LIKE 'sturdy_%'"); };
+    auto ledger_works = [&] {
+        CHECK(db.ledger("job").claim(1));
+        CHECK(db.checkpoint("cp") == std::nullopt);
+    };
+
+    SECTION("created in a savepoint that is rolled back")
+    {
+        db.begin();
+        auto chunk = db.savepoint();
+        auto ledger = db.ledger("job");
+        chunk.rollback();
+        CHECK(tables() == 0);
+        CHECK(ledger.claim(1));
+        db.commit();
+        CHECK(ledger.contains(1));
+    }
+    SECTION("created in a savepoint that is released, then rolled back with its enclosing one")
+    {
+        db.begin();
+        auto chunk = db.savepoint();
+        auto item = db.savepoint();
+        auto ledger = db.ledger("job");
+        item.release();
+        auto next_item = db.savepoint();
+        next_item.rollback(); // does not undo the tables
+        CHECK(ledger.claim(1));
+        chunk.rollback(); // does
+        CHECK(tables() == 0);
+        CHECK(ledger.claim(2));
+        db.commit();
+        CHECK(ledger.size() == 1);
+    }
+    SECTION("created in the transaction, savepoints rolled back, then the transaction")
+    {
+        db.begin();
+        auto ledger = db.ledger("job");
+        {
+            auto chunk = db.savepoint();
+            auto item = db.savepoint();
+            ledger.mark(5);
+            item.rollback();
+            chunk.rollback();
+        }
+        CHECK(tables() == 4);
+        CHECK(ledger.claim(1));
+        db.rollback();
+        CHECK(tables() == 0);
+        ledger_works();
+    }
+    SECTION("created in the transaction, which is rolled back by a statement the store does not track")
+    {
+        db.begin();
+        db.ledger("job");
+        db.exec("ROLLBACK");
+        CHECK(tables() == 0);
+        ledger_works();
+    }
+    SECTION("created in the transaction, which commits: no rollback afterwards removes them")
+    {
+        db.begin();
+        db.ledger("job");
+        db.commit();
+        db.begin();
+        db.ledger("job").mark(3);
+        db.rollback();
+        CHECK(tables() == 4);
+        ledger_works();
+    }
+}
+
 TEST_CASE("sqlite: statements are compiled once and cached by their text")
 {
     temp_dir dir;

@@ -403,7 +403,9 @@ public:
     static constexpr int schema_version = 1;
 
     /// Creates or migrates the `sturdy_*` tables; cheap once done. Throws
-    /// `errc::schema_mismatch` for tables from a newer sturdy.
+    /// `errc::schema_mismatch` for tables from a newer sturdy. Tables created inside a
+    /// transaction or savepoint that is then rolled back (by this class, or by a ROLLBACK it
+    /// did not run) are created again on next use.
     STURDY_DECL void ensure_schema();
 
 private:
@@ -451,8 +453,11 @@ private:
     STURDY_DECL void require_transaction(const char* what) const;
 
     STURDY_DECL void end_transaction(bool committed);
-    // The tables may have been created in what was just undone: check again on next use.
-    STURDY_DECL void schema_rolled_back();
+    // Savepoint `depth` was released (its writes now belong to the level above) or rolled back.
+    STURDY_DECL void savepoint_released(std::size_t depth) noexcept;
+    STURDY_DECL void savepoint_rolled_back(std::size_t depth) noexcept;
+    // The tables were created in what was just undone: create them again on next use.
+    STURDY_DECL void schema_undone() noexcept;
     [[nodiscard]] bool alive(std::uint64_t generation) const noexcept
     {
         return generation == generation_ && in_transaction();
@@ -473,7 +478,9 @@ private:
     std::size_t depth_ = 0;
     std::uint64_t generation_ = 0;
     bool schema_ready_ = false;
-    bool schema_uncommitted_ = false;
+    // While the sturdy tables' creation is not committed: the savepoint depth whose rollback
+    // undoes it (0: only the transaction's). Rolling back a deeper savepoint leaves them be.
+    std::optional<std::size_t> schema_created_at_;
 };
 
 // --- lazy rows ---------------------------------------------------------------------------

@@ -259,6 +259,7 @@ STURDY_DECL void database::savepoint_guard::release()
     }
     db->run(*db->level(depth_).release);
     db->depth_ = depth_ - 1;
+    db->savepoint_released(depth_);
     if (owns_transaction_) {
         db->commit();
     }
@@ -276,8 +277,8 @@ STURDY_DECL void database::savepoint_guard::rollback()
         return;
     }
     db->run(*db->level(depth_).rollback_to);
+    db->savepoint_rolled_back(depth_);
     db->run(*db->level(depth_).release);
-    db->schema_rolled_back();
 }
 
 STURDY_DECL database::savepoint_guard database::savepoint()
@@ -322,7 +323,12 @@ STURDY_DECL void database::set_checkpoint(std::string_view name, std::string_vie
 STURDY_DECL void database::ensure_schema()
 {
     if (schema_ready_) {
-        return;
+        // Created in a transaction that has ended without commit() or rollback() (a ROLLBACK
+        // run by hand, or SQLite's own after some errors): the tables may be gone.
+        if (!schema_created_at_ || in_transaction()) {
+            return;
+        }
+        schema_undone();
     }
     const auto found = stored_schema_version();
     if (!found) {
@@ -331,7 +337,9 @@ STURDY_DECL void database::ensure_schema()
         exec(schema_v1);
         execute("INSERT INTO sturdy_schema(version) VALUES(?)", schema_version);
         sp.release();
-        schema_uncommitted_ = !owns;
+        if (!owns) {
+            schema_created_at_ = depth_;
+        }
     } else if (*found < schema_version) {
         // Migrations from older versions go here, each one step, in one savepoint.
     }
@@ -443,18 +451,30 @@ STURDY_DECL void database::end_transaction(bool committed)
     depth_ = 0;
     ++generation_; // savepoint guards of the ended transaction become inert
     if (committed) {
-        schema_uncommitted_ = false;
-    } else {
-        schema_rolled_back();
+        schema_created_at_.reset();
+    } else if (schema_created_at_) {
+        schema_undone();
     }
 }
 
-STURDY_DECL void database::schema_rolled_back()
+STURDY_DECL void database::savepoint_released(std::size_t depth) noexcept
 {
-    if (schema_uncommitted_) {
-        schema_ready_ = false;
-        schema_uncommitted_ = false;
+    if (schema_created_at_ && *schema_created_at_ >= depth) {
+        schema_created_at_ = depth - 1;
     }
+}
+
+STURDY_DECL void database::savepoint_rolled_back(std::size_t depth) noexcept
+{
+    if (schema_created_at_ && *schema_created_at_ >= depth) {
+        schema_undone();
+    }
+}
+
+STURDY_DECL void database::schema_undone() noexcept
+{
+    schema_ready_ = false;
+    schema_created_at_.reset();
 }
 
 // --- ledger ------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 // A program that uses sturdy the way a user's would: a real pipeline on the memory store (and,
 // with STURDY_CONSUMER_SQLITE defined, on an SQLite file), with its report checked.
 // Returns non-zero if sturdy does not behave.
-// Built by .ci/run with only `-I include` (plain include), with `pkg-config --cflags --libs sturdy`,
-// and so again with -DSTURDY_SEPARATE_COMPILATION, linked with sturdy_src.cpp.
+// The one program of every consumer build in .ci/run: with only `-I include` (plain include), with
+// `pkg-config --cflags --libs sturdy` (and so again with -DSTURDY_SEPARATE_COMPILATION, linked
+// with sturdy_src.cpp), with CMake's find_package(sturdy) (CMakeLists.txt here) and as a Meson
+// project that gets sturdy from subprojects/sturdy (meson.build here).
 #include <sturdy/store/memory.hpp>
 #include <sturdy/sturdy.hpp>
 #ifdef STURDY_CONSUMER_SQLITE
