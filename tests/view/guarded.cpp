@@ -210,11 +210,11 @@ TEST_CASE("per_item never runs an effect twice; per_chunk re-runs only the faili
     CHECK(calls_per_item(sturdy::isolation::per_chunk) == per_chunk);
 }
 
-TEST_CASE("after a failed fast attempt the next chunk runs in segments: a failure there re-runs at most 128 items")
+TEST_CASE("after a failed fast attempt the next chunk runs in segments: a failure there re-runs at most 31 items")
 {
     // Chunks of 256; item 100 fails in the first chunk (its fast attempt is abandoned) and item
     // 456 in the second. Run on the fast path, the second chunk would re-run its 200 items before
-    // 456; on the careful path only those of 456's segment (at most 128) run twice.
+    // 456; on the careful path only those before it in its segment (of at most 32) run twice.
     sturdy::memory::database db;
     auto& out = db.table("out");
     std::vector<int> calls(768, 0);
@@ -230,7 +230,7 @@ TEST_CASE("after a failed fast attempt the next chunk runs in segments: a failur
     CHECK(r.failed == 2);
     const auto twice = std::count(calls.begin() + 256, calls.begin() + 512, 2);
     CHECK(twice > 0);
-    CHECK(twice <= 128);
+    CHECK(twice <= 31);
     CHECK(std::count(calls.begin() + 512, calls.end(), 1) == 256); // the third chunk ran once, fast
 }
 
