@@ -7,7 +7,10 @@
 
 #include <chrono>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
+#include <ranges>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -63,6 +66,19 @@ concept claiming_ledger = ledger<L> && requires(L& l, const key& k)
         } -> std::convertible_to<bool>;
 };
 
+/// A claiming ledger that claims many keys in one store round trip: `claim_all(keys, claimed)`
+/// marks each key not yet marked and sets `claimed[i]` when it marked `keys[i]` (a key given
+/// twice is claimed by its first occurrence). The loop's fast path then claims a chunk's keys at
+/// once, in the chunk's transaction, before the effects of the claimed items run: the same
+/// guarantee as per-item claims (the chunk's rollback removes them all) for one round trip per
+/// chunk, which is what a networked store (PostgreSQL) needs.
+template <class L>
+concept batch_claiming_ledger = claiming_ledger<L> &&
+    requires(L& l, std::span<const key> keys, std::vector<bool>& claimed)
+{
+    l.claim_all(keys, claimed);
+};
+
 /// A key's failure history across runs, as a ledger with failure records keeps it.
 struct failure_info {
     key item_key;
@@ -92,6 +108,21 @@ concept failure_ledger = ledger<L> && requires(L& l, const key& k, std::string_v
     {
         l.requeue_all()
         } -> std::convertible_to<std::size_t>; ///< un-quarantine every key
+};
+
+/// An input whose items are claimed inside each chunk's transaction, such as rows a PostgreSQL
+/// worker locks with `FOR UPDATE SKIP LOCKED` so that other workers of the same job pass them by
+/// (sturdy/store/postgres_claim.hpp). `drain` calls `begin_chunk(n)` right after each chunk's
+/// transaction (or savepoint) opens and reads the chunk's new items only after it:
+///  - `n > 0`: a chunk of at most `n` new items, which the input claims when it is first read;
+///  - `n == 0`: the items read last run again in a new transaction (the chunk is retried after
+///    an error): the input must hold them again before the loop goes on.
+/// The input compares equal to its end once the chunk's claim is read; the loop ends after a
+/// chunk that claimed nothing, and never counts what the input has left.
+template <class R>
+concept claiming_input = std::ranges::input_range<R> && requires(R& r, std::size_t n)
+{
+    r.begin_chunk(n);
 };
 
 /// Log levels a sink receives.

@@ -30,6 +30,7 @@
 #include <memory>
 #include <optional>
 #include <ranges>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -156,6 +157,15 @@ template <class Job> class engine {
             return false;
         }
     }();
+    // Each chunk's items are claimed inside its transaction (concepts.hpp).
+    static constexpr bool claims_input = claiming_input<source_type>;
+    static_assert(!has_watermark || !claims_input,
+                  "watermark: not with a claiming input. Several workers commit chunks out of order, so a "
+                  "checkpoint one of them moves may pass rows another still holds and then loses; the claim "
+                  "already leaves out what the ledger holds, so drop the watermark (docs/postgres.md)");
+    static_assert(!claims_input || !std::ranges::forward_range<source_type>,
+                  "sturdy: a claiming input must be single-pass (an input range): its items are claimed once per "
+                  "chunk and cannot be read again from a saved position");
     static_assert(
         !has_watermark || keeps_failures,
         "watermark: items the watermark moves past are retried through their failure records; use "
@@ -170,6 +180,15 @@ public:
     static constexpr bool claims = [] {
         if constexpr (has_ledger && has_store) {
             return claiming_ledger<ledger_type>;
+        } else {
+            return false;
+        }
+    }();
+    // A ledger that claims a whole batch in one store round trip (PostgreSQL's) gets the fast
+    // chunk's keys at once, before the effects run (run_fast_items_batched).
+    static constexpr bool claims_batches = [] {
+        if constexpr (claims) {
+            return batch_claiming_ledger<ledger_type>;
         } else {
             return false;
         }
@@ -217,7 +236,9 @@ public:
         auto it = std::ranges::begin(job_.source);
         auto end = std::ranges::end(job_.source);
         duration longest_chunk{};
-        while (it != end && stop_reason_.empty()) {
+        // A claiming input compares equal to its end once the chunk's claim is read: the run ends
+        // after a chunk that claimed nothing.
+        while ((claims_input || it != end) && stop_reason_.empty()) {
             const auto chunk_start = now();
             if constexpr (has_time_budget) {
                 const auto budget = slot<time_budget_slot_i>().budget;
@@ -229,11 +250,15 @@ public:
             items.clear();
             fast_stop stop;
             fast_stop* after_fast = nullptr;
+            [[maybe_unused]] bool claimed = false;
             const bool fast = fast_path_ready();
             if (fast) {
                 if (run_fast_chunk(it, end, stop)) {
                     fast_backoff_ /= 2;
                     finish_chunk_tick(chunk_start, longest_chunk);
+                    if (claims_input && fast_read_ == 0) {
+                        break;
+                    }
                     continue;
                 }
                 fast_backoff_ = std::min(max_fast_backoff, std::max<std::size_t>(1, fast_backoff_ * 2));
@@ -242,6 +267,7 @@ public:
                 // chunk's first item (or its items are in replay_); the chunk runs again on the
                 // careful path, which starts from what the fast attempt learnt.
                 after_fast = &stop;
+                claimed = !replay_.empty(); // else the chunk failed before its claim
                 if constexpr (!rereadable) {
                     for (auto& v : replay_) {
                         add_entry(items, std::move(v));
@@ -249,10 +275,26 @@ public:
                     replay_.clear();
                 }
             }
-            for (; it != end && items.size() < chunk_size_; ++it) {
-                add_entry(items, *it);
+            auto read_chunk = [&] {
+                for (; it != end && items.size() < chunk_size_; ++it) {
+                    add_entry(items, *it);
+                }
+            };
+            if constexpr (claims_input) {
+                // New items are claimed inside the chunk's transaction; a fast attempt's are
+                // read already (replay_), and the rest of its claim is in the input's hands.
+                if (after_fast != nullptr && claimed) {
+                    read_chunk();
+                }
+                run_chunk_with_retries(items, after_fast, read_chunk);
+                if (items.empty()) {
+                    finish_chunk_tick(chunk_start, longest_chunk);
+                    break;
+                }
+            } else {
+                read_chunk();
+                run_chunk_with_retries(items, after_fast, [] {});
             }
-            run_chunk_with_retries(items, after_fast);
             if (failed_in_chunk_) {
                 careful_chunks_left_ = std::max(careful_chunks_left_, fast_backoff_);
             } else if (!fast && careful_chunks_left_ > 0) {
@@ -261,8 +303,10 @@ public:
             finish_chunk_tick(chunk_start, longest_chunk);
         }
         report_.stopped_early = stop_reason_;
-        for (; it != end; ++it) {
-            ++report_.remaining; // read, not processed: the next run does them
+        if constexpr (!claims_input) { // what a claiming input has left is not this worker's to count
+            for (; it != end; ++it) {
+                ++report_.remaining; // read, not processed: the next run does them
+            }
         }
         report_.elapsed = now() - start_;
         if (log_) {
@@ -361,11 +405,28 @@ private:
         fast_counts c;
         try {
             auto scope = policy::open_chunk(*tx_);
-            if (!run_fast_items(it, end, c, last, stop)) { // the scope rolls back on the way out
+            std::optional<decltype(tx_->savepoint())> after_claim;
+            if constexpr (claims_input) {
+                job_.source.begin_chunk(chunk_size_);
+                if (it != end) { // claims; the items' writes go in a savepoint, so a failure keeps the claim
+                    after_claim.emplace(tx_->savepoint());
+                }
+            }
+            bool whole = false;
+            if constexpr (claims_batches) {
+                whole = run_fast_items_batched(it, end, c, last, stop);
+            } else {
+                whole = run_fast_items(it, end, c, last, stop);
+            }
+            if (!whole) { // the scope rolls back on the way out
+                if (after_claim && stop.what == fast_stop::cause::item_failed) {
+                    after_claim->rollback();
+                    claimed_scope_.emplace(std::move(scope)); // the careful path goes on in it
+                }
                 if constexpr (rereadable) {
                     it = std::move(*chunk_begin);
-                } else {
-                    ++it; // this item is in replay_ already
+                } else if constexpr (!claims_batches) {
+                    ++it; // this item is in replay_ already (a batch read the whole chunk into it)
                 }
                 fast_failures_.clear();
                 return false;
@@ -378,6 +439,9 @@ private:
                         set_watermark(replay_.back());
                     }
                 }
+            }
+            if (after_claim) {
+                after_claim->release();
             }
             scope.commit();
         } catch (const std::logic_error&) {
@@ -392,11 +456,12 @@ private:
             return false;
         }
         replay_.clear();
+        fast_read_ = c.n;
         report_.seen += c.n;
         report_.done += c.done;
         report_.skipped += c.skipped;
         report_.quarantined += c.quarantined;
-        ++report_.chunks;
+        report_.chunks += c.n > 0 ? 1 : 0; // a claiming input's last claim may find nothing
         note_successes(c.done + c.skipped);
         for (auto& rec : fast_failures_) {
             report_failure(std::move(rec));
@@ -437,6 +502,60 @@ private:
         }
         counts = c;
         return whole;
+    }
+
+    /// run_fast_items for a ledger that claims a batch of keys in one store round trip: the
+    /// chunk's items are read first (into replay_ for a single-pass input, which then holds the
+    /// whole chunk), their keys claimed at once in the chunk's transaction, then the claimed
+    /// items' effects run in order. A failure leaves `it` past the chunk; the claims vanish with
+    /// the chunk's rollback, as the per-item claims do.
+    template <class It, class End> [[gnu::noinline]] bool
+    run_fast_items_batched(It& it, const End& end, fast_counts& counts, std::optional<It>& last, fast_stop& stop)
+    {
+        auto& values = [this]() -> std::vector<value_type>& {
+            if constexpr (rereadable) {
+                return batch_values_;
+            } else {
+                return replay_;
+            }
+        }();
+        values.clear();
+        batch_keys_.clear();
+        batch_positions_.clear();
+        fast_counts c;
+        for (; it != end && c.n < chunk_size_; ++it, ++c.n) {
+            if constexpr (has_watermark && rereadable) {
+                last.emplace(it);
+            }
+            const value_type& v = values.emplace_back(*it);
+            bool key_threw = false;
+            key k = fast_key(v, static_cast<std::int64_t>(report_.seen + c.n), key_threw);
+            if (key_threw) {
+                continue; // failed before it ran (in fast_failures_): the chunk goes on
+            }
+            if constexpr (keeps_failures) {
+                if (quarantined(k)) {
+                    ++c.quarantined;
+                    continue;
+                }
+            }
+            batch_keys_.push_back(std::move(k));
+            batch_positions_.push_back(c.n);
+        }
+        slot<ledger_slot_i>().ledger->claim_all(std::span<const key>(batch_keys_), batch_claimed_);
+        for (std::size_t b = 0; b < batch_keys_.size(); ++b) {
+            if (!batch_claimed_[b]) {
+                ++c.skipped;
+            } else if (fast_attempt(values[batch_positions_[b]], batch_keys_[b], batch_positions_[b], stop, true) ==
+                       state::failed) {
+                counts = c;
+                return false;
+            } else {
+                ++c.done;
+            }
+        }
+        counts = c;
+        return true;
     }
 
     /// One item on the fast path: its key, its quarantine, one attempt.
@@ -491,9 +610,9 @@ private:
         }
     }
 
-    state fast_attempt(value_type& v, const key& k, std::size_t index, fast_stop& stop)
+    state fast_attempt(value_type& v, const key& k, std::size_t index, fast_stop& stop, bool claimed = false)
     {
-        const state result = attempt(v, k, 0, stop.failure);
+        const state result = attempt(v, k, 0, stop.failure, claimed);
         if (result == state::failed) {
             stop.what = fast_stop::cause::item_failed;
             stop.index = index;
@@ -610,15 +729,16 @@ private:
     }
 
     // One attempt of one item, in whatever savepoint the caller holds.
+    // `claimed`: the key was claimed already, with its chunk's batch.
     [[gnu::always_inline]] state attempt(value_type& item, const key& item_key, int attempts_made,
-                                         attempt_failure& failure)
+                                         attempt_failure& failure, bool claimed = false)
     {
         try {
             if constexpr (has_ledger) {
                 // A claiming ledger marks the key now; the effect's failure rolls the mark back
                 // with the savepoint. Otherwise: check now, mark after the effect.
                 if constexpr (claims) {
-                    if (!slot<ledger_slot_i>().ledger->claim(item_key)) {
+                    if (!claimed && !slot<ledger_slot_i>().ledger->claim(item_key)) {
                         return state::skipped;
                     }
                 } else if (slot<ledger_slot_i>().ledger->contains(item_key)) {
@@ -830,13 +950,23 @@ private:
             const std::size_t seg_start = i;
             std::optional<std::size_t> failed_at;
             attempt_failure failure;
+            if constexpr (claims_batches) {
+                claim_segment(items, seg_start);
+            }
             for (; i < std::min(items.size(), stop_index_) && !items[i].isolate && i - seg_start < segment_limit_;
                  ++i) {
                 entry& e = items[i];
                 if (e.st != state::pending) {
                     continue;
                 }
-                const state result = attempt(e, failure);
+                state result = state::skipped;
+                if constexpr (claims_batches) {
+                    if (segment_claimed_[i - seg_start]) {
+                        result = attempt(e.item, e.item_key, e.attempts, failure, true);
+                    }
+                } else {
+                    result = attempt(e, failure);
+                }
                 if (result == state::failed) {
                     failed_at = i;
                     break;
@@ -867,6 +997,27 @@ private:
         }
     }
 
+    /// A batch-claiming ledger claims the pending keys of the segment starting at `seg_start` at
+    /// once, in the segment's savepoint (which a failure rolls back, claims included): the items
+    /// the segment's loop will attempt, as nothing changes its bounds while it runs.
+    void claim_segment(std::vector<entry>& items, std::size_t seg_start)
+    {
+        batch_keys_.clear();
+        batch_positions_.clear();
+        std::size_t j = seg_start;
+        for (; j < std::min(items.size(), stop_index_) && !items[j].isolate && j - seg_start < segment_limit_; ++j) {
+            if (items[j].st == state::pending) {
+                batch_keys_.push_back(items[j].item_key);
+                batch_positions_.push_back(j);
+            }
+        }
+        slot<ledger_slot_i>().ledger->claim_all(std::span<const key>(batch_keys_), batch_claimed_);
+        segment_claimed_.assign(j - seg_start, false);
+        for (std::size_t b = 0; b < batch_positions_.size(); ++b) {
+            segment_claimed_[batch_positions_[b] - seg_start] = batch_claimed_[b];
+        }
+    }
+
     void run_per_item(std::vector<entry>& items, std::size_t& retried)
     {
         for (std::size_t i = 0; i < std::min(items.size(), stop_index_); ++i) {
@@ -877,9 +1028,27 @@ private:
         }
     }
 
-    void run_chunk(std::vector<entry>& items, std::size_t& retried, fast_stop* after_fast)
+    /// `read_chunk` adds a claiming input's new items, inside the chunk's transaction.
+    template <class Read>
+    void run_chunk(std::vector<entry>& items, std::size_t& retried, fast_stop* after_fast, Read& read_chunk)
     {
-        auto scope = policy::open_chunk(*tx_);
+        // After a claiming input's failed fast attempt, its transaction still holds the claim.
+        std::optional<chunk_scope> held = std::exchange(claimed_scope_, std::nullopt);
+        const bool holds_claim = held.has_value();
+        auto scope = held ? std::move(*held) : policy::open_chunk(*tx_);
+        if constexpr (claims_input) {
+            if (holds_claim) {
+                // the rows are still locked by this transaction
+            } else if (items.empty()) {
+                job_.source.begin_chunk(chunk_size_);
+                read_chunk();
+            } else {
+                job_.source.begin_chunk(0); // they run again: held again, or waited for
+            }
+        } else {
+            (void)read_chunk;
+            (void)holds_claim;
+        }
         streak_in_chunk_.clear();
         failed_in_chunk_ = false;
         if (after_fast != nullptr) {
@@ -946,7 +1115,7 @@ private:
     }
 
     // `after_fast`: the fast attempt that gave way to this one (its failure is the first attempt's).
-    void run_chunk_with_retries(std::vector<entry>& items, fast_stop* after_fast)
+    template <class Read> void run_chunk_with_retries(std::vector<entry>& items, fast_stop* after_fast, Read read_chunk)
     {
         for (int chunk_attempt = 1;; ++chunk_attempt) {
             std::size_t retried = 0;
@@ -955,7 +1124,7 @@ private:
                 if (first != nullptr && first->what == fast_stop::cause::chunk_error) {
                     std::rethrow_exception(first->error);
                 }
-                run_chunk(items, retried, first);
+                run_chunk(items, retried, first, read_chunk);
                 report_.retried += retried;
                 settle_chunk(items);
                 return;
@@ -1013,7 +1182,7 @@ private:
 
     void settle_chunk(std::vector<entry>& items)
     {
-        ++report_.chunks;
+        report_.chunks += items.empty() ? 0 : 1; // a claiming input's last claim may find nothing
         for (auto& e : items) {
             switch (e.st) {
             case state::done: ++report_.done; break;
@@ -1036,12 +1205,18 @@ private:
 
     static constexpr std::size_t min_segment = 8;
     /// Items per shared savepoint on the careful path: a failure re-runs at most the items
-    /// before it in its segment, while a savepoint per 128 items costs a few instructions each.
-    static constexpr std::size_t max_segment = 32;
+    /// before it in its segment. In-process stores (SQLite) pay ~100 instructions per item for
+    /// a savepoint per 32; a store that claims a segment's keys in one round trip (PostgreSQL)
+    /// keeps larger segments, as each costs it round trips.
+    static constexpr std::size_t max_segment = claims_batches ? 256 : 32;
     static constexpr std::size_t max_fast_backoff = 64;
+
+    using chunk_scope = decltype(policy::open_chunk(std::declval<tx_type&>()));
 
     Job& job_;
     no_transaction null_tx_;
+    std::optional<chunk_scope> claimed_scope_; ///< a failed fast attempt's transaction, kept for its claim
+    std::size_t fast_read_ = 0;                ///< items the last fast chunk read
     tx_type* tx_ = nullptr;
     std::size_t chunk_size_ = 1;
     std::size_t segment_limit_ = max_segment;
@@ -1060,6 +1235,11 @@ private:
     std::vector<std::size_t> streak_in_chunk_;  ///< the streak's items in the chunk in flight
     std::vector<failure_record> fast_failures_; ///< items of the fast chunk whose key function threw
     std::vector<value_type> replay_;            ///< a single-pass input's items of the chunk in flight (fast path)
+    std::vector<value_type> batch_values_;      ///< a batch-claimed fast chunk's items (rereadable input)
+    std::vector<key> batch_keys_;               ///< the keys it claims
+    std::vector<std::size_t> batch_positions_;  ///< each key's item, by position in the chunk
+    std::vector<bool> batch_claimed_;           ///< which keys the claim took
+    std::vector<bool> segment_claimed_;         ///< careful path: which items of the segment were claimed
     std::vector<bool> window_;
     std::size_t window_next_ = 0;
     std::size_t window_failures_ = 0;
