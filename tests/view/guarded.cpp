@@ -231,7 +231,7 @@ TEST_CASE("after a failed fast attempt the next chunk runs in segments: a failur
     const auto twice = std::count(calls.begin() + 256, calls.begin() + 512, 2);
     CHECK(twice > 0);
     CHECK(twice <= 31);
-    CHECK(std::count(calls.begin() + 512, calls.end(), 1) == 256); // the third chunk ran once, fast
+    CHECK(std::count(calls.begin() + 512, calls.end(), 1) == 256); // the third chunk: each item once
 }
 
 TEST_CASE("after a rare failure the fast path comes back: later clean chunks take no savepoint")
