@@ -12,10 +12,19 @@
 ///            | sturdy::guarded([&](const subscription& s) { db.execute("INSERT INTO invoice ...", s.id); })
 ///            | sturdy::drain;
 ///
-/// Errors are `sturdy::failure_error`s whose code is in `sqlite_category()`: SQLITE_BUSY and
-/// SQLITE_LOCKED (with their extended codes) are transient, so sturdy retries them; everything
-/// else (constraints, a read-only file ...) is permanent. The message is SQLite's, followed by
-/// the statement that failed: "CHECK constraint failed: amount >= 0 (in: INSERT INTO ...)".
+/// Errors are `sturdy::failure_error`s whose code is in `sqlite_category()` (SQLite's extended
+/// result code), except a missing table or column, which SQLite reports as a plain
+/// SQLITE_ERROR and this store as `sturdy::errc::schema_mismatch`. How the loop treats them:
+///   - transient, retried: SQLITE_BUSY and SQLITE_LOCKED (with their extended codes);
+///   - fatal, the run stops at once with the reason and records no failure, as no item can
+///     succeed until someone fixes the cause: no such table or column (`errc::schema_mismatch`),
+///     a read-only database (SQLITE_READONLY: opened `read_only`, `PRAGMA query_only`, a file
+///     or attached database SQLite cannot write), a corrupt file (SQLITE_CORRUPT,
+///     SQLITE_NOTADB), a full disk (SQLITE_FULL, also from `PRAGMA max_page_count`);
+///   - permanent, recorded against the item: everything else (constraints, a datatype
+///     mismatch, an SQL function's error ...).
+/// The message is SQLite's, followed by the statement that failed: "CHECK constraint failed:
+/// amount >= 0 (in: INSERT INTO ...)".
 /// A `database` is one connection, opened with SQLITE_OPEN_NOMUTEX (SQLite takes no lock of its
 /// own per call): a database and its ledgers, statements and row ranges must be used by one
 /// thread at a time. Handing them to another thread is fine when that hand-over orders the two
@@ -51,7 +60,8 @@ namespace sturdy::sqlite {
 // --- errors ------------------------------------------------------------------------------
 
 /// The category of SQLite result codes (extended codes included). Busy and locked map to
-/// `sturdy::transient_condition()`, everything else to the permanent condition.
+/// `sturdy::transient_condition()`; read-only, corrupt, not-a-database and full map to
+/// `sturdy::fatal_condition()`; everything else to the permanent condition.
 STURDY_DECL const std::error_category& sqlite_category() noexcept;
 
 /// An SQLite result code as a `std::error_code`.
@@ -61,7 +71,13 @@ namespace detail {
 /// The first 200 characters of a statement, for messages.
 STURDY_DECL std::string abbreviated(std::string_view sql);
 
-/// Throws the connection's current error, naming the statement that failed.
+/// Whether SQLite's message names a table or column the schema lacks. SQLite has no result
+/// code of its own for that: it is SQLITE_ERROR, as is the error a failing SQL function raises
+/// for one row's bad data.
+STURDY_DECL bool names_missing_schema_object(std::string_view message) noexcept;
+
+/// Throws the connection's current error, naming the statement that failed: in
+/// `sqlite_category()`, or `errc::schema_mismatch` for a missing table or column.
 [[noreturn]] STURDY_DECL void fail(sqlite3* db, int rc, std::string_view sql);
 
 [[noreturn]] STURDY_DECL void fail_open(const std::string& path, std::string why);
@@ -227,7 +243,7 @@ struct options {
     journal_mode journal = journal_mode::wal;     ///< WAL: readers never block the writer
     synchronous_mode synchronous = synchronous_mode::normal; ///< NORMAL is durable enough with WAL
     bool create = true;                                      ///< create the file when it does not exist
-    bool read_only = false;                                  ///< open read-only; every write then fails (permanently)
+    bool read_only = false; ///< open read-only; every write then fails (fatally: it stops a run)
 };
 
 class ledger;
@@ -427,8 +443,6 @@ private:
     // Savepoint `depth` was released (its writes now belong to the level above) or rolled back.
     STURDY_DECL void savepoint_released(std::size_t depth) noexcept;
     STURDY_DECL void savepoint_rolled_back(std::size_t depth) noexcept;
-    // The tables were created in what was just undone: create them again on next use.
-    STURDY_DECL void schema_undone() noexcept;
     [[nodiscard]] bool alive(std::uint64_t generation) const noexcept
     {
         return generation == generation_ && in_transaction();
@@ -450,9 +464,9 @@ private:
     std::vector<savepoint_level> levels_;
     std::size_t depth_ = 0;
     std::uint64_t generation_ = 0;
-    bool schema_ready_ = false;
-    // While the sturdy tables' creation is not committed: the savepoint depth whose rollback
-    // undoes it (0: only the transaction's). Rolling back a deeper savepoint leaves them be.
+    bool schema_ready_ = false; ///< the sturdy tables exist, committed: the per-item check
+    // While their creation is not committed: the savepoint depth whose rollback undoes it (0:
+    // only the transaction's). Rolling back a deeper savepoint leaves them be.
     std::optional<std::size_t> schema_created_at_;
 };
 
