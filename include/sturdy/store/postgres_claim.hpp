@@ -270,8 +270,10 @@ private:
         std::size_t out = 0;
         for (std::size_t i = 0; i < rows_.size(); ++i) {
             if (!drop.contains(keys_[i])) {
-                rows_[out] = std::move(rows_[i]);
-                keys_[out] = std::move(keys_[i]);
+                if (out != i) { // never onto itself: a moved-onto-itself string may be emptied
+                    rows_[out] = std::move(rows_[i]);
+                    keys_[out] = std::move(keys_[i]);
+                }
                 ++out;
             }
         }
