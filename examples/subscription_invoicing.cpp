@@ -184,7 +184,8 @@ inline auto due_items(sturdy::postgres::database& db, const sturdy::postgres::le
          .where = std::string("s.active <> 0 AND ") + postgres_well_formed,
          .key = "s.id || '/' || to_char(m, 'YYYY-MM')",
          .lock = "s",
-         .order_by = "s.id, m"},
+         .order_by = "s.id, m",
+         .resume = "s.id"},
         through);
 }
 
