@@ -190,7 +190,7 @@ inline auto due_items(sturdy::postgres::database& db, const sturdy::postgres::le
 }
 
 /// Inserts `d`'s invoice row and returns its id. On SQLite, RETURNING builds and frees a
-/// temporary table per row (~23,000 instructions, as much as the rest of the item):
+/// temporary table per row (~25,000 instructions, as much as the rest of the item):
 /// last_insert_rowid() reads the id for nothing.
 template <class Db> std::int64_t insert_invoice(Db& db, const due& d)
 {
