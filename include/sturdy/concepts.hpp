@@ -8,6 +8,7 @@
 #include <chrono>
 #include <concepts>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -61,6 +62,19 @@ concept claiming_ledger = ledger<L> && requires(L& l, const key& k)
     {
         l.claim(k)
         } -> std::convertible_to<bool>;
+};
+
+/// A claiming ledger that claims many keys in one store round trip: `claim_all(keys, claimed)`
+/// marks each key not yet marked and sets `claimed[i]` when it marked `keys[i]` (a key given
+/// twice is claimed by its first occurrence). The loop's fast path then claims a chunk's keys at
+/// once, in the chunk's transaction, before the effects of the claimed items run: the same
+/// guarantee as per-item claims (the chunk's rollback removes them all) for one round trip per
+/// chunk, which is what a networked store (PostgreSQL) needs.
+template <class L>
+concept batch_claiming_ledger = claiming_ledger<L> &&
+    requires(L& l, std::span<const key> keys, std::vector<bool>& claimed)
+{
+    l.claim_all(keys, claimed);
 };
 
 /// A key's failure history across runs, as a ledger with failure records keeps it.

@@ -1,5 +1,7 @@
 // A program that uses sturdy the way a user's would: a real pipeline on the memory store (and,
-// with STURDY_CONSUMER_SQLITE defined, on an SQLite file), with its report checked.
+// with STURDY_CONSUMER_SQLITE defined, on an SQLite file; with STURDY_CONSUMER_POSTGRES, on the
+// PostgreSQL server named by $STURDY_TEST_POSTGRES, which scripts/with-postgres sets), with its
+// report checked.
 // Returns non-zero if sturdy does not behave.
 // The one program of every consumer build in .ci/run: with only `-I include` (plain include), with
 // `pkg-config --cflags --libs sturdy` (and so again with -DSTURDY_SEPARATE_COMPILATION, linked
@@ -14,6 +16,13 @@
 #include <optional>
 
 #include <unistd.h>
+#endif
+
+#ifdef STURDY_CONSUMER_POSTGRES
+#include <sturdy/store/postgres.hpp>
+
+#include <cstdlib>
+#include <optional>
 #endif
 
 #include <cstdio>
@@ -81,6 +90,21 @@ int main()
                         "sqlite store holds the four committed rows");
         }
         fs::remove_all(dir);
+    }
+#endif
+#ifdef STURDY_CONSUMER_POSTGRES
+    {
+        const char* conninfo = std::getenv("STURDY_TEST_POSTGRES");
+        if (!check(conninfo != nullptr, "STURDY_TEST_POSTGRES is set (run under scripts/with-postgres)")) {
+            return 1;
+        }
+        sturdy::postgres::database db(conninfo);
+        db.exec("CREATE TABLE out (id integer PRIMARY KEY, square integer NOT NULL)"); // a new server each run
+        ok &= run_twice(
+            db, [&](int v) { db.execute("INSERT INTO out (id, square) VALUES ($1, $2)", v, v * v); },
+            "postgres store pipeline");
+        ok &= check(db.query_one<int>("SELECT count(*) FROM out") == std::optional<int>(4),
+                    "postgres store holds the four committed rows");
     }
 #endif
     std::printf("sturdy consumer: %s\n", ok ? "ok" : "FAILED");

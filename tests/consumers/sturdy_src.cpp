@@ -5,3 +5,6 @@
 #ifdef STURDY_CONSUMER_SQLITE
 #include <sturdy/store/sqlite_src.hpp>
 #endif
+#ifdef STURDY_CONSUMER_POSTGRES
+#include <sturdy/store/postgres_src.hpp>
+#endif

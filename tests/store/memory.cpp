@@ -1,71 +1,7 @@
+// The memory store's own cases; those every store shares are in tests/store/suite.cpp.
 #include <sturdy/store/memory.hpp>
 
 #include <catch2/catch.hpp>
-
-TEST_CASE("memory store: commit keeps, rollback undoes")
-{
-    sturdy::memory::database db;
-    auto& t = db.table("t");
-    db.begin();
-    t.put(1, "a");
-    db.commit();
-    db.begin();
-    t.put(1, "changed");
-    t.put(2, "b");
-    t.erase(1);
-    db.rollback();
-    CHECK(t.size() == 1);
-    CHECK(t.get(1) == "a");
-}
-
-TEST_CASE("memory store: nested savepoints undo only their own writes")
-{
-    sturdy::memory::database db;
-    auto& t = db.table("t");
-    db.begin();
-    t.put(1, "outer");
-    {
-        auto sp1 = db.savepoint();
-        t.put(2, "inner");
-        {
-            auto sp2 = db.savepoint();
-            t.put(3, "innermost");
-            t.put(1, "overwritten");
-        } // destroyed without release: rolled back
-        CHECK_FALSE(t.contains(3));
-        CHECK(t.get(1) == "outer");
-        sp1.release();
-    }
-    CHECK(t.contains(2));
-    {
-        auto sp = db.savepoint();
-        t.erase(2);
-        sp.rollback();
-    }
-    CHECK(t.contains(2));
-    db.commit();
-    CHECK(t.size() == 2);
-}
-
-TEST_CASE("memory store: a savepoint outside a transaction starts one, and its release commits")
-{
-    sturdy::memory::database db;
-    auto& t = db.table("t");
-    {
-        auto sp = db.savepoint();
-        CHECK(db.in_transaction());
-        t.put(1, "x");
-        sp.release();
-    }
-    CHECK_FALSE(db.in_transaction());
-    CHECK(db.commits() == 1);
-    {
-        auto sp = db.savepoint();
-        t.put(2, "y");
-    }
-    CHECK_FALSE(db.in_transaction());
-    CHECK_FALSE(t.contains(2));
-}
 
 TEST_CASE("memory store: unique inserts and clear usage errors")
 {
@@ -82,16 +18,4 @@ TEST_CASE("memory store: unique inserts and clear usage errors")
     CHECK_THROWS_WITH(db.commit(), Catch::Contains("no transaction is open"));
     db.begin();
     CHECK_THROWS_WITH(db.begin(), Catch::Contains("already open"));
-}
-
-TEST_CASE("memory store: checkpoints are transactional")
-{
-    sturdy::memory::database db;
-    CHECK_FALSE(db.checkpoint("sync"));
-    db.begin();
-    db.set_checkpoint("sync", "41");
-    db.rollback();
-    CHECK_FALSE(db.checkpoint("sync"));
-    db.set_checkpoint("sync", "42");
-    CHECK(db.checkpoint("sync") == "42");
 }

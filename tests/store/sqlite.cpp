@@ -153,70 +153,19 @@ TEST_CASE("sqlite: a new file is in WAL mode with foreign keys on")
     CHECK(contains_text(e.message(), "FOREIGN KEY constraint failed"));
 }
 
-TEST_CASE("sqlite: nested savepoints undo only their own writes")
+TEST_CASE("sqlite: a savepoint released outside a transaction commits to the file")
 {
+    // Savepoints' semantics, shared by every store: tests/store/suite.cpp.
     temp_dir dir;
     sqlite::database db(dir.file("jobs.db"));
     db.exec("CREATE TABLE t(v INTEGER)");
-    auto values = [&] { return db.query<int>("SELECT v FROM t ORDER BY v"); };
-
-    db.begin();
+    auto sp = db.savepoint();
     CHECK(db.in_transaction());
-    db.execute("INSERT INTO t VALUES(1)");
-    {
-        auto outer = db.savepoint();
-        db.execute("INSERT INTO t VALUES(2)");
-        {
-            auto inner = db.savepoint();
-            db.execute("INSERT INTO t VALUES(3)");
-            inner.rollback();
-        }
-        CHECK(values() == std::vector<int>{1, 2});
-        {
-            auto inner = db.savepoint();
-            db.execute("INSERT INTO t VALUES(4)");
-            auto moved = std::move(inner); // the guard moves; only the new owner acts
-            // destroyed unreleased: rolls back
-        }
-        CHECK(values() == std::vector<int>{1, 2});
-        {
-            auto inner = db.savepoint();
-            db.execute("INSERT INTO t VALUES(5)");
-            inner.release();
-        }
-        outer.release();
-    }
-    CHECK(values() == std::vector<int>{1, 2, 5});
-    db.commit();
+    db.execute("INSERT INTO t VALUES(8)");
+    sp.release();
     CHECK_FALSE(db.in_transaction());
-
-    SECTION("rollback undoes everything since begin")
-    {
-        db.begin();
-        db.execute("INSERT INTO t VALUES(6)");
-        auto sp = db.savepoint();
-        db.execute("INSERT INTO t VALUES(7)");
-        db.rollback(); // the guard is now inert
-        sp.rollback();
-        CHECK(values() == std::vector<int>{1, 2, 5});
-    }
-    SECTION("a savepoint outside a transaction starts one, and its release commits")
-    {
-        auto sp = db.savepoint();
-        CHECK(db.in_transaction());
-        db.execute("INSERT INTO t VALUES(8)");
-        sp.release();
-        CHECK_FALSE(db.in_transaction());
-        sqlite::database other(db.path());
-        CHECK(other.query<int>("SELECT v FROM t ORDER BY v") == std::vector<int>{1, 2, 5, 8});
-    }
-    SECTION("begin inside a transaction is a usage error")
-    {
-        db.begin();
-        CHECK_THROWS_AS(db.begin(), sturdy::usage_error);
-        db.rollback();
-        CHECK_THROWS_AS(db.commit(), sturdy::usage_error);
-    }
+    sqlite::database other(db.path());
+    CHECK(other.query<int>("SELECT v FROM t ORDER BY v") == std::vector<int>{8});
 }
 
 TEST_CASE("sqlite: the full pipeline isolates a failing item mid-chunk and a second run skips what is done")
@@ -482,80 +431,17 @@ TEST_CASE("sqlite: opening bad paths fails with what to do, and touches nothing"
     }
 }
 
-TEST_CASE("sqlite: failure records count runs, quarantine, requeue and clear")
+TEST_CASE("sqlite: integer keys are stored as integers, text keys as text")
 {
+    // The rest of the ledger's and failure records' behaviour: tests/store/suite.cpp.
     temp_dir dir;
     sqlite::database db(dir.file("jobs.db"));
     auto ledger = db.ledger("sync");
-    CHECK(ledger.name() == "sync");
-
-    CHECK(ledger.record_failure(42, "timeout", 3).runs == 1);
-    CHECK(ledger.record_failure(42, "timeout again", 3).runs == 2);
-    const auto third = ledger.record_failure(42, "still down", 3);
-    CHECK(third.runs == 3);
-    CHECK(third.quarantined);
-    CHECK(third.last_reason == "still down");
-    CHECK(third.item_key == sturdy::key(42));
-    CHECK(third.first_failed > 0);
-    CHECK(third.last_failed >= third.first_failed);
-    const auto text_key = ledger.record_failure("contact/7", "bad email", 3);
-    CHECK_FALSE(text_key.quarantined);
-    ledger.record_failure("contact/8", "bad phone", 1);
-
-    auto failures = ledger.failures();
-    REQUIRE(failures.size() == 3);
-    CHECK(failures[0].item_key == sturdy::key(42)); // integers sort before texts
-    CHECK(failures[1].item_key == sturdy::key("contact/7"));
-    CHECK(failures[2].quarantined);
-
-    // Another ledger's records are its own.
-    auto other = db.ledger("other");
-    CHECK(other.failures().empty());
-
-    CHECK(ledger.requeue(42));
-    CHECK_FALSE(ledger.requeue(999));
-    failures = ledger.failures();
-    CHECK(failures[0].runs == 0);
-    CHECK_FALSE(failures[0].quarantined);
-    CHECK(ledger.requeue_all() == 1); // contact/8
-    ledger.clear_failure("contact/7");
-    CHECK(ledger.failures().size() == 2);
-
-    SECTION("records are written in the current transaction")
-    {
-        db.begin();
-        ledger.record_failure(5, "x", 3);
-        ledger.mark(6);
-        db.rollback();
-        CHECK(ledger.failures().size() == 2);
-        CHECK_FALSE(ledger.contains(6));
-    }
-    SECTION("claim marks a key once, and a rolled-back savepoint takes the claim back")
-    {
-        db.begin();
-        CHECK(ledger.claim(9));
-        CHECK_FALSE(ledger.claim(9));
-        {
-            auto sp = db.savepoint();
-            CHECK(ledger.claim("9"));
-            sp.rollback();
-        }
-        CHECK_FALSE(ledger.contains("9"));
-        CHECK(ledger.claim("9"));
-        db.commit();
-        CHECK(ledger.contains(9));
-        CHECK(ledger.contains("9"));
-        CHECK_FALSE(ledger.claim(9)); // outside a transaction too
-    }
-    SECTION("integer and text keys are different keys")
-    {
-        ledger.mark(5);
-        CHECK(ledger.contains(5));
-        CHECK_FALSE(ledger.contains("5"));
-        ledger.mark("5");
-        CHECK(ledger.size() == 2);
-        CHECK(*db.query_one<std::string>("SELECT typeof(item_key) FROM sturdy_ledger WHERE item_key = 5") == "integer");
-    }
+    ledger.mark(5);
+    ledger.mark("5");
+    CHECK(ledger.size() == 2);
+    CHECK(*db.query_one<std::string>("SELECT typeof(item_key) FROM sturdy_ledger WHERE item_key = 5") == "integer");
+    CHECK(*db.query_one<std::string>("SELECT typeof(item_key) FROM sturdy_ledger WHERE item_key = '5'") == "text");
 }
 
 TEST_CASE("sqlite: checkpoints are written in the current transaction and survive reopening")
@@ -609,37 +495,6 @@ TEST_CASE("sqlite: sturdy tables created inside a transaction that is rolled bac
     db.rollback();
     ledger.mark(1);
     CHECK(ledger.contains(1));
-}
-
-TEST_CASE("sqlite: sturdy tables created in a caller's transaction outlive the rollback of a failing no_commit run")
-{
-    // A fresh file: the tables are created inside the caller's transaction, and the caller's
-    // rollback takes them away. Rolling back an item's or a chunk's savepoint must not make the
-    // store forget that, or every later ledger call would meet "no such table".
-    const auto isolation = GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_item);
-    temp_dir dir;
-    sqlite::database db(dir.file("jobs.db"));
-    db.exec("CREATE TABLE out(v INTEGER NOT NULL CHECK (v <> 7))");
-    db.begin();
-    auto ledger = db.ledger("job");
-    const auto r = std::views::iota(1, 21) | sturdy::idempotent_by(ledger, [](int v) { return v; }) |
-                   sturdy::chunked<sturdy::no_commit>(db, 8) |
-                   sturdy::guarded([&](int v) { db.execute("INSERT INTO out(v) VALUES(?)", v); }, isolation) |
-                   sturdy::drain;
-    CHECK(r.done == 19);
-    CHECK(r.failed == 1);
-    CHECK(ledger.size() == 19);
-    db.rollback();
-    CHECK(count(db, "sqlite_schema WHERE name LIKE 'sturdy_%'") == 0);
-
-    CHECK_FALSE(ledger.contains(1));
-    CHECK(ledger.claim(1));
-    CHECK(ledger.size() == 1);
-    CHECK(ledger.failures().empty());
-    CHECK(ledger.record_failure(2, "why", 5).runs == 1);
-    CHECK_FALSE(db.checkpoint("cp"));
-    db.set_checkpoint("cp", "x");
-    CHECK(db.checkpoint("cp") == "x");
 }
 
 TEST_CASE("sqlite: the store forgets sturdy tables exactly when the rollback that undoes them happens")

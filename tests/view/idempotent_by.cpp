@@ -8,6 +8,9 @@
 #include <compare>
 #include <cstdint>
 #include <functional>
+#include <ranges>
+#include <span>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -247,4 +250,88 @@ TEST_CASE("idempotent_by rejects a quarantine threshold below 1")
     CHECK_THROWS_WITH(sturdy::idempotent_by(
                           ledger, [](int v) { return v; }, sturdy::quarantine_after{0}),
                       Catch::Contains("quarantine_after must be at least 1"));
+}
+
+namespace {
+/// A memory ledger that also claims batches (sturdy::batch_claiming_ledger), counting its calls.
+struct batch_ledger {
+    sturdy::memory::ledger inner;
+    std::size_t batches = 0;
+    std::size_t single_claims = 0;
+
+    [[nodiscard]] bool contains(const sturdy::key& k) const { return inner.contains(k); }
+    void mark(const sturdy::key& k) { inner.mark(k); }
+    bool claim(const sturdy::key& k)
+    {
+        ++single_claims;
+        return inner.claim(k);
+    }
+    void claim_all(std::span<const sturdy::key> keys, std::vector<bool>& claimed)
+    {
+        ++batches;
+        claimed.clear();
+        for (const auto& k : keys) {
+            claimed.push_back(inner.claim(k));
+        }
+    }
+};
+static_assert(sturdy::batch_claiming_ledger<batch_ledger>);
+} // namespace
+
+TEST_CASE("a batch-claiming ledger claims a chunk's or a segment's keys at once, with the same outcome as per-item "
+          "claims")
+{
+    sturdy::memory::database db;
+    batch_ledger ledger{db.ledger("job")};
+    auto& out = db.table("out");
+    ledger.inner.mark(4); // done by an earlier run
+    const bool single_pass = GENERATE(false, true);
+    CAPTURE(single_pass);
+    auto run = [&](int poison) {
+        auto effect = [&](int v) {
+            out.insert(v, "");
+            if (v == poison) {
+                throw sturdy::permanent_error("poison");
+            }
+        };
+        auto keyed = [](int v) { return v; };
+        if (single_pass) {
+            std::istringstream text("1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 3");
+            return std::views::istream<int>(text) | sturdy::idempotent_by(ledger, keyed) | sturdy::chunked(db, 10) |
+                   sturdy::guarded(effect) | sturdy::drain;
+        }
+        std::vector<int> input{1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13,
+                               14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 3};
+        return input | sturdy::idempotent_by(ledger, keyed) | sturdy::chunked(db, 10) | sturdy::guarded(effect) |
+               sturdy::drain;
+    };
+
+    SECTION("nothing fails: one claim per chunk, none per item")
+    {
+        const auto r = run(0);
+        CHECK(r.done == 24);
+        CHECK(r.skipped == 2); // 4, marked before, and 3, claimed by its first occurrence
+        CHECK(r.chunks == 3);
+        CHECK(ledger.batches == 3);
+        CHECK(ledger.single_claims == 0);
+        CHECK(out.size() == 24);
+        CHECK(ledger.inner.size() == 25);
+    }
+    SECTION("an item fails: its chunk's claims are rolled back, and the careful path claims per segment")
+    {
+        const auto r = run(13);
+        CHECK(r.done == 23);
+        CHECK(r.failed == 1);
+        CHECK(r.skipped == 2);
+        CHECK(ledger.batches >= 4); // 3 fast attempts, and the careful path's segments
+        CHECK(ledger.single_claims == 0);
+        CHECK(out.size() == 23);
+        CHECK_FALSE(out.contains(13));
+        CHECK_FALSE(ledger.contains(13));
+        CHECK(ledger.inner.size() == 24);
+        const auto again = run(13);
+        CHECK(again.done == 0);
+        CHECK(again.failed == 1);
+        CHECK(again.skipped == 25);
+    }
 }

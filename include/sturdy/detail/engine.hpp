@@ -30,6 +30,7 @@
 #include <memory>
 #include <optional>
 #include <ranges>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -170,6 +171,15 @@ public:
     static constexpr bool claims = [] {
         if constexpr (has_ledger && has_store) {
             return claiming_ledger<ledger_type>;
+        } else {
+            return false;
+        }
+    }();
+    // A ledger that claims a whole batch in one store round trip (PostgreSQL's) gets the fast
+    // chunk's keys at once, before the effects run (run_fast_items_batched).
+    static constexpr bool claims_batches = [] {
+        if constexpr (claims) {
+            return batch_claiming_ledger<ledger_type>;
         } else {
             return false;
         }
@@ -348,11 +358,17 @@ private:
         fast_counts c;
         try {
             auto scope = policy::open_chunk(*tx_);
-            if (!run_fast_items(it, end, c, last, stop)) { // the scope rolls back on the way out
+            bool whole = false;
+            if constexpr (claims_batches) {
+                whole = run_fast_items_batched(it, end, c, last, stop);
+            } else {
+                whole = run_fast_items(it, end, c, last, stop);
+            }
+            if (!whole) { // the scope rolls back on the way out
                 if constexpr (rereadable) {
                     it = std::move(*chunk_begin);
-                } else {
-                    ++it; // this item is in replay_ already
+                } else if constexpr (!claims_batches) {
+                    ++it; // this item is in replay_ already (a batch read the whole chunk into it)
                 }
                 fast_failures_.clear();
                 return false;
@@ -426,6 +442,60 @@ private:
         return whole;
     }
 
+    /// run_fast_items for a ledger that claims a batch of keys in one store round trip: the
+    /// chunk's items are read first (into replay_ for a single-pass input, which then holds the
+    /// whole chunk), their keys claimed at once in the chunk's transaction, then the claimed
+    /// items' effects run in order. A failure leaves `it` past the chunk; the claims vanish with
+    /// the chunk's rollback, as the per-item claims do.
+    template <class It, class End> [[gnu::noinline]] bool
+    run_fast_items_batched(It& it, const End& end, fast_counts& counts, std::optional<It>& last, fast_stop& stop)
+    {
+        auto& values = [this]() -> std::vector<value_type>& {
+            if constexpr (rereadable) {
+                return batch_values_;
+            } else {
+                return replay_;
+            }
+        }();
+        values.clear();
+        batch_keys_.clear();
+        batch_positions_.clear();
+        fast_counts c;
+        for (; it != end && c.n < chunk_size_; ++it, ++c.n) {
+            if constexpr (has_watermark && rereadable) {
+                last.emplace(it);
+            }
+            const value_type& v = values.emplace_back(*it);
+            bool key_threw = false;
+            key k = fast_key(v, static_cast<std::int64_t>(report_.seen + c.n), key_threw);
+            if (key_threw) {
+                continue; // failed before it ran (in fast_failures_): the chunk goes on
+            }
+            if constexpr (keeps_failures) {
+                if (quarantined(k)) {
+                    ++c.quarantined;
+                    continue;
+                }
+            }
+            batch_keys_.push_back(std::move(k));
+            batch_positions_.push_back(c.n);
+        }
+        slot<ledger_slot_i>().ledger->claim_all(std::span<const key>(batch_keys_), batch_claimed_);
+        for (std::size_t b = 0; b < batch_keys_.size(); ++b) {
+            if (!batch_claimed_[b]) {
+                ++c.skipped;
+            } else if (fast_attempt(values[batch_positions_[b]], batch_keys_[b], batch_positions_[b], stop, true) ==
+                       state::failed) {
+                counts = c;
+                return false;
+            } else {
+                ++c.done;
+            }
+        }
+        counts = c;
+        return true;
+    }
+
     /// One item on the fast path: its key, its quarantine, one attempt.
     state fast_step(value_type& v, std::size_t index, fast_stop& stop)
     {
@@ -478,9 +548,9 @@ private:
         }
     }
 
-    state fast_attempt(value_type& v, const key& k, std::size_t index, fast_stop& stop)
+    state fast_attempt(value_type& v, const key& k, std::size_t index, fast_stop& stop, bool claimed = false)
     {
-        const state result = attempt(v, k, 0, stop.failure);
+        const state result = attempt(v, k, 0, stop.failure, claimed);
         if (result == state::failed) {
             stop.what = fast_stop::cause::item_failed;
             stop.index = index;
@@ -597,15 +667,16 @@ private:
     }
 
     // One attempt of one item, in whatever savepoint the caller holds.
+    // `claimed`: the key was claimed already, with its chunk's batch.
     [[gnu::always_inline]] state attempt(value_type& item, const key& item_key, int attempts_made,
-                                         attempt_failure& failure)
+                                         attempt_failure& failure, bool claimed = false)
     {
         try {
             if constexpr (has_ledger) {
                 // A claiming ledger marks the key now; the effect's failure rolls the mark back
                 // with the savepoint. Otherwise: check now, mark after the effect.
                 if constexpr (claims) {
-                    if (!slot<ledger_slot_i>().ledger->claim(item_key)) {
+                    if (!claimed && !slot<ledger_slot_i>().ledger->claim(item_key)) {
                         return state::skipped;
                     }
                 } else if (slot<ledger_slot_i>().ledger->contains(item_key)) {
@@ -817,13 +888,23 @@ private:
             const std::size_t seg_start = i;
             std::optional<std::size_t> failed_at;
             attempt_failure failure;
+            if constexpr (claims_batches) {
+                claim_segment(items, seg_start);
+            }
             for (; i < std::min(items.size(), stop_index_) && !items[i].isolate && i - seg_start < segment_limit_;
                  ++i) {
                 entry& e = items[i];
                 if (e.st != state::pending) {
                     continue;
                 }
-                const state result = attempt(e, failure);
+                state result = state::skipped;
+                if constexpr (claims_batches) {
+                    if (segment_claimed_[i - seg_start]) {
+                        result = attempt(e.item, e.item_key, e.attempts, failure, true);
+                    }
+                } else {
+                    result = attempt(e, failure);
+                }
                 if (result == state::failed) {
                     failed_at = i;
                     break;
@@ -851,6 +932,27 @@ private:
             }
             segment_limit_ = std::max<std::size_t>(min_segment, (*failed_at - seg_start + 1) / 2);
             i = seg_start;
+        }
+    }
+
+    /// A batch-claiming ledger claims the pending keys of the segment starting at `seg_start` at
+    /// once, in the segment's savepoint (which a failure rolls back, claims included): the items
+    /// the segment's loop will attempt, as nothing changes its bounds while it runs.
+    void claim_segment(std::vector<entry>& items, std::size_t seg_start)
+    {
+        batch_keys_.clear();
+        batch_positions_.clear();
+        std::size_t j = seg_start;
+        for (; j < std::min(items.size(), stop_index_) && !items[j].isolate && j - seg_start < segment_limit_; ++j) {
+            if (items[j].st == state::pending) {
+                batch_keys_.push_back(items[j].item_key);
+                batch_positions_.push_back(j);
+            }
+        }
+        slot<ledger_slot_i>().ledger->claim_all(std::span<const key>(batch_keys_), batch_claimed_);
+        segment_claimed_.assign(j - seg_start, false);
+        for (std::size_t b = 0; b < batch_positions_.size(); ++b) {
+            segment_claimed_[batch_positions_[b] - seg_start] = batch_claimed_[b];
         }
     }
 
@@ -1041,6 +1143,11 @@ private:
     std::vector<std::size_t> streak_in_chunk_;  ///< the streak's items in the chunk in flight
     std::vector<failure_record> fast_failures_; ///< items of the fast chunk whose key function threw
     std::vector<value_type> replay_;            ///< a single-pass input's items of the chunk in flight (fast path)
+    std::vector<value_type> batch_values_;      ///< a batch-claimed fast chunk's items (rereadable input)
+    std::vector<key> batch_keys_;               ///< the keys it claims
+    std::vector<std::size_t> batch_positions_;  ///< each key's item, by position in the chunk
+    std::vector<bool> batch_claimed_;           ///< which keys the claim took
+    std::vector<bool> segment_claimed_;         ///< careful path: which items of the segment were claimed
     std::vector<bool> window_;
     std::size_t window_next_ = 0;
     std::size_t window_failures_ = 0;

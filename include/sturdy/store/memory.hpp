@@ -70,6 +70,7 @@ public:
     [[nodiscard]] std::size_t size() const { return done_->size(); }
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
 
+    /// Every failure record, ordered by key (integers first), as the SQL stores return them.
     [[nodiscard]] STURDY_DECL std::vector<failure_info> failures() const;
     STURDY_DECL failure_info record_failure(const key& k, std::string_view reason, int quarantine_after);
     STURDY_DECL void clear_failure(const key& k);

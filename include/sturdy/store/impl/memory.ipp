@@ -3,6 +3,7 @@
 
 #include <sturdy/store/memory.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <map>
@@ -52,6 +53,7 @@ STURDY_DECL std::vector<failure_info> ledger::failures() const
     for (const auto& [k, text] : failed_->rows()) {
         out.push_back(decode(k, text));
     }
+    std::ranges::sort(out, {}, &failure_info::item_key); // by key, as the SQL stores return them
     return out;
 }
 

@@ -1,0 +1,785 @@
+#pragma once
+/// sturdy/store/postgres.hpp — the PostgreSQL store, on libpq: real transactions and
+/// savepoints, a ledger and failure records in `sturdy_*` tables, named checkpoints, and rows
+/// read straight into your structs. Header-only; link libpq (Meson: `sturdy-postgres`). Under
+/// STURDY_SEPARATE_COMPILATION, one file of the program includes sturdy/store/postgres_src.hpp.
+///
+///     sturdy::postgres::database db("postgresql://app@db.example/erp");
+///     auto ledger = db.ledger("invoice");
+///     auto r = db.rows<subscription>("SELECT id, partner, amount FROM subscription WHERE active")
+///            | sturdy::idempotent_by(ledger, [&](const subscription& s) { return std::tuple(s.id, period); })
+///            | sturdy::chunked(db, 200)
+///            | sturdy::guarded([&](const subscription& s) { db.execute("INSERT INTO invoice ... VALUES($1, $2)", s.id,
+///            period); }) | sturdy::drain;
+///
+/// The same job runs on `sturdy::sqlite::database` by changing the store's type: write
+/// parameters as `$1`, `$2` ... (SQLite accepts them too). Statements are prepared once per
+/// connection and cached by their text and parameter types. Parameters are typed, in binary:
+/// integers up to 32 bits (int, short) as int4, wider ones (std::int64_t, long) as int8,
+/// floating point as float8, bool as bool; strings go as text whose type the server infers from
+/// the statement, as for a quoted literal.
+///
+/// Errors are `sturdy::failure_error`s whose code is in `postgres_category()`, one value per
+/// SQLSTATE (`sqlstate(code)` gives it back). Serialization failures (40001), deadlocks (40P01),
+/// lock and statement timeouts (55P03, 57014), connection failures (class 08) and server
+/// shutdowns (57P01-57P03) are transient, so sturdy retries them; a missing table or column
+/// (42P01, 42703), permission denied (42501), a read-only transaction (25006) or a full disk
+/// (53100) are fatal: the run stops at once; everything else (constraints, bad data ...) is
+/// permanent: that item fails alone. The message is the server's, followed by the statement:
+/// "new row for relation "invoice_line" violates check constraint ... (in: INSERT INTO ...)".
+///
+/// A lost connection (the server restarted, the backend was terminated) fails the statement in
+/// flight with a transient error; the transaction it was in is lost, and the next `begin()`, or
+/// the next statement outside a transaction, reconnects (bounded attempts with backoff, see
+/// `options`). A `database` is one connection (plus one for reading lazy row ranges): use it
+/// from one thread at a time.
+
+#include <sturdy/concepts.hpp>
+#include <sturdy/config.hpp>
+#include <sturdy/error.hpp>
+#include <sturdy/key.hpp>
+
+#include <boost/pfr.hpp>
+#include <libpq-fe.h>
+
+#include <array>
+#include <bit>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace sturdy::postgres {
+
+// --- errors ------------------------------------------------------------------------------
+
+/// The category of PostgreSQL errors: one value per SQLSTATE (see the header comment for how
+/// they map onto sturdy's transient, permanent and fatal conditions).
+STURDY_DECL const std::error_category& postgres_category() noexcept;
+
+/// A SQLSTATE ("40001") as a `std::error_code`.
+STURDY_DECL std::error_code make_error_code(std::string_view sqlstate) noexcept;
+
+/// The SQLSTATE of a code in `postgres_category()`, or "" for another category.
+STURDY_DECL std::string sqlstate(const std::error_code& code);
+
+namespace detail {
+/// The first 200 characters of a statement, for messages.
+STURDY_DECL std::string abbreviated(std::string_view sql);
+
+/// Throws the error `res` (or, when it holds none, the connection's) carries, naming `sql`.
+[[noreturn]] STURDY_DECL void fail(PGconn* conn, const PGresult* res, std::string_view sql);
+
+/// Throws a lost-connection error (08006) for `sql`.
+[[noreturn]] STURDY_DECL void fail_connection(PGconn* conn, std::string_view sql);
+
+template <class T> struct is_optional : std::false_type {
+};
+template <class T> struct is_optional<std::optional<T>> : std::true_type {
+};
+template <class T> struct is_tuple : std::false_type {
+};
+template <class... Ts> struct is_tuple<std::tuple<Ts...>> : std::true_type {
+};
+template <class A, class B> struct is_tuple<std::pair<A, B>> : std::true_type {
+};
+
+/// Types one column converts to.
+template <class T>
+concept column_value =
+    std::is_arithmetic_v<T> || std::same_as<T, std::string> || std::same_as<T, key> || is_optional<T>::value;
+
+/// Type OIDs of the parameters sturdy sends (pg_type.h).
+inline constexpr Oid bool_oid = 16;
+inline constexpr Oid int8_oid = 20;
+inline constexpr Oid int4_oid = 23;
+inline constexpr Oid float8_oid = 701;
+inline constexpr Oid unknown_oid = 0; ///< texts: the server infers their type, as for a literal
+
+/// One statement's parameters, packed for PQexecPrepared: integers, floating point and bool in
+/// binary, texts as NUL-terminated text.
+template <std::size_t N> struct params {
+    std::array<Oid, N> types{};
+    std::array<const char*, N> values{};
+    std::array<int, N> lengths{};
+    std::array<int, N> formats{};
+    std::array<std::array<char, 8>, N> binary{};
+    std::array<std::string, N> copies{}; ///< texts that were not NUL-terminated
+
+    template <class... Args> explicit params(const Args&... args)
+    {
+        std::size_t i = 0;
+        (set(i++, args), ...);
+    }
+
+    template <class T> void set(std::size_t i, const T& v)
+    {
+        if constexpr (std::same_as<T, std::nullopt_t> || std::same_as<T, std::nullptr_t>) {
+            types[i] = unknown_oid;
+            values[i] = nullptr;
+        } else if constexpr (is_optional<T>::value) {
+            if (v) {
+                set(i, *v);
+            } else {
+                types[i] = unknown_oid;
+                values[i] = nullptr;
+            }
+        } else if constexpr (std::same_as<T, key>) {
+            if (v.is_integer()) {
+                set(i, v.integer());
+            } else {
+                set(i, v.text());
+            }
+        } else if constexpr (std::same_as<T, bool>) {
+            types[i] = bool_oid;
+            binary[i][0] = v ? 1 : 0;
+            values[i] = binary[i].data();
+            lengths[i] = 1;
+            formats[i] = 1;
+        } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T> && sizeof(T) <= 4) {
+            // int4, so that functions taking integer (pg_terminate_backend($1)) resolve; the
+            // server widens it wherever a bigint is wanted.
+            types[i] = int4_oid;
+            const auto u = static_cast<std::uint32_t>(static_cast<std::int32_t>(v));
+            for (std::size_t b = 0; b < 4; ++b) {
+                binary[i][b] = static_cast<char>((u >> (8U * (3 - b))) & 0xffU);
+            }
+            values[i] = binary[i].data();
+            lengths[i] = 4;
+            formats[i] = 1;
+        } else if constexpr (std::is_integral_v<T>) {
+            types[i] = int8_oid;
+            store_be(i, static_cast<std::uint64_t>(static_cast<std::int64_t>(v)));
+        } else if constexpr (std::is_floating_point_v<T>) {
+            types[i] = float8_oid;
+            store_be(i, std::bit_cast<std::uint64_t>(static_cast<double>(v)));
+        } else if constexpr (std::same_as<T, std::string>) {
+            types[i] = unknown_oid;
+            values[i] = v.c_str();
+        } else if constexpr (std::same_as<std::decay_t<T>, const char*> || std::same_as<std::decay_t<T>, char*>) {
+            types[i] = unknown_oid;
+            values[i] = v;
+        } else {
+            static_assert(std::convertible_to<const T&, std::string_view>,
+                          "postgres: bind integers, bool, floating point, strings, sturdy::key, std::optional "
+                          "or std::nullopt / nullptr");
+            types[i] = unknown_oid;
+            copies[i] = std::string(std::string_view(v));
+            values[i] = copies[i].c_str();
+        }
+    }
+
+    void store_be(std::size_t i, std::uint64_t u)
+    {
+        for (int b = 7; b >= 0; --b) {
+            binary[i][static_cast<std::size_t>(b)] = static_cast<char>(u & 0xffU);
+            u >>= 8U;
+        }
+        values[i] = binary[i].data();
+        lengths[i] = 8;
+        formats[i] = 1;
+    }
+};
+
+/// A view of packed parameters, for the non-template code that sends them.
+struct param_view {
+    int count = 0;
+    const Oid* types = nullptr;
+    const char* const* values = nullptr;
+    const int* lengths = nullptr;
+    const int* formats = nullptr;
+
+    template <std::size_t N> static param_view of(const params<N>& p)
+    {
+        return {static_cast<int>(N), p.types.data(), p.values.data(), p.lengths.data(), p.formats.data()};
+    }
+};
+
+/// Owns a PGresult.
+struct result_deleter {
+    void operator()(PGresult* r) const noexcept { PQclear(r); }
+};
+using result_ptr = std::unique_ptr<PGresult, result_deleter>;
+} // namespace detail
+
+// --- results -----------------------------------------------------------------------------
+
+/// The rows of one statement (read in text format). `row<Row>(r)` converts row `r`.
+class result {
+public:
+    explicit result(detail::result_ptr res, std::string_view sql) : res_(std::move(res)), sql_(sql) {}
+
+    [[nodiscard]] int rows() const noexcept { return PQntuples(res_.get()); }
+    [[nodiscard]] int columns() const noexcept { return PQnfields(res_.get()); }
+    /// Rows the command changed (INSERT, UPDATE, DELETE ...), 0 for others.
+    [[nodiscard]] STURDY_DECL std::int64_t changed() const;
+
+    /// Column `c` (from 0) of row `r` as T. A NULL read as anything but an optional is an error
+    /// naming the column.
+    template <class T> T column(int r, int c) const
+    {
+        if constexpr (detail::is_optional<T>::value) {
+            if (PQgetisnull(res_.get(), r, c) != 0) {
+                return std::nullopt;
+            }
+            return column<typename T::value_type>(r, c);
+        } else {
+            if (PQgetisnull(res_.get(), r, c) != 0) {
+                null_column(c);
+            }
+            if constexpr (std::same_as<T, bool>) {
+                return boolean(r, c);
+            } else if constexpr (std::is_integral_v<T>) {
+                return static_cast<T>(integer(r, c));
+            } else if constexpr (std::is_floating_point_v<T>) {
+                return static_cast<T>(floating(r, c));
+            } else if constexpr (std::same_as<T, key>) {
+                return key_value(r, c);
+            } else {
+                static_assert(std::same_as<T, std::string>, "postgres: a column reads as an arithmetic type, "
+                                                            "std::string, sturdy::key or std::optional of those");
+                return text(r, c);
+            }
+        }
+    }
+
+    /// Row `r` as `Row`: a single column type, a std::tuple/std::pair, or an aggregate struct
+    /// whose fields are read in order.
+    template <class Row> Row row(int r) const
+    {
+        if constexpr (detail::column_value<Row>) {
+            return column<Row>(r, 0);
+        } else if constexpr (detail::is_tuple<Row>::value) {
+            return [&]<std::size_t... I>(std::index_sequence<I...>)
+            {
+                return Row{column<std::tuple_element_t<I, Row>>(r, static_cast<int>(I))...};
+            }
+            (std::make_index_sequence<std::tuple_size_v<Row>>{});
+        } else {
+            static_assert(std::is_aggregate_v<Row> && std::default_initializable<Row>,
+                          "postgres: read rows as a column type, a std::tuple, or an aggregate struct");
+            Row out{};
+            boost::pfr::for_each_field(out, [&](auto& field, std::size_t i) {
+                field = column<std::remove_cvref_t<decltype(field)>>(r, static_cast<int>(i));
+            });
+            return out;
+        }
+    }
+
+    /// Checks that the statement yields as many columns as `Row` has fields.
+    template <class Row> void expect_columns() const
+    {
+        std::size_t fields = 1;
+        if constexpr (detail::is_tuple<Row>::value) {
+            fields = std::tuple_size_v<Row>;
+        } else if constexpr (!detail::column_value<Row>) {
+            fields = boost::pfr::tuple_size_v<Row>;
+        }
+        expect_column_count(fields);
+    }
+
+    [[nodiscard]] PGresult* handle() const noexcept { return res_.get(); }
+
+private:
+    [[nodiscard]] STURDY_DECL std::string_view raw(int r, int c) const;
+    [[nodiscard]] STURDY_DECL bool boolean(int r, int c) const;
+    [[nodiscard]] STURDY_DECL std::int64_t integer(int r, int c) const;
+    [[nodiscard]] STURDY_DECL double floating(int r, int c) const;
+    [[nodiscard]] STURDY_DECL key key_value(int r, int c) const;
+    [[nodiscard]] STURDY_DECL std::string text(int r, int c) const;
+    [[noreturn]] STURDY_DECL void null_column(int c) const;
+    [[noreturn]] STURDY_DECL void bad_value(int r, int c, const char* wanted) const;
+    STURDY_DECL void expect_column_count(std::size_t fields) const;
+
+    detail::result_ptr res_;
+    std::string_view sql_; ///< for messages; the statement's text outlives its results' use
+};
+
+// --- database ----------------------------------------------------------------------------
+
+/// How to connect.
+struct options {
+    /// How long one connection attempt may take before it fails (libpq's `connect_timeout`,
+    /// used unless the connection string sets its own). Never a hang: bad hosts, silent
+    /// servers and firewalls fail within it.
+    std::chrono::seconds connect_timeout{10};
+    /// After a lost connection: how many times to try reconnecting, waiting `reconnect_delay`
+    /// before the first retry and twice as long before each next one (capped at 5 s). When
+    /// every attempt failed, the error is `errc::store_unavailable` (fatal: the run stops).
+    int reconnect_attempts = 6;
+    std::chrono::milliseconds reconnect_delay{100};
+    /// Shown in pg_stat_activity unless the connection string sets `application_name`.
+    std::string application_name = "sturdy";
+};
+
+class ledger;
+class database;
+template <class Row> class row_range;
+namespace detail {
+class cursor;
+} // namespace detail
+
+/// A prepared statement: its text, its parameter types, and the connection it was prepared on
+/// (re-prepared on first use after a reconnect). Owned by its database.
+class statement {
+public:
+    statement(std::string sql, std::vector<Oid> types, std::string name)
+        : sql_(std::move(sql)), types_(std::move(types)), name_(std::move(name))
+    {
+    }
+    [[nodiscard]] const std::string& sql() const noexcept { return sql_; }
+    [[nodiscard]] const std::vector<Oid>& types() const noexcept { return types_; }
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+
+private:
+    friend class database;
+    std::string sql_;
+    std::vector<Oid> types_;
+    std::string name_;
+    std::uint64_t prepared_on_ = 0; ///< the connection's number; 0: not prepared yet
+};
+
+/// One connection to a PostgreSQL database. Models `sturdy::transaction`; not copyable or
+/// movable (ledgers and row ranges point to it).
+class database {
+public:
+    /// Connects to `conninfo`: a libpq URI (postgresql://user:password@host:5432/dbname?...) or
+    /// key=value pairs ("host=... dbname=..."); empty means libpq's defaults (PGHOST, PGDATABASE
+    /// ...). Fails within `opts.connect_timeout` with `errc::store_unavailable`, naming what was
+    /// tried (password masked) and what to fix: a bad connection string, an unknown host, no
+    /// server listening, refused authentication, a missing database. Throws
+    /// `errc::schema_mismatch` when the database holds sturdy tables from a newer sturdy.
+    STURDY_DECL explicit database(std::string conninfo, options opts = {});
+
+    database(const database&) = delete;
+    database& operator=(const database&) = delete;
+    STURDY_DECL ~database();
+
+    // --- statements ----------------------------------------------------------------------
+
+    /// Binds `args` ($1, $2 ...), runs `sql` and returns the number of rows it changed.
+    template <class... Args> std::int64_t execute(std::string_view sql, const Args&... args)
+    {
+        const detail::params<sizeof...(Args)> p(args...);
+        return run(sql, detail::param_view::of(p)).changed();
+    }
+
+    /// Runs one or more statements with no parameters (DDL, scripts), in one round trip. Not
+    /// prepared.
+    STURDY_DECL void exec(const std::string& sql);
+
+    /// Every row of `sql` as `Row` (a column type, a tuple or an aggregate), read at once.
+    template <class Row, class... Args> std::vector<Row> query(std::string_view sql, const Args&... args)
+    {
+        const detail::params<sizeof...(Args)> p(args...);
+        const result res = run(sql, detail::param_view::of(p));
+        res.expect_columns<Row>();
+        std::vector<Row> out;
+        out.reserve(static_cast<std::size_t>(res.rows()));
+        for (int r = 0; r < res.rows(); ++r) {
+            out.push_back(res.row<Row>(r));
+        }
+        return out;
+    }
+
+    /// The first row of `sql`, or nullopt when there is none.
+    template <class Row, class... Args> std::optional<Row> query_one(std::string_view sql, const Args&... args)
+    {
+        const detail::params<sizeof...(Args)> p(args...);
+        const result res = run(sql, detail::param_view::of(p));
+        res.expect_columns<Row>();
+        if (res.rows() == 0) {
+            return std::nullopt;
+        }
+        return res.row<Row>(0);
+    }
+
+    /// The rows of `sql` as a lazy input range of `Row`, to pipe into sturdy adaptors, read in
+    /// batches through a cursor. The arguments are copied. See `row_range` for where it reads.
+    template <class Row, class... Args> row_range<Row> rows(std::string sql, const Args&... args)
+    {
+        return row_range<Row>(*this, std::move(sql), args...);
+    }
+
+    /// Runs `sql` with packed parameters through its prepared statement (prepared on first use
+    /// on this connection). What execute, query and query_one call.
+    STURDY_DECL result run(std::string_view sql, detail::param_view p);
+
+    /// How many statements are prepared (cached) on this database: one per text and parameter
+    /// types.
+    [[nodiscard]] std::size_t prepared_statements() const noexcept { return prepared_count_; }
+
+    /// The raw connection, for anything this class does not wrap.
+    [[nodiscard]] PGconn* handle() const noexcept { return conn_; }
+    /// The server process serving this connection (pg_backend_pid()).
+    [[nodiscard]] int backend_pid() const noexcept { return PQbackendPID(conn_); }
+    /// How many times the connection was re-established after being lost.
+    [[nodiscard]] std::size_t reconnects() const noexcept { return reconnects_; }
+    /// The connection string as given, with any password masked: for messages.
+    [[nodiscard]] const std::string& description() const noexcept { return described_; }
+
+    // --- transaction ---------------------------------------------------------------------
+
+    /// BEGIN. Reconnects first if the connection was lost.
+    STURDY_DECL void begin();
+
+    /// COMMIT. If it fails (or the connection is lost), the transaction is gone: roll back
+    /// (which then only forgets it) and run the chunk again.
+    STURDY_DECL void commit();
+
+    /// ROLLBACK: undoes everything since begin(); open savepoint guards become inert. On a lost
+    /// connection the server already discarded the transaction: this forgets it.
+    STURDY_DECL void rollback();
+
+    /// Whether a transaction is open (one this database began, or one begun by exec("BEGIN")).
+    /// Stays true after the connection is lost mid-transaction, until rollback().
+    [[nodiscard]] STURDY_DECL bool in_transaction() const noexcept;
+
+    /// RAII savepoint (SAVEPOINT spN, N = nesting depth). `release()` keeps its writes,
+    /// `rollback()` undoes them; the destructor rolls back unless released. Outside a
+    /// transaction it begins one, and releasing it commits.
+    class savepoint_guard {
+    public:
+        savepoint_guard(savepoint_guard&& other) noexcept
+            : db_(std::exchange(other.db_, nullptr)), depth_(other.depth_), generation_(other.generation_),
+              owns_transaction_(other.owns_transaction_)
+        {
+        }
+        savepoint_guard(const savepoint_guard&) = delete;
+        savepoint_guard& operator=(const savepoint_guard&) = delete;
+        savepoint_guard& operator=(savepoint_guard&&) = delete;
+        STURDY_DECL ~savepoint_guard();
+
+        /// RELEASE: the writes stay, in the enclosing savepoint or transaction (committed if
+        /// this savepoint began the transaction).
+        STURDY_DECL void release();
+
+        /// ROLLBACK TO + RELEASE: undoes the writes made since the savepoint was taken.
+        STURDY_DECL void rollback();
+
+    private:
+        friend class database;
+        savepoint_guard(database& db, std::size_t depth, std::uint64_t generation, bool owns)
+            : db_(&db), depth_(depth), generation_(generation), owns_transaction_(owns)
+        {
+        }
+        database* db_;
+        std::size_t depth_;
+        std::uint64_t generation_;
+        bool owns_transaction_;
+    };
+
+    STURDY_DECL savepoint_guard savepoint();
+
+    // --- ledger and checkpoints ----------------------------------------------------------
+
+    /// The ledger of job `name` (its namespace in `sturdy_ledger` / `sturdy_failure`),
+    /// creating the sturdy tables on first use.
+    postgres::ledger ledger(std::string name);
+
+    /// The checkpoint (watermark) called `name`, or nullopt if it was never set.
+    STURDY_DECL std::optional<std::string> checkpoint(std::string_view name);
+
+    /// Sets checkpoint `name` in the current transaction (so it commits with the chunk).
+    STURDY_DECL void set_checkpoint(std::string_view name, std::string_view value);
+
+    /// The version of the `sturdy_*` tables this header writes and understands (the SQLite
+    /// store's too).
+    static constexpr int schema_version = 1;
+
+    /// Creates the `sturdy_*` tables if they are missing; cheap once done. Safe when several
+    /// workers start at once: creation runs under a transaction-scoped advisory lock. Throws
+    /// `errc::schema_mismatch` for tables from a newer sturdy. Tables created inside a
+    /// transaction or savepoint that is then rolled back are created again on next use.
+    STURDY_DECL void ensure_schema();
+
+private:
+    friend class ledger;
+    template <class Row> friend class row_range;
+
+    // Integer and text keys are different keys, as in the SQLite store: `item_key` holds the
+    // key's text, `key_is_text` which kind it is.
+    static constexpr const char* schema_v1 = R"sql(
+        CREATE TABLE IF NOT EXISTS sturdy_schema(version integer NOT NULL);
+        CREATE TABLE IF NOT EXISTS sturdy_ledger(
+            namespace text NOT NULL,
+            item_key text NOT NULL,
+            key_is_text boolean NOT NULL,
+            marked_at bigint NOT NULL,          -- unix seconds
+            PRIMARY KEY(namespace, item_key, key_is_text));
+        CREATE TABLE IF NOT EXISTS sturdy_failure(
+            namespace text NOT NULL,
+            item_key text NOT NULL,
+            key_is_text boolean NOT NULL,
+            runs integer NOT NULL,
+            first_failed bigint NOT NULL,
+            last_failed bigint NOT NULL,
+            last_reason text NOT NULL,
+            quarantined boolean NOT NULL,
+            PRIMARY KEY(namespace, item_key, key_is_text));
+        CREATE TABLE IF NOT EXISTS sturdy_checkpoint(name text PRIMARY KEY, value text NOT NULL);
+    )sql";
+
+    /// The statement for `sql` with these parameter types, created on first use.
+    STURDY_DECL statement& prepare(std::string_view sql, detail::param_view p);
+    /// Runs a prepared statement; throws on error.
+    STURDY_DECL result run(statement& s, detail::param_view p);
+    /// Runs a statement with no parameters through the simple protocol (transaction control).
+    STURDY_DECL void simple(const char* sql);
+
+    STURDY_DECL PGconn* connect(bool first);
+    STURDY_DECL void reconnect();
+    /// Before a statement: outside a transaction, a lost connection is re-established; inside
+    /// one, the statement fails (transiently): the transaction is gone.
+    STURDY_DECL void check_connection(std::string_view sql);
+    [[nodiscard]] bool connection_ok() const noexcept { return PQstatus(conn_) == CONNECTION_OK; }
+
+    /// The connection a lazy range reads on, outside a transaction (opened on first use).
+    STURDY_DECL PGconn* reader();
+    /// A cursor over `sql`: on the main connection inside a transaction, else on the reader.
+    STURDY_DECL std::unique_ptr<detail::cursor> open_cursor(const std::string& sql, detail::param_view p);
+
+    STURDY_DECL std::optional<int> stored_schema_version();
+    STURDY_DECL void require_transaction(const char* what) const;
+    STURDY_DECL void end_transaction(bool committed);
+    // Savepoint `depth` was released (its writes now belong to the level above) or rolled back.
+    STURDY_DECL void savepoint_released(std::size_t depth) noexcept;
+    STURDY_DECL void savepoint_rolled_back(std::size_t depth) noexcept;
+    // The sturdy tables' creation was undone: check again on next use.
+    STURDY_DECL void schema_undone() noexcept;
+    [[nodiscard]] bool alive(std::uint64_t generation) const noexcept
+    {
+        return generation == generation_ && in_transaction();
+    }
+
+    struct text_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+
+    std::string conninfo_;
+    std::string described_;
+    options options_;
+    PGconn* conn_ = nullptr;
+    PGconn* reader_ = nullptr;
+    std::uint64_t connection_number_ = 1;
+    std::size_t reconnects_ = 0;
+    // Per text, the statements prepared for it (one per parameter-type signature, usually one).
+    std::unordered_map<std::string, std::vector<std::unique_ptr<statement>>, text_hash, std::equal_to<>> statements_;
+    std::size_t prepared_count_ = 0;
+    std::size_t cursors_ = 0;
+    bool tx_open_ = false;
+    std::size_t depth_ = 0;
+    std::uint64_t generation_ = 0;
+    bool schema_ready_ = false;
+    // While the sturdy tables' creation is not committed: the savepoint depth whose rollback
+    // undoes it (0: only the transaction's). Rolling back a deeper savepoint leaves them be.
+    std::optional<std::size_t> schema_created_at_;
+};
+
+// --- lazy rows ---------------------------------------------------------------------------
+
+namespace detail {
+/// An argument kept by a lazy range until it runs: texts are copied, so none can dangle.
+template <class T> auto owned(const T& v)
+{
+    if constexpr (std::convertible_to<const T&, std::string_view> && !std::same_as<T, std::nullptr_t>) {
+        return std::string(std::string_view(v));
+    } else {
+        return v;
+    }
+}
+
+/// A server-side cursor, fetched in batches. On a connection of its own (`own_transaction`), it
+/// runs in a read-only transaction it ends when destroyed; on the main connection, it ends with
+/// the transaction it was declared in. `sql` must outlive it and its results.
+class cursor {
+public:
+    STURDY_DECL cursor(PGconn* conn, bool own_transaction, std::string name, const std::string& sql, param_view p);
+    cursor(const cursor&) = delete;
+    cursor& operator=(const cursor&) = delete;
+    STURDY_DECL ~cursor();
+    /// Rows per FETCH.
+    static constexpr int batch_rows = 1000;
+    /// The next batch of rows (fewer than batch_rows: the last one).
+    STURDY_DECL result fetch();
+
+private:
+    STURDY_DECL void close() noexcept;
+    PGconn* conn_;
+    bool own_transaction_;
+    std::string name_;
+    std::string fetch_sql_;
+    std::string_view sql_; ///< the range's, for messages
+    bool open_;
+};
+} // namespace detail
+
+/// A lazy, single-pass input range of `Row`s, read through a server-side cursor in batches of
+/// 1000 rows (one round trip per batch). The statement runs when `begin()` is first called.
+/// Where it reads: when no transaction is open at `begin()`, on a second connection of the
+/// database, in a read-only transaction of its own: its snapshot is the data committed when
+/// reading started, rows the loop writes are not seen, and chunks commit on the main connection
+/// while the cursor is open. Inside a transaction (a test's, or `no_commit`'s) it reads on the
+/// main connection and so sees that transaction's uncommitted rows. A long read keeps its
+/// snapshot open on the server (VACUUM cannot remove rows it may see) until it is finished or
+/// destroyed. Must not outlive its database.
+template <class Row> class row_range {
+public:
+    class iterator {
+    public:
+        using value_type = Row;
+        using difference_type = std::ptrdiff_t;
+        using iterator_concept = std::input_iterator_tag;
+
+        iterator() = default;
+        Row& operator*() const { return *range_->current_; }
+        Row* operator->() const { return &*range_->current_; }
+        iterator& operator++()
+        {
+            range_->advance();
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.at_end(); }
+
+    private:
+        friend class row_range;
+        explicit iterator(row_range* r) : range_(r) {}
+        [[nodiscard]] bool at_end() const { return !range_->current_; }
+        row_range* range_ = nullptr;
+    };
+
+    template <class... Args> row_range(database& db, std::string sql, const Args&... args)
+        : db_(&db), sql_(std::move(sql)), open_([... kept = detail::owned(args)](database& d, const std::string& s) {
+              const detail::params<sizeof...(Args)> p(kept...);
+              return d.open_cursor(s, detail::param_view::of(p));
+          })
+    {
+    }
+
+    /// The first row; the range is single-pass, so later calls continue where reading is.
+    iterator begin()
+    {
+        if (!started_) {
+            started_ = true;
+            cursor_ = open_(*db_, sql_);
+            advance();
+        }
+        return iterator(this);
+    }
+    [[nodiscard]] std::default_sentinel_t end() const noexcept { return {}; }
+
+private:
+    void advance()
+    {
+        ++row_;
+        if (!batch_ || row_ >= batch_->rows()) {
+            batch_.reset();
+            if (cursor_) {
+                batch_.emplace(cursor_->fetch());
+                batch_->template expect_columns<Row>();
+                row_ = 0;
+                if (batch_->rows() < detail::cursor::batch_rows) {
+                    cursor_.reset(); // the last batch: close the cursor (and end its snapshot) now
+                }
+                if (batch_->rows() == 0) {
+                    batch_.reset();
+                }
+            }
+        }
+        if (batch_) {
+            current_ = batch_->template row<Row>(row_);
+        } else {
+            current_.reset();
+        }
+    }
+
+    database* db_;
+    std::string sql_;
+    std::function<std::unique_ptr<detail::cursor>(database&, const std::string&)> open_;
+    std::unique_ptr<detail::cursor> cursor_;
+    std::optional<result> batch_;
+    int row_ = -1;
+    bool started_ = false;
+    std::optional<Row> current_;
+};
+
+// --- ledger ------------------------------------------------------------------------------
+
+/// A job's ledger in `sturdy_ledger` (done keys, unique per namespace and key) and
+/// `sturdy_failure` (failure records). Models `sturdy::failure_ledger` and
+/// `sturdy::batch_claiming_ledger`. Every write runs in the database's current transaction.
+/// Copyable; must not outlive its database.
+class ledger {
+public:
+    /// Whether `k` is done.
+    [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
+
+    /// Marks `k` done; a key already marked is a unique violation (permanent).
+    STURDY_DECL void mark(const key& k);
+
+    /// Marks `k` done unless it already is, in one statement; true when this call marked it.
+    STURDY_DECL bool claim(const key& k);
+
+    /// Claims every key of `keys` in one statement (one round trip): `claimed[i]` is set when
+    /// this call marked `keys[i]`. A key given twice is claimed by its first occurrence.
+    STURDY_DECL void claim_all(std::span<const key> keys, std::vector<bool>& claimed);
+
+    /// How many keys are done.
+    [[nodiscard]] STURDY_DECL std::size_t size() const;
+
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+
+    /// Every failure record, quarantined or not, ordered by key (integers first, by value).
+    [[nodiscard]] STURDY_DECL std::vector<failure_info> failures() const;
+
+    /// One more failed run for `k`; quarantined once runs >= quarantine_after.
+    STURDY_DECL failure_info record_failure(const key& k, std::string_view reason, int quarantine_after);
+
+    /// Forgets `k`'s failures (after a success).
+    STURDY_DECL void clear_failure(const key& k);
+
+    /// Gives `k` a fresh start (runs 0, not quarantined); false if it has no failure record.
+    STURDY_DECL bool requeue(const key& k);
+
+    /// Un-quarantines every quarantined key; returns how many.
+    STURDY_DECL std::size_t requeue_all();
+
+private:
+    friend class database;
+    STURDY_DECL ledger(database& db, std::string name);
+    STURDY_DECL static std::int64_t now();
+
+    database* db_;
+    std::string name_;
+};
+
+inline postgres::ledger database::ledger(std::string name)
+{
+    ensure_schema();
+    return {*this, std::move(name)};
+}
+
+static_assert(sturdy::transaction<database>);
+static_assert(sturdy::failure_ledger<ledger>);
+static_assert(sturdy::claiming_ledger<ledger>);
+static_assert(sturdy::batch_claiming_ledger<ledger>);
+
+} // namespace sturdy::postgres
+
+#ifndef STURDY_SEPARATE_COMPILATION
+#include <sturdy/store/impl/postgres.ipp>
+#endif

@@ -1,0 +1,481 @@
+// The PostgreSQL store's own cases, on the server scripts/with-postgres starts (see
+// tests/store/meson.build); what every store shares is in tests/store/suite.cpp.
+#include "fixtures.hpp"
+
+#include <sturdy/store/postgres.hpp>
+#include <sturdy/sturdy.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <ranges>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+namespace pg = sturdy::postgres;
+
+namespace {
+
+template <class Fn> sturdy::failure_error failure_of(Fn&& fn)
+{
+    try {
+        fn();
+    } catch (const sturdy::failure_error& e) {
+        return e;
+    }
+    FAIL("expected a sturdy::failure_error");
+    throw std::logic_error("unreachable");
+}
+
+bool contains_text(const std::string& haystack, std::string_view needle)
+{
+    return haystack.find(needle) != std::string::npos;
+}
+
+std::string state_of(const sturdy::failure_error& e) { return pg::sqlstate(e.code()); }
+
+/// A fresh schema with the fixture's tables, and a database connected into it.
+struct fresh {
+    test::postgres_store store;
+    pg::database& db = store.db;
+};
+
+/// A second connection into the same schema.
+pg::database other_connection(const fresh& f) { return pg::database(f.store.schema.conninfo); }
+
+/// A TCP port on 127.0.0.1 that accepts connections and never answers (a hung server).
+struct silent_listener {
+    int fd = -1;
+    int port = 0;
+    silent_listener()
+    {
+        fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        REQUIRE(fd >= 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        REQUIRE(::listen(fd, 4) == 0);
+        socklen_t len = sizeof addr;
+        REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+        port = ntohs(addr.sin_port);
+    }
+    silent_listener(const silent_listener&) = delete;
+    silent_listener& operator=(const silent_listener&) = delete;
+    ~silent_listener() { ::close(fd); }
+};
+
+} // namespace
+
+TEST_CASE("postgres: statements are prepared once per text and parameter types; parameters are typed")
+{
+    fresh f;
+    auto& db = f.db;
+    db.exec("CREATE TABLE v(i bigint, r double precision, b boolean, s text, d date, o text)");
+    const auto before = db.prepared_statements();
+    const std::string sql = "INSERT INTO v VALUES($1, $2, $3, $4, $5, $6)";
+    const std::optional<std::string> none;
+    const std::optional<std::string> some = "o";
+    CHECK(db.execute(sql, 1, 1.5, true, "c-string", "2024-05-31", none) == 1);
+    CHECK(db.execute(sql, std::int64_t{2}, 2.5f, false, std::string_view("view"), std::string("2024-06-01"), some) ==
+          1);
+    CHECK(db.prepared_statements() == before + 2); // the second call's $6 is a text, the first's an unknown NULL
+    db.execute(sql, sturdy::key(3), nullptr, true, sturdy::key("key"), nullptr, std::nullopt);
+    db.execute(sql, sturdy::key(4), nullptr, true, sturdy::key("key"), nullptr, std::nullopt);
+    CHECK(db.prepared_statements() == before + 3);
+
+    using row = std::tuple<int, std::optional<double>, bool, std::string, std::optional<std::string>,
+                           std::optional<std::string>>;
+    const auto rows = db.query<row>("SELECT i, r, b, s, d::text, o FROM v ORDER BY i");
+    REQUIRE(rows.size() == 4);
+    CHECK(rows[0] == row{1, 1.5, true, "c-string", "2024-05-31", std::nullopt});
+    CHECK(rows[1] == row{2, 2.5, false, "view", "2024-06-01", "o"});
+    CHECK(rows[2] == row{3, std::nullopt, true, "key", std::nullopt, std::nullopt});
+    CHECK(db.execute("UPDATE v SET s = 'x' WHERE i >= $1", 2) == 3);
+    CHECK(db.query_one<sturdy::key>("SELECT i FROM v WHERE i = 1") == sturdy::key(1)); // int8 reads as an integer key
+    CHECK(db.query_one<sturdy::key>("SELECT s FROM v WHERE i = 1") == sturdy::key("c-string"));
+    CHECK_FALSE(db.query_one<int>("SELECT i FROM v WHERE i > 100"));
+
+    const auto null_read = failure_of([&] { db.query<double>("SELECT r FROM v WHERE i = 3"); });
+    CHECK(contains_text(null_read.message(), "is NULL; read it as a std::optional"));
+    const auto bad = failure_of([&] { db.query<int>("SELECT s FROM v WHERE i = 1"); });
+    CHECK(contains_text(bad.message(), "holds 'c-string', not an integer"));
+    using two_columns = std::tuple<int, int>;
+    CHECK_THROWS_AS(db.query<two_columns>("SELECT i FROM v"), sturdy::usage_error);
+}
+
+TEST_CASE("postgres: the lazy rows range reads in batches through a cursor while chunks commit")
+{
+    fresh f;
+    auto& db = f.db;
+    db.exec("CREATE TABLE src(id bigint PRIMARY KEY, name text NOT NULL);"
+            "INSERT INTO src SELECT g, 'n' || g FROM generate_series(1, 2500) g");
+    auto ledger = db.ledger("copy");
+    struct src_row {
+        std::int64_t id;
+        std::string name;
+    };
+    // Outside a transaction: on the second connection, with a snapshot of its own; the loop's
+    // writes to the table being read are not seen.
+    const auto r = db.rows<src_row>("SELECT id, name FROM src WHERE id > $1 ORDER BY id", 0) |
+                   sturdy::idempotent_by(ledger, [](const src_row& s) { return s.id; }) | sturdy::chunked(db, 300) |
+                   sturdy::guarded([&](const src_row& s) {
+                       f.store.write(s.id, 1);
+                       db.execute("INSERT INTO src VALUES($1, $2)", s.id + 10000, s.name);
+                   }) |
+                   sturdy::drain;
+    CHECK(r.seen == 2500);
+    CHECK(r.done == 2500);
+    CHECK(f.store.count() == 2500);
+    CHECK(*db.query_one<std::int64_t>("SELECT count(*) FROM src") == 5000);
+
+    SECTION("inside a transaction it reads on the main connection and sees its uncommitted rows")
+    {
+        db.begin();
+        db.execute("INSERT INTO src VALUES(-1, 'uncommitted')");
+        std::vector<std::string> names;
+        for (const auto& [id, name] : db.rows<std::tuple<int, std::string>>("SELECT id, name FROM src WHERE id < 3 "
+                                                                            "ORDER BY id")) {
+            names.push_back(name);
+        }
+        CHECK(names == std::vector<std::string>{"uncommitted", "n1", "n2"});
+        db.rollback();
+    }
+    SECTION("single-pass: a second walk finds it consumed")
+    {
+        auto range = db.rows<int>("SELECT id FROM src WHERE id > $1 ORDER BY id", std::string("2498"));
+        std::vector<int> ids;
+        for (const int id : range) {
+            ids.push_back(id);
+            if (ids.size() == 2) {
+                break;
+            }
+        }
+        CHECK(ids == std::vector<int>{2499, 2500});
+    }
+}
+
+TEST_CASE("postgres: bad connection strings fail with what was tried and what to fix, within connect_timeout")
+{
+    const std::string base = test::postgres_conninfo();
+    auto message_of = [](const std::string& conninfo, pg::options opts = {}) {
+        const auto e = failure_of([&] { pg::database db(conninfo, opts); });
+        CHECK(e.code() == sturdy::errc::store_unavailable);
+        CHECK(sturdy::is_fatal(e.code()));
+        return e.message();
+    };
+    SECTION("not a connection string")
+    {
+        const auto m = message_of("host='unterminated password=hunter2");
+        CHECK(contains_text(m, "invalid PostgreSQL connection string"));
+        CHECK(contains_text(m, "write a libpq URI"));
+        CHECK_FALSE(contains_text(m, "hunter2"));
+    }
+    SECTION("unknown host")
+    {
+        const auto m = message_of("postgresql://someone:hunter2@no-such-host.invalid/db");
+        CHECK(contains_text(m, "tried host=no-such-host.invalid"));
+        CHECK(contains_text(m, "check the host name"));
+        CHECK(contains_text(m, "someone:***@"));
+        CHECK_FALSE(contains_text(m, "hunter2"));
+    }
+    SECTION("nothing listening")
+    {
+        const auto m = message_of("host=127.0.0.1 port=1 dbname=x password=hunter2");
+        CHECK(contains_text(m, "port=1"));
+        CHECK(contains_text(m, "check that the server is running"));
+        CHECK(contains_text(m, "password=***"));
+        CHECK_FALSE(contains_text(m, "hunter2"));
+    }
+    SECTION("missing database")
+    {
+        pg::database admin(base);
+        const auto host = *admin.query_one<std::string>("SELECT current_setting('unix_socket_directories')");
+        const auto port = *admin.query_one<std::string>("SELECT current_setting('port')");
+        const auto m = message_of("host=" + host + " port=" + port + " dbname=no_such_db");
+        CHECK(contains_text(m, "dbname=no_such_db"));
+        CHECK(contains_text(m, "create the database"));
+    }
+    SECTION("refused authentication: an unknown role")
+    {
+        pg::database admin(base);
+        const auto host = *admin.query_one<std::string>("SELECT current_setting('unix_socket_directories')");
+        const auto port = *admin.query_one<std::string>("SELECT current_setting('port')");
+        const auto m = message_of("host=" + host + " port=" + port + " user=no_such_role dbname=postgres");
+        CHECK(contains_text(m, "user=no_such_role"));
+        CHECK(contains_text(m, "check the user name and password"));
+    }
+    SECTION("a server that never answers: connect_timeout, not a hang")
+    {
+        silent_listener silent;
+        pg::options opts;
+        opts.connect_timeout = 2s;
+        const auto start = std::chrono::steady_clock::now();
+        const auto m = message_of("host=127.0.0.1 port=" + std::to_string(silent.port) + " dbname=x", opts);
+        CHECK(std::chrono::steady_clock::now() - start < 30s); // a bound, not a measurement
+        CHECK(contains_text(m, "connect_timeout=2 s"));
+    }
+}
+
+TEST_CASE("postgres: SQLSTATEs map onto transient, permanent and fatal")
+{
+    using sturdy::failure_kind;
+    CHECK(sturdy::kind_of(pg::make_error_code("40001")) == failure_kind::transient);
+    CHECK(sturdy::kind_of(pg::make_error_code("40P01")) == failure_kind::transient);
+    CHECK(sturdy::kind_of(pg::make_error_code("55P03")) == failure_kind::transient);
+    CHECK(sturdy::kind_of(pg::make_error_code("57014")) == failure_kind::transient);
+    CHECK(sturdy::kind_of(pg::make_error_code("57P01")) == failure_kind::transient);
+    CHECK(sturdy::kind_of(pg::make_error_code("08006")) == failure_kind::transient);
+    CHECK(sturdy::kind_of(pg::make_error_code("08001")) == failure_kind::transient);
+    CHECK(sturdy::kind_of(pg::make_error_code("23505")) == failure_kind::permanent);
+    CHECK(sturdy::kind_of(pg::make_error_code("22012")) == failure_kind::permanent);
+    CHECK(sturdy::kind_of(pg::make_error_code("42P01")) == failure_kind::fatal);
+    CHECK(sturdy::kind_of(pg::make_error_code("42703")) == failure_kind::fatal);
+    CHECK(sturdy::kind_of(pg::make_error_code("42501")) == failure_kind::fatal);
+    CHECK(pg::sqlstate(pg::make_error_code("40P01")) == "40P01");
+    CHECK(pg::make_error_code("40P01").message() == "SQLSTATE 40P01");
+
+    fresh f;
+    auto& db = f.db;
+    db.exec("CREATE TABLE r(id bigint PRIMARY KEY, v bigint NOT NULL)");
+    db.execute("INSERT INTO r VALUES(1, 1), (2, 2)");
+    auto kind = [](const sturdy::failure_error& e) { return sturdy::kind_of(e.code()); };
+
+    SECTION("integrity and data errors: permanent")
+    {
+        const auto dup = failure_of([&] { db.execute("INSERT INTO r VALUES(1, 0)"); });
+        CHECK(state_of(dup) == "23505");
+        CHECK(kind(dup) == failure_kind::permanent);
+        CHECK(contains_text(dup.message(), "duplicate key value"));
+        CHECK(contains_text(dup.message(), "(in: INSERT INTO r VALUES(1, 0))"));
+        const auto div = failure_of([&] { db.query_one<int>("SELECT 1 / (v - 1) FROM r WHERE id = 1"); });
+        CHECK(state_of(div) == "22012");
+        CHECK(kind(div) == failure_kind::permanent);
+    }
+    SECTION("a missing table or column, permission denied: fatal")
+    {
+        const auto table = failure_of([&] { db.execute("INSERT INTO no_such_table VALUES(1)"); });
+        CHECK(state_of(table) == "42P01");
+        CHECK(kind(table) == failure_kind::fatal);
+        const auto column = failure_of([&] { db.execute("UPDATE r SET no_such_column = 1"); });
+        CHECK(state_of(column) == "42703");
+        CHECK(kind(column) == failure_kind::fatal);
+        db.exec("DROP ROLE IF EXISTS sturdy_nobody; CREATE ROLE sturdy_nobody; GRANT USAGE ON SCHEMA " +
+                f.store.schema.name + " TO sturdy_nobody");
+        db.begin();
+        db.exec("SET LOCAL ROLE sturdy_nobody");
+        const auto denied = failure_of([&] { db.execute("UPDATE r SET v = 0"); });
+        db.rollback();
+        db.exec("DROP OWNED BY sturdy_nobody; DROP ROLE sturdy_nobody");
+        CHECK(state_of(denied) == "42501");
+        CHECK(kind(denied) == failure_kind::fatal);
+    }
+    SECTION("statement timeout and lock timeout: transient")
+    {
+        db.exec("SET statement_timeout = '50ms'");
+        const auto slow = failure_of([&] { db.query_one<std::string>("SELECT pg_sleep(5)::text"); });
+        CHECK(state_of(slow) == "57014");
+        CHECK(kind(slow) == failure_kind::transient);
+        db.exec("SET statement_timeout = 0");
+
+        auto holder = other_connection(f);
+        holder.begin();
+        holder.execute("UPDATE r SET v = 10 WHERE id = 1");
+        db.exec("SET lock_timeout = '50ms'");
+        const auto locked = failure_of([&] { db.execute("UPDATE r SET v = 11 WHERE id = 1"); });
+        CHECK(state_of(locked) == "55P03");
+        CHECK(kind(locked) == failure_kind::transient);
+        holder.rollback();
+    }
+    SECTION("serialization failure between two connections: transient")
+    {
+        auto other = other_connection(f);
+        db.begin();
+        db.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+        CHECK(db.query_one<std::int64_t>("SELECT v FROM r WHERE id = 1") == 1); // the snapshot is taken
+        other.execute("UPDATE r SET v = 20 WHERE id = 1");                      // and committed
+        const auto e = failure_of([&] { db.execute("UPDATE r SET v = 21 WHERE id = 1"); });
+        db.rollback();
+        CHECK(state_of(e) == "40001");
+        CHECK(kind(e) == failure_kind::transient);
+    }
+    SECTION("deadlock between two connections: transient")
+    {
+        auto other = other_connection(f);
+        other.exec("SET deadlock_timeout = '10s'"); // the store's connection detects it first
+        db.exec("SET deadlock_timeout = '20ms'");
+        db.begin();
+        other.begin();
+        db.execute("UPDATE r SET v = 30 WHERE id = 1");
+        other.execute("UPDATE r SET v = 31 WHERE id = 2");
+        // The other connection waits for row 1 without blocking this thread...
+        REQUIRE(PQsendQuery(other.handle(), "UPDATE r SET v = 32 WHERE id = 1") == 1);
+        // ...and this one for row 2: a cycle, which the server breaks by failing this statement.
+        const auto e = failure_of([&] { db.execute("UPDATE r SET v = 33 WHERE id = 2"); });
+        db.rollback();
+        while (PGresult* res = PQgetResult(other.handle())) {
+            PQclear(res);
+        }
+        other.rollback();
+        CHECK(state_of(e) == "40P01");
+        CHECK(kind(e) == failure_kind::transient);
+    }
+    SECTION("a terminated backend: transient, and the next statement reconnects")
+    {
+        auto admin = other_connection(f);
+        admin.query_one<bool>("SELECT pg_terminate_backend($1)", db.backend_pid());
+        const auto e = failure_of([&] { db.query_one<int>("SELECT 1"); });
+        CHECK(kind(e) == failure_kind::transient);
+        CHECK((state_of(e) == "57P01" || state_of(e).starts_with("08")));
+        CHECK(db.query_one<int>("SELECT 1") == 1);
+        CHECK(db.reconnects() == 1);
+    }
+}
+
+TEST_CASE("postgres: a fatal error stops the run at once, and no item is failure-recorded")
+{
+    fresh f;
+    auto& db = f.db;
+    auto ledger = db.ledger("job");
+    const auto r = std::views::iota(std::int64_t{1}, std::int64_t{50}) |
+                   sturdy::idempotent_by(ledger, [](std::int64_t i) { return i; }) | sturdy::chunked(db, 10) |
+                   sturdy::guarded([&](std::int64_t i) {
+                       if (i == 15) {
+                           db.execute("INSERT INTO no_such_table VALUES($1)", i);
+                       }
+                       f.store.write(i, 1);
+                   }) |
+                   sturdy::drain;
+    CHECK(r.done == 14);
+    CHECK(contains_text(r.stopped_early, "no_such_table"));
+    CHECK(r.remaining == 35);
+    CHECK(ledger.failures().empty());
+    CHECK(f.store.count() == 14);
+}
+
+TEST_CASE("postgres: a backend terminated mid-run: the chunk is lost, the store reconnects, nothing is lost or done "
+          "twice")
+{
+    fresh f;
+    auto& db = f.db;
+    auto admin = other_connection(f);
+    auto ledger = db.ledger("job");
+    sturdy::manual_clock clock;
+    bool terminated = false;
+    const auto r = std::views::iota(std::int64_t{1}, std::int64_t{201}) |
+                   sturdy::idempotent_by(ledger, [](std::int64_t i) { return i; }) | sturdy::chunked(db, 20) |
+                   sturdy::guarded([&](std::int64_t i) {
+                       if (i == 77 && !std::exchange(terminated, true)) {
+                           admin.query_one<bool>("SELECT pg_terminate_backend($1)", db.backend_pid());
+                       }
+                       f.store.write(i, 1); // a second write of an item would break t's primary key
+                   }) |
+                   sturdy::retry_bounded(3, sturdy::backoff::exponential(10ms)) | sturdy::with_clock(clock) |
+                   sturdy::drain;
+    CHECK(terminated);
+    CHECK(r.done == 200);
+    CHECK(r.failed == 0);
+    CHECK(f.store.count() == 200);
+    CHECK(ledger.size() == 200);
+    CHECK(db.reconnects() == 1);
+    CHECK(*admin.query_one<std::int64_t>("SELECT count(DISTINCT id) FROM line") == 200);
+}
+
+TEST_CASE("postgres: a server restart mid-run: the store reconnects and finishes")
+{
+    const char* pg_ctl = std::getenv("STURDY_PG_CTL");
+    REQUIRE(pg_ctl != nullptr); // set by scripts/with-postgres
+    fresh f;
+    auto& db = f.db;
+    auto ledger = db.ledger("job");
+    sturdy::manual_clock clock;
+    bool restarted = false;
+    const auto r = std::views::iota(std::int64_t{1}, std::int64_t{101}) |
+                   sturdy::idempotent_by(ledger, [](std::int64_t i) { return i; }) | sturdy::chunked(db, 10) |
+                   sturdy::guarded([&](std::int64_t i) {
+                       if (i == 45 && !std::exchange(restarted, true)) {
+                           const std::string cmd = std::string(pg_ctl) + " restart -m fast -w -t 60 >/dev/null";
+                           REQUIRE(std::system(cmd.c_str()) == 0);
+                       }
+                       f.store.write(i, 1);
+                   }) |
+                   sturdy::retry_bounded(3, sturdy::backoff::exponential(10ms)) | sturdy::with_clock(clock) |
+                   sturdy::drain;
+    CHECK(restarted);
+    CHECK(r.done == 100);
+    CHECK(r.failed == 0);
+    CHECK(f.store.count() == 100);
+    CHECK(ledger.size() == 100);
+    CHECK(db.reconnects() >= 1);
+}
+
+TEST_CASE("postgres: several workers creating the sturdy tables at once all succeed")
+{
+    test::postgres_schema schema;
+    constexpr int workers = 6;
+    std::vector<std::string> errors(workers);
+    {
+        std::vector<std::jthread> threads;
+        for (int w = 0; w < workers; ++w) {
+            threads.emplace_back([&, w] {
+                try {
+                    pg::database db(schema.conninfo);
+                    auto ledger = db.ledger("job");
+                    ledger.mark(w);
+                } catch (const std::exception& e) {
+                    errors[static_cast<std::size_t>(w)] = e.what();
+                }
+            });
+        }
+    }
+    for (const auto& e : errors) {
+        CHECK(e.empty());
+    }
+    pg::database db(schema.conninfo);
+    CHECK(db.query<int>("SELECT version FROM sturdy_schema") == std::vector<int>{pg::database::schema_version});
+    CHECK(db.ledger("job").size() == workers);
+}
+
+TEST_CASE("postgres: the sturdy tables carry a schema version; a newer one is refused")
+{
+    test::postgres_schema schema;
+    {
+        pg::database db(schema.conninfo);
+        db.ledger("x");
+        db.execute("UPDATE sturdy_schema SET version = 999");
+    }
+    const auto e = failure_of([&] { pg::database db(schema.conninfo); });
+    CHECK(e.code() == sturdy::errc::schema_mismatch);
+    CHECK(contains_text(e.message(), "schema version 999"));
+    CHECK(contains_text(e.message(), "upgrade sturdy"));
+}
+
+TEST_CASE("postgres: claim_all claims a batch of keys in one statement")
+{
+    fresh f;
+    auto& db = f.db;
+    auto ledger = db.ledger("job");
+    ledger.mark(2);
+    const std::vector<sturdy::key> keys{1, 2, "2", "quote\"back\\slash", 1, "{brace,comma}"};
+    std::vector<bool> claimed;
+    db.begin();
+    ledger.claim_all(keys, claimed);
+    CHECK(claimed == std::vector<bool>{true, false, true, true, false, true});
+    CHECK(ledger.contains("quote\"back\\slash"));
+    CHECK(ledger.contains("{brace,comma}"));
+    db.rollback();
+    CHECK(ledger.size() == 1);
+    ledger.claim_all({}, claimed);
+    CHECK(claimed.empty());
+}
