@@ -7,7 +7,9 @@
 
 #include <chrono>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
+#include <ranges>
 #include <span>
 #include <string>
 #include <string_view>
@@ -106,6 +108,21 @@ concept failure_ledger = ledger<L> && requires(L& l, const key& k, std::string_v
     {
         l.requeue_all()
         } -> std::convertible_to<std::size_t>; ///< un-quarantine every key
+};
+
+/// An input whose items are claimed inside each chunk's transaction, such as rows a PostgreSQL
+/// worker locks with `FOR UPDATE SKIP LOCKED` so that other workers of the same job pass them by
+/// (sturdy/store/postgres_claim.hpp). `drain` calls `begin_chunk(n)` right after each chunk's
+/// transaction (or savepoint) opens and reads the chunk's new items only after it:
+///  - `n > 0`: a chunk of at most `n` new items, which the input claims when it is first read;
+///  - `n == 0`: the items read last run again in a new transaction (the chunk is retried after
+///    an error): the input must hold them again before the loop goes on.
+/// The input compares equal to its end once the chunk's claim is read; the loop ends after a
+/// chunk that claimed nothing, and never counts what the input has left.
+template <class R>
+concept claiming_input = std::ranges::input_range<R> && requires(R& r, std::size_t n)
+{
+    r.begin_chunk(n);
 };
 
 /// Log levels a sink receives.

@@ -53,6 +53,10 @@ template <class Job> class cursor_state {
     };
     using scope_type = typename scope_of<has_tx, chunk_info>::type;
 
+    static_assert(!claiming_input<source_type>,
+                  "sturdy: a claiming input is run with | sturdy::guarded(fn) | sturdy::drain, which claims each "
+                  "chunk inside its transaction; the loop form does not");
+
 public:
     using value_type = std::ranges::range_value_t<source_type>;
 

@@ -157,6 +157,15 @@ template <class Job> class engine {
             return false;
         }
     }();
+    // Each chunk's items are claimed inside its transaction (concepts.hpp).
+    static constexpr bool claims_input = claiming_input<source_type>;
+    static_assert(!has_watermark || !claims_input,
+                  "watermark: not with a claiming input. Several workers commit chunks out of order, so a "
+                  "checkpoint one of them moves may pass rows another still holds and then loses; the claim "
+                  "already leaves out what the ledger holds, so drop the watermark (docs/postgres.md)");
+    static_assert(!claims_input || !std::ranges::forward_range<source_type>,
+                  "sturdy: a claiming input must be single-pass (an input range): its items are claimed once per "
+                  "chunk and cannot be read again from a saved position");
     static_assert(
         !has_watermark || keeps_failures,
         "watermark: items the watermark moves past are retried through their failure records; use "
@@ -227,7 +236,9 @@ public:
         auto it = std::ranges::begin(job_.source);
         auto end = std::ranges::end(job_.source);
         duration longest_chunk{};
-        while (it != end && stop_reason_.empty()) {
+        // A claiming input compares equal to its end once the chunk's claim is read: the run ends
+        // after a chunk that claimed nothing.
+        while ((claims_input || it != end) && stop_reason_.empty()) {
             const auto chunk_start = now();
             if constexpr (has_time_budget) {
                 const auto budget = slot<time_budget_slot_i>().budget;
@@ -239,15 +250,20 @@ public:
             items.clear();
             fast_stop stop;
             fast_stop* after_fast = nullptr;
+            [[maybe_unused]] bool claimed = false;
             if (fast_path_ready()) {
                 if (run_fast_chunk(it, end, stop)) {
                     finish_chunk_tick(chunk_start, longest_chunk);
+                    if (claims_input && fast_read_ == 0) {
+                        break;
+                    }
                     continue;
                 }
                 // Something failed: the fast attempt was rolled back and `it` is back at the
                 // chunk's first item (or its items are in replay_); the chunk runs again on the
                 // careful path, which starts from what the fast attempt learnt.
                 after_fast = &stop;
+                claimed = !replay_.empty(); // else the chunk failed before its claim
                 if constexpr (!rereadable) {
                     for (auto& v : replay_) {
                         add_entry(items, std::move(v));
@@ -255,15 +271,33 @@ public:
                     replay_.clear();
                 }
             }
-            for (; it != end && items.size() < chunk_size_; ++it) {
-                add_entry(items, *it);
+            auto read_chunk = [&] {
+                for (; it != end && items.size() < chunk_size_; ++it) {
+                    add_entry(items, *it);
+                }
+            };
+            if constexpr (claims_input) {
+                // New items are claimed inside the chunk's transaction; a fast attempt's are
+                // read already (replay_), and the rest of its claim is in the input's hands.
+                if (after_fast != nullptr && claimed) {
+                    read_chunk();
+                }
+                run_chunk_with_retries(items, after_fast, read_chunk);
+                if (items.empty()) {
+                    finish_chunk_tick(chunk_start, longest_chunk);
+                    break;
+                }
+            } else {
+                read_chunk();
+                run_chunk_with_retries(items, after_fast, [] {});
             }
-            run_chunk_with_retries(items, after_fast);
             finish_chunk_tick(chunk_start, longest_chunk);
         }
         report_.stopped_early = stop_reason_;
-        for (; it != end; ++it) {
-            ++report_.remaining; // read, not processed: the next run does them
+        if constexpr (!claims_input) { // what a claiming input has left is not this worker's to count
+            for (; it != end; ++it) {
+                ++report_.remaining; // read, not processed: the next run does them
+            }
         }
         report_.elapsed = now() - start_;
         if (log_) {
@@ -358,6 +392,13 @@ private:
         fast_counts c;
         try {
             auto scope = policy::open_chunk(*tx_);
+            std::optional<decltype(tx_->savepoint())> after_claim;
+            if constexpr (claims_input) {
+                job_.source.begin_chunk(chunk_size_);
+                if (it != end) { // claims; the items' writes go in a savepoint, so a failure keeps the claim
+                    after_claim.emplace(tx_->savepoint());
+                }
+            }
             bool whole = false;
             if constexpr (claims_batches) {
                 whole = run_fast_items_batched(it, end, c, last, stop);
@@ -365,6 +406,10 @@ private:
                 whole = run_fast_items(it, end, c, last, stop);
             }
             if (!whole) { // the scope rolls back on the way out
+                if (after_claim && stop.what == fast_stop::cause::item_failed) {
+                    after_claim->rollback();
+                    claimed_scope_.emplace(std::move(scope)); // the careful path goes on in it
+                }
                 if constexpr (rereadable) {
                     it = std::move(*chunk_begin);
                 } else if constexpr (!claims_batches) {
@@ -382,6 +427,9 @@ private:
                     }
                 }
             }
+            if (after_claim) {
+                after_claim->release();
+            }
             scope.commit();
         } catch (const std::logic_error&) {
             throw; // a usage error: as on the careful path, it is not the chunk's fault
@@ -395,11 +443,12 @@ private:
             return false;
         }
         replay_.clear();
+        fast_read_ = c.n;
         report_.seen += c.n;
         report_.done += c.done;
         report_.skipped += c.skipped;
         report_.quarantined += c.quarantined;
-        ++report_.chunks;
+        report_.chunks += c.n > 0 ? 1 : 0; // a claiming input's last claim may find nothing
         note_successes(c.done + c.skipped);
         for (auto& rec : fast_failures_) {
             report_failure(std::move(rec));
@@ -966,9 +1015,27 @@ private:
         }
     }
 
-    void run_chunk(std::vector<entry>& items, std::size_t& retried, fast_stop* after_fast)
+    /// `read_chunk` adds a claiming input's new items, inside the chunk's transaction.
+    template <class Read>
+    void run_chunk(std::vector<entry>& items, std::size_t& retried, fast_stop* after_fast, Read& read_chunk)
     {
-        auto scope = policy::open_chunk(*tx_);
+        // After a claiming input's failed fast attempt, its transaction still holds the claim.
+        std::optional<chunk_scope> held = std::exchange(claimed_scope_, std::nullopt);
+        const bool holds_claim = held.has_value();
+        auto scope = held ? std::move(*held) : policy::open_chunk(*tx_);
+        if constexpr (claims_input) {
+            if (holds_claim) {
+                // the rows are still locked by this transaction
+            } else if (items.empty()) {
+                job_.source.begin_chunk(chunk_size_);
+                read_chunk();
+            } else {
+                job_.source.begin_chunk(0); // they run again: held again, or waited for
+            }
+        } else {
+            (void)read_chunk;
+            (void)holds_claim;
+        }
         streak_in_chunk_.clear();
         failed_in_chunk_ = false;
         if (after_fast != nullptr) {
@@ -1035,7 +1102,7 @@ private:
     }
 
     // `after_fast`: the fast attempt that gave way to this one (its failure is the first attempt's).
-    void run_chunk_with_retries(std::vector<entry>& items, fast_stop* after_fast)
+    template <class Read> void run_chunk_with_retries(std::vector<entry>& items, fast_stop* after_fast, Read read_chunk)
     {
         for (int chunk_attempt = 1;; ++chunk_attempt) {
             std::size_t retried = 0;
@@ -1044,7 +1111,7 @@ private:
                 if (first != nullptr && first->what == fast_stop::cause::chunk_error) {
                     std::rethrow_exception(first->error);
                 }
-                run_chunk(items, retried, first);
+                run_chunk(items, retried, first, read_chunk);
                 report_.retried += retried;
                 settle_chunk(items);
                 return;
@@ -1102,7 +1169,7 @@ private:
 
     void settle_chunk(std::vector<entry>& items)
     {
-        ++report_.chunks;
+        report_.chunks += items.empty() ? 0 : 1; // a claiming input's last claim may find nothing
         for (auto& e : items) {
             switch (e.st) {
             case state::done: ++report_.done; break;
@@ -1125,8 +1192,12 @@ private:
 
     static constexpr std::size_t min_segment = 8;
 
+    using chunk_scope = decltype(policy::open_chunk(std::declval<tx_type&>()));
+
     Job& job_;
     no_transaction null_tx_;
+    std::optional<chunk_scope> claimed_scope_; ///< a failed fast attempt's transaction, kept for its claim
+    std::size_t fast_read_ = 0;                ///< items the last fast chunk read
     tx_type* tx_ = nullptr;
     std::size_t chunk_size_ = 1;
     std::size_t segment_limit_ = 1U << 30U;

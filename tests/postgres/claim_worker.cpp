@@ -1,0 +1,107 @@
+// One worker of a job that several processes run at once over the same PostgreSQL table, with
+// sturdy::postgres::claim_rows (tests/postgres/workers_test.py, scripts/bench-workers).
+//
+//   claim_worker CONNINFO setup N          create work_item 1..N (and empty effect), once
+//   claim_worker CONNINFO totals           print sturdy::postgres::totals of the job as
+//                                          "done awaiting_retry quarantined"
+//   claim_worker CONNINFO run WORKER CHUNK [POISON]
+//                                          do every unclaimed item; items whose id is a
+//                                          multiple of POISON fail for good
+//
+// The effect inserts (item id, worker) into `effect` and first takes the item's transaction
+// advisory lock with pg_try_advisory_xact_lock: it is held until the worker's chunk ends, so a
+// second worker running the same item's effect while the first's chunk is open finds it taken.
+// Such an overlap is counted; the last line is the report as JSON with "overlaps" added, and the
+// exit status is 3 if any overlap was seen, 75 if work remains, else 0.
+#include <sturdy/store/postgres.hpp>
+#include <sturdy/store/postgres_claim.hpp>
+#include <sturdy/sturdy.hpp>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
+#include <string>
+
+namespace {
+
+struct item {
+    std::int64_t id;
+    std::int64_t payload;
+};
+
+int setup(const std::string& conninfo, std::int64_t n)
+{
+    sturdy::postgres::database db(conninfo);
+    db.exec("CREATE TABLE IF NOT EXISTS work_item(id bigint PRIMARY KEY, payload bigint NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS effect(item_id bigint NOT NULL, worker integer NOT NULL)");
+    db.execute("INSERT INTO work_item(id, payload) SELECT i, i * 7 FROM generate_series(1, $1) AS i "
+               "ON CONFLICT DO NOTHING",
+               n);
+    db.ledger("work"); // the sturdy_ tables, before the workers start
+    return 0;
+}
+
+int run(const std::string& conninfo, int worker, std::size_t chunk, std::int64_t poison)
+{
+    using namespace std::chrono_literals;
+    sturdy::postgres::database db(conninfo);
+    auto ledger = db.ledger("work");
+    std::int64_t overlaps = 0;
+    auto input = sturdy::postgres::claim_rows<item>(db, ledger,
+                                                    {.select = "w.id, w.payload",
+                                                     .from = "work_item AS w",
+                                                     .key = "w.id",
+                                                     .lock = "w",
+                                                     .order_by = "w.id",
+                                                     .resume = "w.id"});
+    const auto r = std::move(input) | sturdy::idempotent_by(ledger, [](const item& i) { return i.id; }) |
+                   sturdy::chunked(db, chunk) | sturdy::guarded([&](const item& i) {
+                       if (!*db.query_one<bool>("SELECT pg_try_advisory_xact_lock($1)", i.id)) {
+                           ++overlaps;
+                           fmt::print(stderr, "worker {}: item {} is being run by another worker\n", worker, i.id);
+                       }
+                       db.execute("INSERT INTO effect(item_id, worker) VALUES($1, $2)", i.id, worker);
+                       if (poison > 0 && i.id % poison == 0) {
+                           throw std::runtime_error(fmt::format("poison item {}", i.id));
+                       }
+                   }) |
+                   sturdy::retry_bounded(8, sturdy::backoff::exponential(10ms, 500ms)) | sturdy::drain;
+    std::string json = r.json();
+    json.insert(json.size() - 1, fmt::format(R"(,"overlaps":{})", overlaps));
+    fmt::print("{}\n", json);
+    if (overlaps > 0) {
+        return 3;
+    }
+    return r.run_again_soon() ? 75 : 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    try {
+        const std::string mode = argc > 2 ? argv[2] : "";
+        if (mode == "setup" && argc == 4) {
+            return setup(argv[1], std::stoll(argv[3]));
+        }
+        if (mode == "totals" && argc == 3) {
+            sturdy::postgres::database db(argv[1]);
+            const auto t = sturdy::postgres::totals(db, "work");
+            fmt::print("{} {} {}\n", t.done, t.awaiting_retry, t.quarantined);
+            return 0;
+        }
+        if (mode == "run" && (argc == 5 || argc == 6)) {
+            return run(argv[1], std::stoi(argv[3]), std::stoul(argv[4]), argc == 6 ? std::stoll(argv[5]) : 0);
+        }
+        fmt::print(stderr,
+                   "usage: claim_worker CONNINFO setup N | CONNINFO totals | CONNINFO run WORKER CHUNK [POISON]\n");
+        return 2;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "claim_worker: {}\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Several worker processes, one job, PostgreSQL as the only coordinator (docs/postgres.md).
+
+Runs tests/postgres/claim_worker (sturdy::postgres::claim_rows) as several processes at once
+over the same table, on the server scripts/with-postgres started (PGHOST, PGPORT, PGUSER), and
+checks with SQL that every item's effect ran exactly once and never in two workers at once:
+
+  split       WORKERS workers x ITEMS items, poison items among them: every good item done
+              once, every poison item failed once and not looped over; a second set of runs
+              does nothing
+  kill        WORKERS workers, SIGKILLed at random instants and restarted (KILLS times), then
+              run to the end: 0 lost, 0 duplicated
+  terminate   pg_terminate_backend of the workers' connections mid-run: they reconnect and
+              finish, 0 lost, 0 duplicated
+
+    workers_test.py WORKER_BINARY [--workers 4] [--items 20000] [--kill-items 2000] [--kills 12]
+                    [--seed S] [--only split|kill|terminate]
+
+STURDY_WORKERS_KILLS overrides --kills (the long run: STURDY_WORKERS_KILLS=500
+--kill-items 100000, see docs/postgres.md). Timing decides only where kills land, never whether
+the checks pass.
+"""
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+OK, AGAIN = 0, 75
+
+
+def fail(message):
+    print(f"FAILED: {message}", flush=True)
+    sys.exit(1)
+
+
+def check(cond, message):
+    if not cond:
+        fail(message)
+
+
+def psql(sql, dbname="postgres"):
+    out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dbname, "-c", sql],
+                         check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+class Job:
+    def __init__(self, binary, name, items, chunk, poison):
+        self.binary = binary
+        self.name = name
+        self.chunk = chunk
+        self.poison = poison
+        psql(f"DROP DATABASE IF EXISTS {name}")
+        psql(f"CREATE DATABASE {name}")
+        self.conninfo = (f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user={os.environ['PGUSER']} "
+                         f"dbname={name} application_name=claim_worker")
+        subprocess.run([binary, self.conninfo, "setup", str(items)], check=True)
+        self.items = items
+
+    def start(self, worker):
+        cmd = [self.binary, self.conninfo, "run", str(worker), str(self.chunk), str(self.poison)]
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def finish(self, proc, worker):
+        out, err = proc.communicate()
+        check(proc.returncode in (OK, AGAIN), f"worker {worker}: exit {proc.returncode}\n{err[-3000:]}")
+        report = json.loads(out.strip().splitlines()[-1])
+        check(report["overlaps"] == 0, f"worker {worker}: {report['overlaps']} overlapping effects\n{err[-3000:]}")
+        return report
+
+    def run_all(self, workers):
+        procs = [self.start(w) for w in range(1, workers + 1)]
+        return [self.finish(p, w) for w, p in enumerate(procs, start=1)]
+
+    def check_exactly_once(self):
+        q = lambda sql: psql(sql, self.name)
+        poison = f"w.id % {self.poison} = 0" if self.poison else "false"
+        missing = q(f"SELECT count(*) FROM work_item w WHERE NOT ({poison}) AND NOT EXISTS "
+                    "(SELECT 1 FROM effect e WHERE e.item_id = w.id)")
+        doubled = q("SELECT count(*) FROM (SELECT item_id FROM effect GROUP BY item_id HAVING count(*) > 1) d")
+        poisoned = q(f"SELECT count(*) FROM effect e JOIN work_item w ON w.id = e.item_id WHERE {poison}")
+        ledger = int(q("SELECT count(*) FROM sturdy_ledger WHERE namespace = 'work'"))
+        good = int(q(f"SELECT count(*) FROM work_item w WHERE NOT ({poison})"))
+        check(missing == "0", f"{self.name}: {missing} items lost (no effect)")
+        check(doubled == "0", f"{self.name}: {doubled} items done twice")
+        check(poisoned == "0", f"{self.name}: {poisoned} poison items left an effect")
+        check(ledger == good, f"{self.name}: ledger holds {ledger} keys, expected {good}")
+        return good
+
+
+def split(args):
+    job = Job(args.binary, "split", args.items, 100, 997)
+    start = time.monotonic()
+    reports = job.run_all(args.workers)
+    elapsed = time.monotonic() - start
+    good = job.check_exactly_once()
+    poison = args.items // 997
+    done = sum(r["done"] for r in reports)
+    failed = sum(r["failed"] for r in reports)
+    check(done == good, f"split: the workers report {done} done, expected {good}")
+    check(failed == poison, f"split: the workers report {failed} failed, expected {poison} (each poison once)")
+    busy = sum(1 for r in reports if r["done"] > 0)
+    check(busy >= 2, f"split: only {busy} of {args.workers} workers did any work")
+    failures = psql("SELECT count(*) FROM sturdy_failure WHERE namespace = 'work' AND runs = 1", "split")
+    check(int(failures) == poison, f"split: {failures} failure records, expected {poison}")
+    totals = subprocess.run([args.binary, job.conninfo, "totals"], check=True, capture_output=True,
+                            text=True).stdout.split()
+    check(totals == [str(good), str(poison), "0"],
+          f"split: totals() says done, awaiting retry, quarantined = {totals}, expected {good} {poison} 0")
+    again = job.run_all(args.workers)
+    check(sum(r["done"] for r in again) == 0, "split: a second set of runs did work again")
+    job.check_exactly_once()
+    print(f"split: {args.workers} workers x {args.items} items in {elapsed:.1f}s, "
+          f"per worker {[r['done'] for r in reports]}, {poison} poison items failed once each")
+
+
+def kill(args, rng):
+    job = Job(args.binary, "killed", args.kill_items, 50, 0)
+    procs = {w: job.start(w) for w in range(1, args.workers + 1)}
+    kills = 0
+    while kills < args.kills:
+        time.sleep(rng.uniform(0.02, 0.25))
+        victim = rng.choice(list(procs))
+        proc = procs[victim]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate()
+            kills += 1
+        else:
+            job.finish(proc, victim)
+        procs[victim] = job.start(victim)
+        if all(p.poll() is not None for p in procs.values()):
+            break  # the work ran out before the kills did
+    for w, p in procs.items():
+        job.finish(p, w)
+    for r in job.run_all(args.workers):  # what the dead left behind, if the others had ended
+        pass
+    job.check_exactly_once()
+    print(f"kill: {kills} SIGKILLs over {args.workers} workers x {args.kill_items} items: 0 lost, 0 duplicated")
+
+
+def terminate(args, rng):
+    job = Job(args.binary, "terminated", args.kill_items, 50, 0)
+    procs = [job.start(w) for w in range(1, args.workers + 1)]
+    terminated = 0
+    while any(p.poll() is None for p in procs) and terminated < 20:
+        time.sleep(rng.uniform(0.05, 0.2))
+        n = psql("SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM pg_stat_activity WHERE "
+                 "datname = 'terminated' AND application_name = 'claim_worker' AND state <> 'idle' "
+                 "ORDER BY random() LIMIT 1) t")
+        terminated += int(n)
+    reports = [job.finish(p, w) for w, p in enumerate(procs, start=1)]
+    check(terminated > 0, "terminate: no backend was terminated (the workers finished first)")
+    job.check_exactly_once()
+    done = sum(r["done"] for r in reports)
+    check(done == args.kill_items, f"terminate: the workers report {done} done, expected {args.kill_items}")
+    print(f"terminate: {terminated} backends terminated mid-run; every item done once")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("binary")
+    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--items", type=int, default=20000)
+    p.add_argument("--kill-items", type=int, default=2000)
+    p.add_argument("--kills", type=int, default=int(os.environ.get("STURDY_WORKERS_KILLS", "12")))
+    p.add_argument("--seed", type=int, default=int(os.environ.get("STURDY_WORKERS_SEED", random.randrange(1 << 30))))
+    p.add_argument("--only", choices=["split", "kill", "terminate"])
+    args = p.parse_args()
+    print(f"seed {args.seed}", flush=True)
+    rng = random.Random(args.seed)
+    if args.only in (None, "split"):
+        split(args)
+    if args.only in (None, "kill"):
+        kill(args, rng)
+    if args.only in (None, "terminate"):
+        terminate(args, rng)
+
+
+if __name__ == "__main__":
+    main()
