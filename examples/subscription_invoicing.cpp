@@ -225,10 +225,13 @@ sturdy::report invoice_due(Db& db, const options& o, Clock& clock, Sink sink = {
                      const auto invoice_id = *db.template query_one<std::int64_t>(
                          "INSERT INTO invoice(subscription_id, period, amount_cents) VALUES($1, $2, $3) RETURNING id",
                          d.subscription_id, d.period, d.amount_cents);
-                     const auto key = ctx.item_key.str();
-                     if (example::injected(o.fail_rate, o.seed, key, failed_runs.contains(key) ? failed_runs[key] : 0,
-                                           ctx.attempt)) {
-                         throw sturdy::transient_error("injected transient failure (--fail-rate)");
+                     if (o.fail_rate > 0) { // the key as text only when injecting
+                         const auto key = ctx.item_key.str();
+                         const auto runs = failed_runs.find(key);
+                         if (example::injected(o.fail_rate, o.seed, key, runs != failed_runs.end() ? runs->second : 0,
+                                               ctx.attempt)) {
+                             throw sturdy::transient_error("injected transient failure (--fail-rate)");
+                         }
                      }
                      db.execute("INSERT INTO invoice_line(invoice_id, label, amount_cents) VALUES($1, $2, $3)",
                                 invoice_id, fmt::format("{} subscription {}", d.partner, d.period), d.amount_cents);
