@@ -62,8 +62,7 @@ constexpr const char* invoicing_through = "2026-11";
 {
     auto& due = db.prepare(invoicing::due_sql);
     auto& find = db.prepare("SELECT 1 FROM invoice WHERE subscription_id = $1 AND period = $2");
-    auto& insert_invoice =
-        db.prepare("INSERT INTO invoice(subscription_id, period, amount_cents) VALUES($1, $2, $3) RETURNING id");
+    auto& insert_invoice = db.prepare("INSERT INTO invoice(subscription_id, period, amount_cents) VALUES($1, $2, $3)");
     auto& insert_line = db.prepare("INSERT INTO invoice_line(invoice_id, label, amount_cents) VALUES($1, $2, $3)");
     std::int64_t items = 0;
     std::int64_t failed = 0;
@@ -75,10 +74,8 @@ constexpr const char* invoicing_through = "2026-11";
         if (exists(find, d.subscription_id, d.period)) {
             continue;
         }
-        insert_invoice.bind(d.subscription_id, d.period, d.amount_cents);
-        insert_invoice.step();
-        const auto invoice_id = insert_invoice.column<std::int64_t>(0);
-        insert_invoice.reset();
+        run(insert_invoice, d.subscription_id, d.period, d.amount_cents);
+        const auto invoice_id = db.last_insert_rowid();
         try {
             run(insert_line, invoice_id, fmt::format("{} subscription {}", d.partner, d.period), d.amount_cents);
         } catch (const sturdy::failure_error&) {
