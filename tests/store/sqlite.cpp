@@ -28,24 +28,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A fresh directory per test, removed at the end.
-struct temp_dir {
-    fs::path path;
-    temp_dir()
-    {
-        std::string pattern = (fs::temp_directory_path() / "sturdy-sqlite-XXXXXX").string();
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir()
-    {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    [[nodiscard]] std::string file(const char* name) const { return (path / name).string(); }
-};
+using test::temp_dir;
 
 struct subscription {
     std::int64_t id;

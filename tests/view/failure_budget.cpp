@@ -9,16 +9,7 @@
 #include <tuple>
 #include <vector>
 
-namespace {
-std::vector<int> range_of(int n)
-{
-    std::vector<int> v(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) {
-        v[static_cast<std::size_t>(i)] = i;
-    }
-    return v;
-}
-} // namespace
+using test::range_of;
 
 TEST_CASE("an outage trips the failure budget: the run stops, commits what succeeded, loses nothing")
 {

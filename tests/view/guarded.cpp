@@ -13,16 +13,7 @@
 #include <system_error>
 #include <vector>
 
-namespace {
-std::vector<int> range_of(int n)
-{
-    std::vector<int> v(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) {
-        v[static_cast<std::size_t>(i)] = i;
-    }
-    return v;
-}
-} // namespace
+using test::range_of;
 
 TEST_CASE("guarded rolls back every partial write of a failing item and goes on")
 {
