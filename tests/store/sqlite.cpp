@@ -28,24 +28,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A fresh directory per test, removed at the end.
-struct temp_dir {
-    fs::path path;
-    temp_dir()
-    {
-        std::string pattern = (fs::temp_directory_path() / "sturdy-sqlite-XXXXXX").string();
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir()
-    {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    [[nodiscard]] std::string file(const char* name) const { return (path / name).string(); }
-};
+using test::temp_dir;
 
 struct subscription {
     std::int64_t id;
@@ -742,6 +725,25 @@ TEST_CASE("sqlite: the store forgets sturdy tables exactly when the rollback tha
         CHECK(tables() == 4);
         ledger_works();
     }
+}
+
+TEST_CASE("sqlite: prepare finds each text's own statement, among recent ones of the same length and beyond them")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("jobs.db"));
+    std::vector<sqlite::statement*> first;
+    for (int i = 0; i < 20; ++i) { // more texts of one length than prepare() keeps at hand
+        first.push_back(&db.prepare("SELECT " + std::to_string(10 + i)));
+    }
+    for (int round = 0; round < 2; ++round) {
+        for (int i = 19; i >= 0; --i) {
+            auto& s = db.prepare("SELECT " + std::to_string(10 + i));
+            CHECK(&s == first[static_cast<std::size_t>(i)]);
+            CHECK(s.sql() == "SELECT " + std::to_string(10 + i));
+        }
+    }
+    CHECK(*db.query_one<int>("SELECT 12") == 12);
+    CHECK(*db.query_one<int>("SELECT 13") == 13);
 }
 
 TEST_CASE("sqlite: statements are compiled once and cached by their text")

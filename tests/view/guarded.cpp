@@ -8,6 +8,7 @@
 #include <boost/outcome/std_outcome.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <exception>
 #include <random>
 #include <set>
@@ -16,16 +17,7 @@
 #include <system_error>
 #include <vector>
 
-namespace {
-std::vector<int> range_of(int n)
-{
-    std::vector<int> v(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) {
-        v[static_cast<std::size_t>(i)] = i;
-    }
-    return v;
-}
-} // namespace
+using test::range_of;
 
 TEST_CASE("guarded rolls back every partial write of a failing item and goes on")
 {
@@ -349,6 +341,49 @@ TEST_CASE("per_item never runs an effect twice; per_chunk re-runs only the faili
     // 10..13 again, and 14 (already failed for good) not at all.
     const std::vector<int> per_chunk{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1};
     CHECK(calls_per_item(sturdy::isolation::per_chunk) == per_chunk);
+}
+
+TEST_CASE("after a failed fast attempt the next chunk runs in segments: a failure there re-runs at most 31 items")
+{
+    // Chunks of 256; item 100 fails in the first chunk (its fast attempt is abandoned) and item
+    // 456 in the second. Run on the fast path, the second chunk would re-run its 200 items before
+    // 456; on the careful path only those before it in its segment (of at most 32) run twice.
+    sturdy::memory::database db;
+    auto& out = db.table("out");
+    std::vector<int> calls(768, 0);
+    auto r = range_of(768) | sturdy::chunked(db, 256) | sturdy::guarded([&](int v) {
+                 ++calls[static_cast<std::size_t>(v)];
+                 out.put(v, "x");
+                 if (v == 100 || v == 456) {
+                     throw sturdy::permanent_error("poison");
+                 }
+             }) |
+             sturdy::drain;
+    CHECK(r.done == 766);
+    CHECK(r.failed == 2);
+    const auto twice = std::count(calls.begin() + 256, calls.begin() + 512, 2);
+    CHECK(twice > 0);
+    CHECK(twice <= 31);
+    CHECK(std::count(calls.begin() + 512, calls.end(), 1) == 256); // the third chunk: each item once
+}
+
+TEST_CASE("after a rare failure the fast path comes back: later clean chunks take no savepoint")
+{
+    auto savepoints = [](int n) {
+        sturdy::memory::database db;
+        auto& out = db.table("out");
+        auto r = range_of(n) | sturdy::chunked(db, 10) | sturdy::guarded([&](int v) {
+                     out.put(v, "x");
+                     if (v == 5) {
+                         throw sturdy::permanent_error("poison");
+                     }
+                 }) |
+                 sturdy::drain;
+        CHECK(r.failed == 1);
+        return db.savepoints_taken();
+    };
+    CHECK(savepoints(100) > 0);
+    CHECK(savepoints(1000) == savepoints(100));
 }
 
 TEST_CASE("a fatal failure (no item can succeed) stops the run at once and records nothing")

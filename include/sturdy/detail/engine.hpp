@@ -299,14 +299,18 @@ public:
             fast_stop stop;
             fast_stop* after_fast = nullptr;
             [[maybe_unused]] bool claimed = false;
-            if (fast_path_ready()) {
+            const bool fast = fast_path_ready();
+            if (fast) {
                 if (run_fast_chunk(it, end, stop)) {
+                    fast_backoff_ /= 2;
                     finish_chunk_tick(chunk_start, longest_chunk);
                     if (claims_input && fast_read_ == 0) {
                         break;
                     }
                     continue;
                 }
+                fast_backoff_ = std::min(max_fast_backoff, std::max<std::size_t>(1, fast_backoff_ * 2));
+                careful_chunks_left_ = fast_backoff_;
                 // Something failed: the fast attempt was rolled back and `it` is back at the
                 // chunk's first item (or its items are in replay_); the chunk runs again on the
                 // careful path, which starts from what the fast attempt learnt.
@@ -338,6 +342,11 @@ public:
             } else {
                 read_chunk();
                 run_chunk_with_retries(items, after_fast, [] {});
+            }
+            if (failed_in_chunk_) {
+                careful_chunks_left_ = std::max(careful_chunks_left_, fast_backoff_);
+            } else if (!fast && careful_chunks_left_ > 0) {
+                --careful_chunks_left_;
             }
             finish_chunk_tick(chunk_start, longest_chunk);
         }
@@ -395,9 +404,13 @@ private:
     // the chunk cannot commit), the scope is abandoned: the commit policy rolls back the chunk's
     // transaction (or, under no_commit, its savepoint), so nothing it wrote remains, and the
     // chunk runs again on the careful path below
-    // (entries, segments, isolation), which takes the failed attempt as its first. After a
-    // chunk with failures the careful path is used until segments have grown back to a whole
-    // chunk, so a run with many failures does not pay for the fast attempt each time.
+    // (entries, segments, isolation), which takes the failed attempt as its first. A failed
+    // fast attempt costs the chunk's items before the failure one more run, so after one the
+    // next chunks run on the careful path, whose segments (at most max_segment items) lose less
+    // to a failure: 1 chunk after the first failed attempt, twice as many after each further
+    // one (up to max_fast_backoff), half as many after each fast attempt that commits, and a
+    // careful chunk with a failure starts the count again. Failures every chunk or so then cost
+    // a segment's re-run each, not a chunk's; a rare failure still leaves the fast path soon.
 
     /// The input can be read again from a saved iterator; otherwise values are kept in replay_.
     static constexpr bool rereadable = std::ranges::forward_range<source_type>;
@@ -415,7 +428,7 @@ private:
     [[nodiscard]] bool fast_path_ready() const
     {
         if constexpr (has_store) {
-            return !per_item_ && segment_limit_ >= chunk_size_ && stop_index_ == static_cast<std::size_t>(-1);
+            return !per_item_ && careful_chunks_left_ == 0 && stop_index_ == static_cast<std::size_t>(-1);
         } else {
             return false;
         }
@@ -706,7 +719,7 @@ private:
         } else {
             bad.isolate = true;
         }
-        segment_limit_ = std::max<std::size_t>(min_segment, (stop.index + 1) / 2);
+        segment_limit_ = std::clamp<std::size_t>((stop.index + 1) / 2, min_segment, max_segment);
     }
 
     void finish_chunk_tick(time_point chunk_start, duration& longest_chunk)
@@ -1047,7 +1060,7 @@ private:
             }
             if (!failed_at) {
                 sp.release();
-                segment_limit_ = std::min(chunk_size_, segment_limit_ * 2);
+                segment_limit_ = std::min({chunk_size_, max_segment, segment_limit_ * 2});
                 continue;
             }
             sp.rollback();
@@ -1280,6 +1293,12 @@ private:
     }
 
     static constexpr std::size_t min_segment = 8;
+    /// Items per shared savepoint on the careful path: a failure re-runs at most the items
+    /// before it in its segment. In-process stores (SQLite) pay ~100 instructions per item for
+    /// a savepoint per 32; a store that claims a segment's keys in one round trip (PostgreSQL)
+    /// keeps larger segments, as each costs it round trips.
+    static constexpr std::size_t max_segment = claims_batches ? 256 : 32;
+    static constexpr std::size_t max_fast_backoff = 64;
 
     using chunk_scope = decltype(policy::open_chunk(std::declval<tx_type&>()));
 
@@ -1289,7 +1308,9 @@ private:
     std::size_t fast_read_ = 0;                ///< items the last fast chunk read
     tx_type* tx_ = nullptr;
     std::size_t chunk_size_ = 1;
-    std::size_t segment_limit_ = 1U << 30U;
+    std::size_t segment_limit_ = max_segment;
+    std::size_t fast_backoff_ = 0;        ///< careful chunks after the next failed fast attempt, halved
+    std::size_t careful_chunks_left_ = 0; ///< chunks to run on the careful path before a fast attempt
     int max_attempts_ = 1;
     bool per_item_ = true;
     jitter_source jitter_{0x5eedU};

@@ -25,7 +25,10 @@
 ///     mismatch, an SQL function's error ...).
 /// The message is SQLite's, followed by the statement that failed: "CHECK constraint failed:
 /// amount >= 0 (in: INSERT INTO ...)".
-/// A `database` is one connection: use it from one thread at a time.
+/// A `database` is one connection, opened with SQLITE_OPEN_NOMUTEX (SQLite takes no lock of its
+/// own per call): a database and its ledgers, statements and row ranges must be used by one
+/// thread at a time. Handing them to another thread is fine when that hand-over orders the two
+/// (a mutex, a queue, joining the thread); to work in parallel, open one database per thread.
 
 #include <sturdy/concepts.hpp>
 #include <sturdy/config.hpp>
@@ -35,6 +38,7 @@
 
 #include <sqlite3.h>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -455,6 +459,8 @@ private:
     sqlite3* reader_ = nullptr; ///< opened on first use by a lazy range
     bool wal_ = false;
     std::unordered_map<std::string, std::unique_ptr<statement>, text_hash, std::equal_to<>> statements_;
+    std::array<statement*, 8> recent_{}; ///< the statements prepare() returned last, looked at first
+    std::size_t recent_next_ = 0;
     std::vector<savepoint_level> levels_;
     std::size_t depth_ = 0;
     std::uint64_t generation_ = 0;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -209,11 +210,19 @@ STURDY_DECL database::~database()
 
 STURDY_DECL statement& database::prepare(std::string_view sql)
 {
+    // A job runs the same few statements per item: comparing the text with the last ones used
+    // (sizes first) is cheaper than hashing it.
+    for (statement* s : recent_) {
+        if (s != nullptr && s->sql() == sql) {
+            return *s;
+        }
+    }
     auto it = statements_.find(sql);
     if (it == statements_.end()) {
         auto compiled = std::make_unique<statement>(db_, std::string(sql), true);
         it = statements_.emplace(std::string(sql), std::move(compiled)).first;
     }
+    recent_[recent_next_++ % recent_.size()] = it->second.get();
     return *it->second;
 }
 
@@ -499,6 +508,13 @@ STURDY_DECL ledger::ledger(database& db, std::string name)
 
 STURDY_DECL std::int64_t ledger::now()
 {
+#ifdef CLOCK_REALTIME_COARSE
+    // Seconds are all marked_at keeps: the coarse clock skips reading the CPU's counter.
+    timespec ts{};
+    if (::clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0) {
+        return static_cast<std::int64_t>(ts.tv_sec);
+    }
+#endif
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
