@@ -10,56 +10,25 @@
 #include <sturdy/store/sqlite.hpp>
 #include <sturdy/sturdy.hpp>
 
+#include "sqlite_support.hpp"
+
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
-#include <cstdlib>
-#include <filesystem>
+#include <memory>
 #include <ranges>
 #include <stdexcept>
 #include <string>
-#include <system_error>
-
-#include <unistd.h>
 
 namespace {
-namespace fs = std::filesystem;
 namespace sqlite = sturdy::sqlite;
+using bench_support::exists;
+using bench_support::items_per_iteration;
+using bench_support::run;
 
-std::int64_t items_per_iteration()
-{
-    static const std::int64_t n = [] {
-        const char* env = std::getenv("STURDY_BENCH_ITEMS");
-        return env != nullptr ? std::max<std::int64_t>(10, std::stoll(env)) : std::int64_t{100'000};
-    }();
-    return n;
-}
 std::int64_t slow_items() { return std::max<std::int64_t>(10, items_per_iteration() / 10); }
-
-/// A temporary directory for the benchmark's database files, removed at exit.
-const fs::path& temp_dir()
-{
-    struct dir {
-        fs::path path;
-        dir()
-        {
-            std::string pattern = (fs::temp_directory_path() / "sturdy-bench-XXXXXX").string();
-            if (::mkdtemp(pattern.data()) == nullptr) {
-                throw std::runtime_error("cannot create a temporary directory");
-            }
-            path = pattern;
-        }
-        dir(const dir&) = delete;
-        dir& operator=(const dir&) = delete;
-        ~dir()
-        {
-            std::error_code ec;
-            fs::remove_all(path, ec);
-        }
-    };
-    static const dir d;
-    return d.path;
-}
 
 /// The user's table. `v` is CHECKed, so a poison item (v < 0) fails inside SQLite, like a
 /// constraint violation in a real job.
@@ -72,31 +41,13 @@ constexpr const char* job = "bench";
 
 /// A fresh database file with the user table and sturdy's tables; removed when destroyed.
 struct fresh_db {
-    fs::path file;
-    std::unique_ptr<sqlite::database> db;
+    bench_support::temp_file file{"bench"};
+    std::unique_ptr<sqlite::database> db = std::make_unique<sqlite::database>(file.path());
 
     fresh_db()
     {
-        static int counter = 0;
-        file = temp_dir() / ("bench-" + std::to_string(++counter) + ".db");
-        remove_files();
-        db = std::make_unique<sqlite::database>(file.string());
         db->exec(user_schema);
         (void)db->ledger(job); // creates the sturdy tables
-    }
-    fresh_db(const fresh_db&) = delete;
-    fresh_db& operator=(const fresh_db&) = delete;
-    ~fresh_db()
-    {
-        db.reset();
-        remove_files();
-    }
-    void remove_files() const
-    {
-        std::error_code ec;
-        for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-            fs::remove(file.string() + suffix, ec);
-        }
     }
 };
 
@@ -104,26 +55,6 @@ std::int64_t now_seconds()
 {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-/// One step of a prepared statement, reset afterwards.
-template <class... Args> void run(sqlite::statement& s, const Args&... args)
-{
-    s.bind(args...);
-    try {
-        s.step();
-    } catch (...) {
-        s.reset();
-        throw;
-    }
-    s.reset();
-}
-template <class... Args> bool exists(sqlite::statement& s, const Args&... args)
-{
-    s.bind(args...);
-    const bool found = s.step();
-    s.reset();
-    return found;
 }
 
 /// Runs `body(db, n)` on a fresh database per iteration and reports items/s.

@@ -1,10 +1,17 @@
 #pragma once
-// Shared helpers for the unit tests.
+// Shared helpers for the tests: a log sink that keeps its lines, an input of n integers, and a
+// temporary directory for database files.
 
 #include <sturdy/sturdy.hpp>
 
+#include <cerrno>
+#include <cstddef>
+#include <filesystem>
 #include <string>
+#include <system_error>
 #include <vector>
+
+#include <stdlib.h> // mkdtemp (POSIX)
 
 namespace test {
 
@@ -31,6 +38,38 @@ struct captured_log {
         }
         return n;
     }
+};
+
+/// 0, 1, ..., n - 1.
+inline std::vector<int> range_of(int n)
+{
+    std::vector<int> v(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+        v[static_cast<std::size_t>(i)] = i;
+    }
+    return v;
+}
+
+/// A fresh directory under the system's temporary directory, removed with everything in it
+/// (a database's WAL files too) at the end of the test.
+struct temp_dir {
+    std::filesystem::path path;
+    temp_dir()
+    {
+        std::string pattern = (std::filesystem::temp_directory_path() / "sturdy-test-XXXXXX").string();
+        if (::mkdtemp(pattern.data()) == nullptr) {
+            throw std::system_error(errno, std::generic_category(), "mkdtemp " + pattern);
+        }
+        path = pattern;
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+    ~temp_dir()
+    {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    [[nodiscard]] std::string file(const std::string& name) const { return (path / name).string(); }
 };
 
 } // namespace test

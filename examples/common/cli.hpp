@@ -30,6 +30,12 @@ inline constexpr int exit_usage = 1;
 /// What a scheduler should do after a run.
 inline int exit_status(const sturdy::report& r) { return r.run_again_soon() ? exit_run_again : exit_ok; }
 
+/// `--db` names a PostgreSQL database (a libpq URI) rather than a SQLite file.
+inline bool is_postgres_uri(std::string_view db)
+{
+    return db.starts_with("postgresql://") || db.starts_with("postgres://");
+}
+
 /// A command-line mistake; main prints it with the usage and exits 1.
 class usage_error : public std::runtime_error {
 public:

@@ -13,7 +13,10 @@
 /// so they are compiled once instead of in every translation unit. The definitions live in
 /// `impl/*.ipp` files next to their headers, which include them at their end in header-only mode.
 /// Define the macro for every translation unit or for none: a program that mixes the modes
-/// breaks the one-definition rule.
+/// breaks the one-definition rule. Built with the Meson option separate_compilation, sturdy's
+/// Meson dependencies, .pc files and CMake targets carry the macro and link the definitions
+/// compiled once (libsturdy, libsturdy-<store>, from src/), so no file sets it by hand
+/// (docs/consuming.md).
 
 #ifdef STURDY_SEPARATE_COMPILATION
 /// Declares (in a header) and defines (in an .ipp) a function compiled once, in the .cpp that

@@ -26,7 +26,7 @@ enum class errc {
     bad_argument,      ///< an adaptor was given an argument it cannot work with
     key_failed,        ///< the key function threw
     store_unavailable, ///< the store cannot be opened or reached
-    schema_mismatch,   ///< the store holds tables this version cannot understand
+    schema_mismatch,   ///< a table or column is missing, or the store holds tables from a newer sturdy
 };
 
 /// The kinds of failure the loop distinguishes.
@@ -35,6 +35,12 @@ enum class failure_kind {
     permanent, ///< this item cannot succeed: record it, go on with the next
     fatal,     ///< no item can succeed (a missing table, a read-only or corrupt file): stop the run
 };
+// Which errors are fatal is each store's to say (its header lists them): the SQLite store's
+// are a missing table or column, a read-only database, a corrupt file and a full disk; the
+// PostgreSQL store's include a missing table or column, permission denied, a read-only
+// transaction and a full disk; the memory store raises none. An effect can raise one itself
+// with a code whose condition is `fatal_condition()`, such as `errc::store_unavailable` or
+// `errc::schema_mismatch`.
 
 /// The category of sturdy's own codes (`errc`).
 STURDY_DECL const std::error_category& sturdy_category() noexcept;
@@ -47,7 +53,10 @@ STURDY_DECL std::error_code make_error_code(errc e) noexcept;
 STURDY_DECL std::error_condition transient_condition() noexcept;
 
 /// The condition for errors no item can get past (the store is unusable or the schema is
-/// wrong): the loop stops at once instead of failing every item and quarantining them all.
+/// wrong): the loop stops at once, with the reason in the report's `stopped_early`, instead of
+/// failing every item, recording a failure for each and, over a few runs, quarantining them
+/// all. `errc::store_unavailable` and `errc::schema_mismatch` map here; so do a store
+/// category's codes whose `default_error_condition` returns this (see the store's header).
 STURDY_DECL std::error_condition fatal_condition() noexcept;
 
 /// An error with the message a person needs: what failed, and what to do.

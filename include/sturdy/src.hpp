@@ -6,7 +6,8 @@
 ///     // sturdy.cpp, compiled with -DSTURDY_SEPARATE_COMPILATION like every other file
 ///     #include <sturdy/src.hpp>
 ///
-/// The SQLite store's definitions are in sturdy/store/sqlite_src.hpp.
+/// The SQLite store's definitions are in sturdy/store/sqlite_src.hpp. sturdy's Meson option
+/// separate_compilation compiles both into libraries (src/) and defines the macro for their users.
 
 #ifndef STURDY_SEPARATE_COMPILATION
 // Without it, every definition here would clash with the inline ones of the headers.

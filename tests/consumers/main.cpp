@@ -4,9 +4,10 @@
 // report checked.
 // Returns non-zero if sturdy does not behave.
 // The one program of every consumer build in .ci/run: with only `-I include` (plain include), with
-// `pkg-config --cflags --libs sturdy` (and so again with -DSTURDY_SEPARATE_COMPILATION, linked
-// with sturdy_src.cpp), with CMake's find_package(sturdy) (CMakeLists.txt here) and as a Meson
-// project that gets sturdy from subprojects/sturdy (meson.build here).
+// `pkg-config --cflags --libs sturdy`, with CMake's find_package(sturdy) (CMakeLists.txt here)
+// and as a Meson project that gets sturdy from subprojects/sturdy (meson.build here); the last
+// three once header-only and once against a separate-compilation build of sturdy
+// (docs/consuming.md), where the build defines STURDY_CONSUMER_SEPARATE.
 #include <sturdy/store/memory.hpp>
 #include <sturdy/sturdy.hpp>
 #ifdef STURDY_CONSUMER_SQLITE
@@ -29,6 +30,14 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+// The mode the build expects is the one it gets. In the packaged builds it comes from sturdy's
+// package (its Meson dependency, .pc file or CMake target), not from this program's build: a
+// separate-compilation package defines STURDY_SEPARATE_COMPILATION and links the definitions
+// (without them, this program does not link). The plain build by hand defines it itself.
+#if defined(STURDY_CONSUMER_SEPARATE) != defined(STURDY_SEPARATE_COMPILATION)
+#error "sturdy's package did not give the mode this consumer build expects (STURDY_CONSUMER_SEPARATE)"
+#endif
 
 namespace {
 
@@ -106,6 +115,11 @@ int main()
         ok &= check(db.query_one<int>("SELECT count(*) FROM out") == std::optional<int>(4),
                     "postgres store holds the four committed rows");
     }
+#endif
+#ifdef STURDY_SEPARATE_COMPILATION
+    std::printf("mode: separate compilation\n");
+#else
+    std::printf("mode: header-only\n");
 #endif
     std::printf("sturdy consumer: %s\n", ok ? "ok" : "FAILED");
     return ok ? 0 : 1;

@@ -195,11 +195,12 @@ def check_meson(ctx, where, words, env):
         return None
     if args[:1] == ["install"]:
         return "covered by .ci/run (install into a temporary prefix)"
-    if args[:3] == ["compile", "-C", "build"]:
+    if args[:2] == ["compile", "-C"] and args[2:3] in (["build"], ["build-install"]):
+        # build-install: the libraries of a separate-compilation install, declared in every build.
         for target in args[3:]:
             if target not in targets(ctx):
                 fail(where, f"meson compile: no target '{target}'")
-        return "targets exist"
+        return "targets exist" + (", built by .ci/run's install" if args[2] == "build-install" else "")
     if args[:3] == ["test", "-C", "build"]:
         # --list with the same selection: "No suitable tests defined" and exit 1 when it matches nothing.
         selection = [a for a in args[3:] if a not in ("--no-rebuild",)]

@@ -1,36 +1,17 @@
 #pragma once
-// Temporary database files for the example tests, removed (with their WAL files) at the end.
+// For the example tests: temporary database files, a clock that never sleeps, and a way to
+// run a command line with its output captured.
+
+#include "../support.hpp"
 
 #include <sturdy/concepts.hpp>
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 namespace test {
-
-struct temp_dir {
-    std::filesystem::path path;
-    temp_dir()
-    {
-        static int counter = 0;
-        path = std::filesystem::temp_directory_path() /
-               ("sturdy-examples-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-        std::filesystem::create_directories(path);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir()
-    {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    [[nodiscard]] std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 /// A clock that moves one second every time it is read: deadlines are reached without sleeping.
 struct ticking_clock {

@@ -51,9 +51,13 @@ int run(const std::string& conninfo, int worker, std::size_t chunk, std::int64_t
     sturdy::postgres::database db(conninfo);
     auto ledger = db.ledger("work");
     std::int64_t overlaps = 0;
-    auto input = sturdy::postgres::claim_rows<item>(
-        db, ledger,
-        {.select = "w.id, w.payload", .from = "work_item AS w", .key = "w.id", .lock = "w", .order_by = "w.id"});
+    auto input = sturdy::postgres::claim_rows<item>(db, ledger,
+                                                    {.select = "w.id, w.payload",
+                                                     .from = "work_item AS w",
+                                                     .key = "w.id",
+                                                     .lock = "w",
+                                                     .order_by = "w.id",
+                                                     .resume = "w.id"});
     const auto r = std::move(input) | sturdy::idempotent_by(ledger, [](const item& i) { return i.id; }) |
                    sturdy::chunked(db, chunk) | sturdy::guarded([&](const item& i) {
                        if (!*db.query_one<bool>("SELECT pg_try_advisory_xact_lock($1)", i.id)) {

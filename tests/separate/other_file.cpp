@@ -1,7 +1,7 @@
 // A second file of each separate-compilation test program (tests/separate/meson.build). It
 // includes every public header, as the test's own file does: a header that defines a function
 // that is not inline makes the link fail with a multiple definition. Its test runs a pipeline
-// from this file, against the same definitions (compiled once, in src.cpp, sqlite_src.cpp and postgres_src.cpp).
+// from this file, against the same definitions (compiled once, in the libraries built from src/).
 #include <sturdy/store/memory.hpp>
 #include <sturdy/store/postgres.hpp>
 #include <sturdy/store/sqlite.hpp>

@@ -7,6 +7,8 @@
 // PostgreSQL: each fixture works in a schema of its own (search_path), dropped at the end, on
 // the server scripts/with-postgres started ($STURDY_TEST_POSTGRES).
 
+#include "../support.hpp" // temp_dir
+
 #include <sturdy/store/memory.hpp>
 #include <sturdy/store/postgres.hpp>
 #include <sturdy/store/sqlite.hpp>
@@ -15,10 +17,8 @@
 
 #include <cstdint>
 #include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <string>
-#include <system_error>
 #include <vector>
 
 #include <unistd.h>
@@ -40,24 +40,6 @@ struct memory_store {
     }
     std::int64_t count() { return static_cast<std::int64_t>(db.table("t").size()); }
     bool has(std::int64_t id) { return db.table("t").contains(id); }
-};
-
-/// A new directory per test, removed at the end.
-struct temp_dir {
-    std::filesystem::path path;
-    temp_dir()
-    {
-        std::string pattern = (std::filesystem::temp_directory_path() / "sturdy-store-XXXXXX").string();
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir()
-    {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
 };
 
 constexpr const char* user_tables = "CREATE TABLE t(id bigint PRIMARY KEY);"
@@ -85,7 +67,7 @@ struct sqlite_store : sql_store<sqlite_store> {
     static constexpr const char* name = "sqlite";
     using database = sturdy::sqlite::database;
     temp_dir dir;
-    database db{(dir.path / "store.db").string()};
+    database db{dir.file("store.db")};
 
     sqlite_store() { db.exec(user_tables); }
 };

@@ -1,4 +1,5 @@
 // The memory store's own cases; those every store shares are in tests/store/suite.cpp.
+#include <sturdy/policy/classify.hpp>
 #include <sturdy/store/memory.hpp>
 
 #include <catch2/catch.hpp>
@@ -18,4 +19,26 @@ TEST_CASE("memory store: unique inserts and clear usage errors")
     CHECK_THROWS_WITH(db.commit(), Catch::Contains("no transaction is open"));
     db.begin();
     CHECK_THROWS_WITH(db.begin(), Catch::Contains("already open"));
+}
+
+TEST_CASE("memory store: none of its own errors is fatal")
+{
+    sturdy::memory::database db;
+    auto& t = db.table("t");
+    auto kind_thrown_by = [](auto&& fn) {
+        try {
+            fn();
+        } catch (const sturdy::failure_error& e) {
+            return sturdy::kind_of(e.code());
+        }
+        FAIL("expected a sturdy::failure_error");
+        return sturdy::failure_kind::fatal;
+    };
+    t.insert(1, "a");
+    CHECK(kind_thrown_by([&] { t.insert(1, "again"); }) == sturdy::failure_kind::permanent);
+    db.fail_next_commits(1);
+    db.begin();
+    CHECK(kind_thrown_by([&] { db.commit(); }) == sturdy::failure_kind::transient);
+    db.rollback();
+    CHECK_THROWS_AS(db.rollback(), sturdy::usage_error);
 }

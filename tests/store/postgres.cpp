@@ -334,7 +334,7 @@ TEST_CASE("postgres: SQLSTATEs map onto transient, permanent and fatal")
     SECTION("a terminated backend: transient, and the next statement reconnects")
     {
         auto admin = other_connection(f);
-        admin.query_one<bool>("SELECT pg_terminate_backend($1)", db.backend_pid());
+        admin.query_one<bool>("SELECT pg_terminate_backend($1, 10000)", db.backend_pid()); // waits until it is gone
         const auto e = failure_of([&] { db.query_one<int>("SELECT 1"); });
         CHECK(kind(e) == failure_kind::transient);
         CHECK((state_of(e) == "57P01" || state_of(e).starts_with("08")));
@@ -377,7 +377,8 @@ TEST_CASE("postgres: a backend terminated mid-run: the chunk is lost, the store 
                    sturdy::idempotent_by(ledger, [](std::int64_t i) { return i; }) | sturdy::chunked(db, 20) |
                    sturdy::guarded([&](std::int64_t i) {
                        if (i == 77 && !std::exchange(terminated, true)) {
-                           admin.query_one<bool>("SELECT pg_terminate_backend($1)", db.backend_pid());
+                           admin.query_one<bool>("SELECT pg_terminate_backend($1, 10000)",
+                                                 db.backend_pid()); // waits until it is gone
                        }
                        f.store.write(i, 1); // a second write of an item would break t's primary key
                    }) |

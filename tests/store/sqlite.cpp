@@ -28,24 +28,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A fresh directory per test, removed at the end.
-struct temp_dir {
-    fs::path path;
-    temp_dir()
-    {
-        std::string pattern = (fs::temp_directory_path() / "sturdy-sqlite-XXXXXX").string();
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir()
-    {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    [[nodiscard]] std::string file(const char* name) const { return (path / name).string(); }
-};
+using test::temp_dir;
 
 struct subscription {
     std::int64_t id;
@@ -382,6 +365,150 @@ TEST_CASE("sqlite: a constraint violation is permanent and names SQLite's messag
     CHECK(contains_text(syntax.message(), "no such table: nowhere (in: INSERT INTO nowhere VALUES(1))"));
 }
 
+namespace {
+/// `hit` (a statement with one parameter) meets a condition no item can get past. Alone, it
+/// fails with `expected`, classified fatal. As the effect of items 5..20 of a run over a
+/// ledger, in chunks of 8, after items 1..4 wrote to table `good`: the run must stop at item 5
+/// with `reason` in its report, keep items 1..4 and record no failure (five runs would
+/// otherwise quarantine every item).
+void check_stops_at_once(sqlite::database& db, const std::string& hit, std::error_code expected,
+                         std::string_view reason)
+{
+    const auto e = failure_of([&] { db.execute(hit, 0); });
+    CHECK(e.code() == expected);
+    CHECK(sturdy::kind_of(e.code()) == sturdy::failure_kind::fatal);
+    CHECK(contains_text(e.message(), reason));
+
+    auto ledger = db.ledger("job");
+    db.exec("CREATE TABLE IF NOT EXISTS good(v INTEGER PRIMARY KEY)");
+    const auto r = std::views::iota(1, 21) | sturdy::idempotent_by(ledger, [](int v) { return v; }) |
+                   sturdy::chunked(db, 8) | sturdy::guarded([&](int v) {
+                       if (v < 5) {
+                           db.execute("INSERT INTO good(v) VALUES(?)", v);
+                       } else {
+                           db.execute(hit, v);
+                       }
+                   }) |
+                   sturdy::drain;
+    CHECK(r.done == 4);
+    CHECK(r.failed == 0);
+    CHECK(r.remaining == 16);
+    CHECK(r.failures.empty());
+    INFO(r.stopped_early);
+    CHECK(r.stopped_early.starts_with("stopped: "));
+    CHECK(contains_text(r.stopped_early, reason));
+    CHECK_FALSE(db.in_transaction());
+    CHECK(ledger.failures().empty());
+    CHECK(ledger.size() == 4);
+    CHECK(count(db, "good") == 4);
+}
+} // namespace
+
+TEST_CASE("sqlite: a missing table or column is fatal: the run stops at once and records no failure")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("jobs.db"));
+    db.exec("CREATE TABLE invoice(id INTEGER PRIMARY KEY, amount INTEGER)");
+    const auto missing = sturdy::make_error_code(sturdy::errc::schema_mismatch);
+    for (const char* sql : {"UPDATE invoice SET missing = 1", "SELECT missing FROM invoice"}) {
+        const auto e = failure_of([&] { db.execute(sql); });
+        CHECK(e.code() == missing);
+        CHECK(contains_text(e.message(), std::string("no such column: missing (in: ") + sql + ")"));
+    }
+    // A failing SQL function is SQLITE_ERROR too, and stays permanent: it is one row's bad data.
+    const auto bad_json = failure_of([&] { db.query<std::string>("SELECT json_extract('{', '$.a')"); });
+    CHECK(bad_json.code() == sqlite::make_error_code(SQLITE_ERROR));
+    CHECK(sturdy::kind_of(bad_json.code()) == sturdy::failure_kind::permanent);
+
+    SECTION("a table")
+    {
+        check_stops_at_once(db, "INSERT INTO invoice_line(invoice_id) VALUES(?)", missing,
+                            "no such table: invoice_line (in: INSERT INTO invoice_line");
+    }
+    SECTION("a column")
+    {
+        check_stops_at_once(db, "INSERT INTO invoice(id, currency) VALUES(?, 'EUR')", missing,
+                            "table invoice has no column named currency");
+    }
+}
+
+TEST_CASE("sqlite: a read-only database is fatal: the run stops at once and records no failure")
+{
+    temp_dir dir;
+    const auto archive = dir.file("archive.db");
+    {
+        sqlite::options rollback_journal; // a WAL file opened read-only needs its -shm file
+        rollback_journal.journal = sqlite::journal_mode::delete_;
+        sqlite::database other(archive, rollback_journal);
+        other.exec("CREATE TABLE archived(v INTEGER)");
+    }
+    sqlite::database db(dir.file("jobs.db"));
+    // SQLite's own read-only open flag, on the database the effect writes to.
+    db.execute("ATTACH DATABASE ? AS archive", "file:" + archive + "?mode=ro");
+    check_stops_at_once(db, "INSERT INTO archive.archived(v) VALUES(?)", sqlite::make_error_code(SQLITE_READONLY),
+                        "attempt to write a readonly database (in: INSERT INTO archive.archived");
+}
+
+TEST_CASE("sqlite: PRAGMA query_only and a database opened read_only fail writes fatally")
+{
+    temp_dir dir;
+    const auto path = dir.file("jobs.db");
+    auto write_fails_fatally = [](sqlite::database& db) {
+        const auto e = failure_of([&] { db.execute("INSERT INTO t(v) VALUES(1)"); });
+        CHECK(e.code() == sqlite::make_error_code(SQLITE_READONLY));
+        CHECK(sturdy::is_fatal(e.code()));
+    };
+    {
+        sqlite::database db(path);
+        db.exec("CREATE TABLE t(v INTEGER)");
+        db.exec("PRAGMA query_only = 1");
+        write_fails_fatally(db);
+    }
+    sqlite::options read_only;
+    read_only.read_only = true;
+    sqlite::database db(path, read_only);
+    write_fails_fatally(db);
+}
+
+TEST_CASE("sqlite: a corrupt file is fatal: the run stops at once and records no failure")
+{
+    temp_dir dir;
+    const auto path = dir.file("jobs.db");
+    std::int64_t page_size = 0;
+    std::int64_t root_page = 0;
+    {
+        sqlite::database db(path);
+        db.exec("CREATE TABLE damaged(v INTEGER PRIMARY KEY, pad TEXT)");
+        db.ledger("job");
+        page_size = *db.query_one<std::int64_t>("PRAGMA page_size");
+        root_page = *db.query_one<std::int64_t>("SELECT rootpage FROM sqlite_schema WHERE name = 'damaged'");
+    } // the last connection closing checkpoints the WAL into the file
+    {
+        // Garbage over table `damaged`'s root page: no valid b-tree page starts with 0xff.
+        std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp((root_page - 1) * page_size);
+        const std::string garbage(static_cast<std::size_t>(page_size), '\xff');
+        f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+        REQUIRE(f.good());
+    }
+    sqlite::database db(path);
+    check_stops_at_once(db, "INSERT INTO damaged(v) VALUES(?)", sqlite::make_error_code(SQLITE_CORRUPT),
+                        "database disk image is malformed (in: INSERT INTO damaged");
+}
+
+TEST_CASE("sqlite: a full disk is fatal: the run stops at once and records no failure")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("jobs.db"));
+    db.exec("CREATE TABLE big(v INTEGER PRIMARY KEY, payload BLOB)");
+    db.exec("CREATE TABLE good(v INTEGER PRIMARY KEY)");
+    db.ledger("job");
+    // The file may not grow by a page: small rows still fit in the pages it has, a large blob does not.
+    db.exec("PRAGMA max_page_count = " + std::to_string(*db.query_one<std::int64_t>("PRAGMA page_count")));
+    check_stops_at_once(db, "INSERT INTO big(v, payload) VALUES(?, zeroblob(100000))",
+                        sqlite::make_error_code(SQLITE_FULL), "database or disk is full (in: INSERT INTO big");
+}
+
 TEST_CASE("sqlite: opening bad paths fails with what to do, and touches nothing")
 {
     temp_dir dir;
@@ -576,6 +703,17 @@ TEST_CASE("sqlite: the store forgets sturdy tables exactly when the rollback tha
         CHECK(tables() == 0);
         ledger_works();
     }
+    SECTION("created in the transaction, which is committed by a statement the store does not track")
+    {
+        db.begin();
+        db.ledger("job").mark(3);
+        db.exec("COMMIT");
+        CHECK(db.ledger("job").contains(3));
+        db.begin();
+        db.rollback();
+        CHECK(tables() == 4);
+        ledger_works();
+    }
     SECTION("created in the transaction, which commits: no rollback afterwards removes them")
     {
         db.begin();
@@ -587,6 +725,25 @@ TEST_CASE("sqlite: the store forgets sturdy tables exactly when the rollback tha
         CHECK(tables() == 4);
         ledger_works();
     }
+}
+
+TEST_CASE("sqlite: prepare finds each text's own statement, among recent ones of the same length and beyond them")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("jobs.db"));
+    std::vector<sqlite::statement*> first;
+    for (int i = 0; i < 20; ++i) { // more texts of one length than prepare() keeps at hand
+        first.push_back(&db.prepare("SELECT " + std::to_string(10 + i)));
+    }
+    for (int round = 0; round < 2; ++round) {
+        for (int i = 19; i >= 0; --i) {
+            auto& s = db.prepare("SELECT " + std::to_string(10 + i));
+            CHECK(&s == first[static_cast<std::size_t>(i)]);
+            CHECK(s.sql() == "SELECT " + std::to_string(10 + i));
+        }
+    }
+    CHECK(*db.query_one<int>("SELECT 12") == 12);
+    CHECK(*db.query_one<int>("SELECT 13") == 13);
 }
 
 TEST_CASE("sqlite: statements are compiled once and cached by their text")

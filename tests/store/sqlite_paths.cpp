@@ -3,45 +3,24 @@
 // share a savepoint; a failure rolls it back, re-runs the items before it and isolates the bad
 // one) and once with `per_item` (a savepoint per item, nothing re-run); the user tables,
 // `sturdy_ledger` and `sturdy_failure` are dumped and must be identical, run after run.
-// Registered from benchmarks/meson.build (suite 'unit').
+#include "../support.hpp"
+
 #include <sturdy/store/sqlite.hpp>
 #include <sturdy/sturdy.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <cstdint>
-#include <cstdlib>
-#include <filesystem>
 #include <random>
 #include <set>
 #include <string>
-#include <system_error>
 #include <vector>
 
-#include <unistd.h>
-
 namespace sqlite = sturdy::sqlite;
-namespace fs = std::filesystem;
 
 namespace {
 
-struct temp_dir {
-    fs::path path;
-    temp_dir()
-    {
-        std::string pattern = (fs::temp_directory_path() / "sturdy-paths-XXXXXX").string();
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir()
-    {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    [[nodiscard]] std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using test::temp_dir;
 
 /// What fails in one run: `poison` items fail for good (a CHECK constraint, after the item's
 /// first row was written), `flaky` items fail transiently on their first attempt of the run.

@@ -5,20 +5,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <vector>
 
-namespace {
-std::vector<int> range_of(int n)
-{
-    std::vector<int> v(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) {
-        v[static_cast<std::size_t>(i)] = i;
-    }
-    return v;
-}
-} // namespace
+using test::range_of;
 
 TEST_CASE("an outage trips the failure budget: the run stops, commits what succeeded, loses nothing")
 {
@@ -52,6 +44,58 @@ TEST_CASE("an outage trips the failure budget: the run stops, commits what succe
     CHECK(again.skipped == 15);
     CHECK_FALSE(again.run_again_soon());
     CHECK(remote.size() == 100);
+}
+
+TEST_CASE("items whose key function throws count toward the failure budget, in order")
+{
+    const auto mode = GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_item);
+    sturdy::memory::database db;
+    auto ledger = db.ledger("job");
+    int effects = 0;
+    auto run = [&](std::size_t chunk, auto key_fails) {
+        return range_of(100) |
+               sturdy::idempotent_by(ledger,
+                                     [&](int v) {
+                                         if (key_fails(v)) {
+                                             throw std::invalid_argument("no key for " + std::to_string(v));
+                                         }
+                                         return v;
+                                     }) |
+               sturdy::chunked(db, chunk) | sturdy::guarded([&](int) { ++effects; }, mode) | sturdy::failure_budget(5) |
+               sturdy::drain;
+    };
+    SECTION("every key fails: the run stops after five")
+    {
+        const auto r = run(10, [](int) { return true; });
+        CHECK(r.stopped_early ==
+              "failure budget spent: 5 consecutive failures, the last: key function threw: no key for 4 (item #4) "
+              "(is a service they depend on unavailable?)");
+        CHECK(r.failed == 0); // the streak is not the items' fault
+        CHECK(r.remaining == 100);
+        CHECK(r.run_again_soon());
+        CHECK(effects == 0);
+    }
+    SECTION("a streak across chunks: the chunk settled before the trip keeps its failures")
+    {
+        const auto r = run(3, [](int) { return true; });
+        CHECK_FALSE(r.stopped_early.empty());
+        CHECK(r.failed == 3);
+        CHECK(r.remaining == 97);
+    }
+    SECTION("successes in between break the streak")
+    {
+        const auto r = run(10, [](int v) { return v % 5 == 1 || v % 5 == 2 || v % 5 == 3 || v % 5 == 4; });
+        CHECK(r.stopped_early.empty());
+        CHECK(r.failed == 80);
+        CHECK(r.done == 20);
+        // Under per_chunk a key failure, like any failure, makes its chunk run again on the
+        // careful path, which re-runs some neighbours' effects (never committed twice).
+        if (mode == sturdy::isolation::per_item) {
+            CHECK(effects == 20);
+        } else {
+            CHECK(effects >= 20);
+        }
+    }
 }
 
 TEST_CASE("the failure budget by rate over a window")

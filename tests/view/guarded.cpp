@@ -3,8 +3,13 @@
 #include <sturdy/store/memory.hpp>
 #include <sturdy/sturdy.hpp>
 
+#include <boost/outcome/outcome.hpp>
+#include <boost/outcome/result.hpp>
+#include <boost/outcome/std_outcome.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <exception>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -12,16 +17,7 @@
 #include <system_error>
 #include <vector>
 
-namespace {
-std::vector<int> range_of(int n)
-{
-    std::vector<int> v(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) {
-        v[static_cast<std::size_t>(i)] = i;
-    }
-    return v;
-}
-} // namespace
+using test::range_of;
 
 TEST_CASE("guarded rolls back every partial write of a failing item and goes on")
 {
@@ -71,6 +67,144 @@ TEST_CASE("an effect may report failure by returning an error instead of throwin
         sturdy::drain;
     CHECK(by_result.failed == 1);
     CHECK(by_result.failures[0].reason == "customer 3 is closed");
+}
+
+namespace outcome_test {
+/// An error type of the user's own, made an error code by make_error_code, found by ADL.
+enum class crm_refusal { closed_account = 1 };
+struct crm_category_t : std::error_category {
+    [[nodiscard]] const char* name() const noexcept override { return "crm"; }
+    [[nodiscard]] std::string message(int) const override { return "the CRM refused: account closed"; }
+};
+std::error_code make_error_code(crm_refusal e)
+{
+    static const crm_category_t category;
+    return {static_cast<int>(e), category};
+}
+
+/// Runs `effect` over 0..3 in one chunk, item 2 failing: the report.
+template <class Effect> sturdy::report run_with_item_2_failing(Effect effect)
+{
+    sturdy::memory::database db;
+    auto& out = db.table("out");
+    return range_of(4) | sturdy::chunked(db, 4) | sturdy::guarded([&](int v) {
+               out.put(v, "x");
+               return effect(v);
+           }) |
+           sturdy::drain;
+}
+} // namespace outcome_test
+
+TEST_CASE("an effect may return any Boost.Outcome result or outcome, Boost or std flavour")
+{
+    using namespace outcome_test;
+    namespace outcome = boost::outcome_v2;
+    const std::string denied = std::make_error_code(std::errc::permission_denied).message();
+    auto check_item_2_failed = [](const sturdy::report& r, const std::string& reason) {
+        CHECK(r.done == 3);
+        CHECK(r.failed == 1);
+        REQUIRE(r.failures.size() == 1);
+        CHECK(r.failures[0].item_key == sturdy::key(2));
+        CHECK(r.failures[0].reason == reason);
+    };
+    SECTION("boost::outcome_v2::result<void>: a boost::system::error_code")
+    {
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::result<void> {
+                                if (v == 2) {
+                                    return boost::system::errc::make_error_code(boost::system::errc::permission_denied);
+                                }
+                                return outcome::success();
+                            }),
+                            denied);
+    }
+    SECTION("boost::outcome_v2::result<int>")
+    {
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::result<int> {
+                                if (v == 2) {
+                                    return boost::system::errc::make_error_code(boost::system::errc::permission_denied);
+                                }
+                                return v * 10;
+                            }),
+                            denied);
+    }
+    SECTION("boost::outcome_v2::outcome<void>: an error code or an exception")
+    {
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::outcome<void> {
+                                if (v == 2) {
+                                    return boost::system::errc::make_error_code(boost::system::errc::permission_denied);
+                                }
+                                return outcome::success();
+                            }),
+                            denied);
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::outcome<int> {
+                                if (v == 2) {
+                                    return boost::copy_exception(std::runtime_error("customer 2 is closed"));
+                                }
+                                return v;
+                            }),
+                            "customer 2 is closed");
+    }
+    SECTION("std flavour: std_result, std_outcome with an exception")
+    {
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::std_result<void> {
+                                if (v == 2) {
+                                    return std::make_error_code(std::errc::permission_denied);
+                                }
+                                return outcome::success();
+                            }),
+                            denied);
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::std_outcome<int> {
+                                if (v == 2) {
+                                    return std::make_exception_ptr(sturdy::permanent_error("customer 2 is closed"));
+                                }
+                                return v;
+                            }),
+                            "customer 2 is closed");
+    }
+    SECTION("an error type of the user's own, through make_error_code found by ADL")
+    {
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::std_result<void, crm_refusal> {
+                                if (v == 2) {
+                                    return crm_refusal::closed_account;
+                                }
+                                return outcome::success();
+                            }),
+                            "the CRM refused: account closed");
+    }
+    SECTION("a std::exception_ptr error")
+    {
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::std_result<void, std::exception_ptr> {
+                                if (v == 2) {
+                                    return std::make_exception_ptr(std::runtime_error("customer 2 is closed"));
+                                }
+                                return outcome::success();
+                            }),
+                            "customer 2 is closed");
+        check_item_2_failed(run_with_item_2_failing([](int v) -> outcome::std_result<void, std::exception_ptr> {
+                                if (v == 2) {
+                                    return std::exception_ptr{};
+                                }
+                                return outcome::success();
+                            }),
+                            "the effect returned an error holding no exception");
+    }
+}
+
+TEST_CASE("an exception carried by an outcome is classified as if thrown: a transient_error is retried")
+{
+    sturdy::memory::database db;
+    sturdy::manual_clock clock;
+    int attempts = 0;
+    auto r = range_of(1) | sturdy::chunked(db, 1) | sturdy::guarded([&](int) -> boost::outcome_v2::std_outcome<void> {
+                 if (++attempts < 3) {
+                     return std::make_exception_ptr(sturdy::transient_error("503"));
+                 }
+                 return boost::outcome_v2::success();
+             }) |
+             sturdy::retry_bounded(3, sturdy::backoff::none()) | sturdy::with_clock(clock) | sturdy::drain;
+    CHECK(r.done == 1);
+    CHECK(r.retried == 2);
+    CHECK(attempts == 3);
 }
 
 TEST_CASE("the effect receives a stable idempotency key and its attempt number")
@@ -207,6 +341,49 @@ TEST_CASE("per_item never runs an effect twice; per_chunk re-runs only the faili
     // 10..13 again, and 14 (already failed for good) not at all.
     const std::vector<int> per_chunk{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1};
     CHECK(calls_per_item(sturdy::isolation::per_chunk) == per_chunk);
+}
+
+TEST_CASE("after a failed fast attempt the next chunk runs in segments: a failure there re-runs at most 31 items")
+{
+    // Chunks of 256; item 100 fails in the first chunk (its fast attempt is abandoned) and item
+    // 456 in the second. Run on the fast path, the second chunk would re-run its 200 items before
+    // 456; on the careful path only those before it in its segment (of at most 32) run twice.
+    sturdy::memory::database db;
+    auto& out = db.table("out");
+    std::vector<int> calls(768, 0);
+    auto r = range_of(768) | sturdy::chunked(db, 256) | sturdy::guarded([&](int v) {
+                 ++calls[static_cast<std::size_t>(v)];
+                 out.put(v, "x");
+                 if (v == 100 || v == 456) {
+                     throw sturdy::permanent_error("poison");
+                 }
+             }) |
+             sturdy::drain;
+    CHECK(r.done == 766);
+    CHECK(r.failed == 2);
+    const auto twice = std::count(calls.begin() + 256, calls.begin() + 512, 2);
+    CHECK(twice > 0);
+    CHECK(twice <= 31);
+    CHECK(std::count(calls.begin() + 512, calls.end(), 1) == 256); // the third chunk: each item once
+}
+
+TEST_CASE("after a rare failure the fast path comes back: later clean chunks take no savepoint")
+{
+    auto savepoints = [](int n) {
+        sturdy::memory::database db;
+        auto& out = db.table("out");
+        auto r = range_of(n) | sturdy::chunked(db, 10) | sturdy::guarded([&](int v) {
+                     out.put(v, "x");
+                     if (v == 5) {
+                         throw sturdy::permanent_error("poison");
+                     }
+                 }) |
+                 sturdy::drain;
+        CHECK(r.failed == 1);
+        return db.savepoints_taken();
+    };
+    CHECK(savepoints(100) > 0);
+    CHECK(savepoints(1000) == savepoints(100));
 }
 
 TEST_CASE("a fatal failure (no item can succeed) stops the run at once and records nothing")

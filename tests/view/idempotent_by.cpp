@@ -8,6 +8,8 @@
 #include <compare>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <numeric>
 #include <ranges>
 #include <span>
 #include <sstream>
@@ -98,33 +100,104 @@ TEST_CASE("a ledger's claim marks a key once, and a rollback takes the claim bac
     CHECK(ledger.size() == 2);
 }
 
-TEST_CASE("a key function that throws fails that item with the reason, and nothing is marked")
+TEST_CASE("a key function that throws fails that item with the reason, nothing is marked, and the next run tries "
+          "it again")
 {
+    const auto mode = GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_item);
     sturdy::memory::database db;
     auto ledger = db.ledger("job");
     auto& out = db.table("out");
     int effects = 0;
-    auto r = std::vector<int>{1, 2, 3} |
-             sturdy::idempotent_by(ledger,
-                                   [](int v) {
-                                       if (v == 2) {
-                                           throw std::invalid_argument("no period for subscription 2");
-                                       }
-                                       return v;
-                                   }) |
-             sturdy::chunked(db, 10) | sturdy::guarded([&](int v) {
-                 ++effects;
-                 out.put(v, "x");
-             }) |
-             sturdy::drain;
+    int key_calls_for_2 = 0;
+    bool period_known = false;
+    auto run = [&] {
+        return std::vector<int>{1, 2, 3} |
+               sturdy::idempotent_by(ledger,
+                                     [&](int v) {
+                                         if (v == 2) {
+                                             ++key_calls_for_2;
+                                             if (!period_known) {
+                                                 throw std::invalid_argument("no period for subscription 2");
+                                             }
+                                         }
+                                         return v;
+                                     }) |
+               sturdy::chunked(db, 10) |
+               sturdy::guarded(
+                   [&](int v) {
+                       ++effects;
+                       out.put(v, "x");
+                   },
+                   mode) |
+               sturdy::drain;
+    };
+    const auto r = run();
     CHECK(effects == 2);
     CHECK(r.done == 2);
     CHECK(r.failed == 1);
-    CHECK(r.awaiting_retry == 0); // a key that cannot be computed will not compute next time either
+    CHECK(r.awaiting_retry == 1); // the next run reads it again and calls the key function again
+    CHECK(r.run_again_soon());
     REQUIRE(r.failures.size() == 1);
     CHECK(r.failures[0].reason == "key function threw: no period for subscription 2 (item #1)");
     CHECK(ledger.size() == 2);
     CHECK(ledger.failures().empty()); // no key, no failure record
+    CHECK(key_calls_for_2 == 1);
+
+    period_known = true;
+    const auto again = run();
+    CHECK(again.done == 1);
+    CHECK(again.skipped == 2);
+    CHECK_FALSE(again.run_again_soon());
+    CHECK(key_calls_for_2 == 2);
+    CHECK(ledger.size() == 3);
+}
+
+TEST_CASE("a key failure and a neighbour's failure in one chunk are each reported once, with their reasons")
+{
+    // Under per_chunk, item 14's failure rolls back the second chunk's fast attempt and runs the
+    // chunk again, for single-pass inputs too.
+    auto run = [](auto&& input, std::map<int, int>& key_calls) {
+        sturdy::memory::database db;
+        auto ledger = db.ledger("job");
+        auto& out = db.table("out");
+        auto r = std::forward<decltype(input)>(input) |
+                 sturdy::idempotent_by(ledger,
+                                       [&](int v) {
+                                           ++key_calls[v];
+                                           if (v == 12) {
+                                               throw std::invalid_argument("no key for 12");
+                                           }
+                                           return v;
+                                       }) |
+                 sturdy::chunked(db, 10) | sturdy::guarded([&](int v) {
+                     out.put(v, "x");
+                     if (v == 14) {
+                         throw sturdy::permanent_error("poison");
+                     }
+                 }) |
+                 sturdy::drain;
+        CHECK(r.done == 18);
+        CHECK(r.failed == 2);
+        REQUIRE(r.failures.size() == 2);
+        CHECK(r.failures[0].reason == "key function threw: no key for 12 (item #12)");
+        CHECK(r.failures[1].item_key == sturdy::key(14));
+        CHECK(r.failures[1].reason == "poison");
+        CHECK(ledger.size() == 18);
+        CHECK(out.size() == 18);
+    };
+    SECTION("a vector")
+    {
+        std::map<int, int> key_calls;
+        std::vector<int> items(20);
+        std::iota(items.begin(), items.end(), 0);
+        run(items, key_calls);
+    }
+    SECTION("a single-pass stream")
+    {
+        std::map<int, int> key_calls;
+        std::istringstream text("0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19");
+        run(std::views::istream<int>(text), key_calls);
+    }
 }
 
 TEST_CASE("keys: integers stay integers, strings and tuples become text")
@@ -334,4 +407,45 @@ TEST_CASE("a batch-claiming ledger claims a chunk's or a segment's keys at once,
         CHECK(again.failed == 1);
         CHECK(again.skipped == 25);
     }
+}
+
+TEST_CASE("with a batch-claiming ledger too, a throwing key function's failures count toward the failure budget")
+{
+    const bool single_pass = GENERATE(false, true);
+    CAPTURE(single_pass);
+    sturdy::memory::database db;
+    batch_ledger ledger{db.ledger("job")};
+    auto& out = db.table("out");
+    std::map<int, int> key_calls;
+    auto keyed = [&](int v) {
+        ++key_calls[v];
+        if (v == 12 || v >= 30) {
+            throw std::invalid_argument("no key for " + std::to_string(v));
+        }
+        return v;
+    };
+    auto effect = [&](int v) {
+        out.insert(v, "");
+        if (v == 14) {
+            throw sturdy::permanent_error("poison");
+        }
+    };
+    std::string text;
+    for (int v = 0; v < 40; ++v) {
+        text += std::to_string(v) + " ";
+    }
+    std::istringstream stream(text);
+    std::vector<int> items(40);
+    std::iota(items.begin(), items.end(), 0);
+    const auto r = single_pass ? std::views::istream<int>(stream) | sturdy::idempotent_by(ledger, keyed) |
+                                     sturdy::chunked(db, 10) | sturdy::guarded(effect) | sturdy::failure_budget(5) |
+                                     sturdy::drain
+                               : items | sturdy::idempotent_by(ledger, keyed) | sturdy::chunked(db, 10) |
+                                     sturdy::guarded(effect) | sturdy::failure_budget(5) | sturdy::drain;
+    CHECK(r.done == 28);      // 0..29 but 12 and 14
+    CHECK(r.failed == 2);     // 12 (no key) and 14
+    CHECK(r.remaining == 10); // the streak 30..34 that tripped the budget, and 35..39
+    CHECK(r.stopped_early.starts_with("failure budget spent: 5 consecutive failures"));
+    CHECK(ledger.single_claims == 0);
+    CHECK(out.size() == 28);
 }

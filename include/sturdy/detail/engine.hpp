@@ -1,6 +1,8 @@
 #pragma once
-/// The loop `drain` runs. One item's path: key -> ledger check -> effect -> ledger mark, inside
-/// the chunk's transaction; see docs/architecture.md.
+/// The loop `drain` runs. One item's path: key -> quarantine -> ledger claim (or check) -> effect
+/// (-> mark, for a ledger that cannot claim), in the chunk's transaction, first with no savepoint
+/// (the fast path), then, if something failed, with savepoints (the careful path); the path in
+/// full: docs/architecture.md.
 
 #include <sturdy/clock.hpp>
 #include <sturdy/concepts.hpp>
@@ -88,6 +90,46 @@ inline attempt_failure failure_from_current_exception(const key* k)
     return {k, ex, code_of(ex), describe(ex)};
 }
 
+template <class E> inline constexpr bool readable_error_always_false = false;
+
+/// A result's error as a failure: a `sturdy::error`; an exception pointer (std or boost, rethrown
+/// through `rethrow_exception` found by ADL), classified as if the effect had thrown it; an error
+/// code (std, or boost::system, which converts to std keeping its category); or a type made an
+/// error code by `make_error_code(e)` found by ADL.
+template <class E> attempt_failure failure_of_error(const E& e, const key* k)
+{
+    if constexpr (std::same_as<E, error>) {
+        return {k, nullptr, e.code, e.message};
+    } else if constexpr (requires { rethrow_exception(e); }) {
+        if (!e) {
+            return {k, nullptr, {}, "the effect returned an error holding no exception"};
+        }
+        std::exception_ptr ex;
+        try {
+            rethrow_exception(e);
+        } catch (...) {
+            ex = std::current_exception();
+        }
+        return {k, ex, code_of(ex), describe(ex)};
+    } else if constexpr (std::convertible_to<const E&, std::error_code>) {
+        const std::error_code code = e;
+        if constexpr (requires { std::string(e.message()); }) {
+            return {k, nullptr, code, std::string(e.message())};
+        } else {
+            return {k, nullptr, code, code.message()};
+        }
+    } else if constexpr (requires { std::error_code(make_error_code(e)); }) { // ADL, as Outcome itself requires
+        const std::error_code code = make_error_code(e);
+        return {k, nullptr, code, code.message()};
+    } else {
+        static_assert(readable_error_always_false<E>,
+                      "guarded: the effect's result holds an error sturdy cannot read; use sturdy::error, "
+                      "an error code (std or boost::system), an exception pointer, or a type with "
+                      "make_error_code(e) found by ADL");
+        return {};
+    }
+}
+
 /// What an effect's return value says: nothing (void, success) or a failure.
 template <class R> std::optional<attempt_failure> failure_of_result(R&& r, const key* k)
 {
@@ -104,19 +146,25 @@ template <class R> std::optional<attempt_failure> failure_of_result(R&& r, const
                 r.error();
             },
             "guarded: the effect must return void, std::error_code, or a result type "
-            "(sturdy::result<T>, a Boost.Outcome result)");
+            "(sturdy::result<T>, a Boost.Outcome result or outcome)");
+        if constexpr (requires {
+                          r.has_exception();
+                          r.exception();
+                      }) {
+            // An outcome: an error, an exception, or both (then the exception says more, and the
+            // error code is kept for the classifier when the exception carries none).
+            if (r.has_exception()) {
+                attempt_failure f = failure_of_error(r.exception(), k);
+                if (!f.code && r.has_error()) {
+                    f.code = failure_of_error(r.error(), k).code;
+                }
+                return f;
+            }
+        }
         if (!r.has_error()) {
             return std::nullopt;
         }
-        using E = std::remove_cvref_t<decltype(r.error())>;
-        if constexpr (std::same_as<E, error>) {
-            return attempt_failure{k, nullptr, r.error().code, r.error().message};
-        } else if constexpr (std::same_as<E, std::error_code>) {
-            return attempt_failure{k, nullptr, r.error(), r.error().message()};
-        } else {
-            std::error_code code = make_error_code(r.error()); // ADL, as Outcome itself requires
-            return attempt_failure{k, nullptr, code, code.message()};
-        }
+        return failure_of_error(r.error(), k);
     }
 }
 
@@ -251,14 +299,18 @@ public:
             fast_stop stop;
             fast_stop* after_fast = nullptr;
             [[maybe_unused]] bool claimed = false;
-            if (fast_path_ready()) {
+            const bool fast = fast_path_ready();
+            if (fast) {
                 if (run_fast_chunk(it, end, stop)) {
+                    fast_backoff_ /= 2;
                     finish_chunk_tick(chunk_start, longest_chunk);
                     if (claims_input && fast_read_ == 0) {
                         break;
                     }
                     continue;
                 }
+                fast_backoff_ = std::min(max_fast_backoff, std::max<std::size_t>(1, fast_backoff_ * 2));
+                careful_chunks_left_ = fast_backoff_;
                 // Something failed: the fast attempt was rolled back and `it` is back at the
                 // chunk's first item (or its items are in replay_); the chunk runs again on the
                 // careful path, which starts from what the fast attempt learnt.
@@ -290,6 +342,11 @@ public:
             } else {
                 read_chunk();
                 run_chunk_with_retries(items, after_fast, [] {});
+            }
+            if (failed_in_chunk_) {
+                careful_chunks_left_ = std::max(careful_chunks_left_, fast_backoff_);
+            } else if (!fast && careful_chunks_left_ > 0) {
+                --careful_chunks_left_;
             }
             finish_chunk_tick(chunk_start, longest_chunk);
         }
@@ -347,26 +404,31 @@ private:
     // the chunk cannot commit), the scope is abandoned: the commit policy rolls back the chunk's
     // transaction (or, under no_commit, its savepoint), so nothing it wrote remains, and the
     // chunk runs again on the careful path below
-    // (entries, segments, isolation), which takes the failed attempt as its first. After a
-    // chunk with failures the careful path is used until segments have grown back to a whole
-    // chunk, so a run with many failures does not pay for the fast attempt each time.
+    // (entries, segments, isolation), which takes the failed attempt as its first. A failed
+    // fast attempt costs the chunk's items before the failure one more run, so after one the
+    // next chunks run on the careful path, whose segments (at most max_segment items) lose less
+    // to a failure: 1 chunk after the first failed attempt, twice as many after each further
+    // one (up to max_fast_backoff), half as many after each fast attempt that commits, and a
+    // careful chunk with a failure starts the count again. Failures every chunk or so then cost
+    // a segment's re-run each, not a chunk's; a rare failure still leaves the fast path soon.
 
     /// The input can be read again from a saved iterator; otherwise values are kept in replay_.
     static constexpr bool rereadable = std::ranges::forward_range<source_type>;
 
     /// Why a fast attempt gave way to the careful path.
     struct fast_stop {
-        enum class cause { none, item_failed, chunk_error };
+        enum class cause { none, item_failed, key_failed, chunk_error };
         cause what = cause::none;
         std::size_t index = 0;    ///< the item, by position in the chunk
-        attempt_failure failure;  ///< item_failed: its attempt's failure
+        attempt_failure failure;  ///< item_failed: its attempt's failure (key_failed: the failure
+                                  ///< budget must see it in order, which the careful path does)
         std::exception_ptr error; ///< chunk_error: what the transaction threw
     };
 
     [[nodiscard]] bool fast_path_ready() const
     {
         if constexpr (has_store) {
-            return !per_item_ && segment_limit_ >= chunk_size_ && stop_index_ == static_cast<std::size_t>(-1);
+            return !per_item_ && careful_chunks_left_ == 0 && stop_index_ == static_cast<std::size_t>(-1);
         } else {
             return false;
         }
@@ -406,7 +468,8 @@ private:
                 whole = run_fast_items(it, end, c, last, stop);
             }
             if (!whole) { // the scope rolls back on the way out
-                if (after_claim && stop.what == fast_stop::cause::item_failed) {
+                if (after_claim &&
+                    (stop.what == fast_stop::cause::item_failed || stop.what == fast_stop::cause::key_failed)) {
                     after_claim->rollback();
                     claimed_scope_.emplace(std::move(scope)); // the careful path goes on in it
                 }
@@ -415,7 +478,7 @@ private:
                 } else if constexpr (!claims_batches) {
                     ++it; // this item is in replay_ already (a batch read the whole chunk into it)
                 }
-                fast_failures_.clear();
+                fast_key_failures_.clear(); // the careful path computes keys (and their failures) again
                 return false;
             }
             if constexpr (has_watermark) {
@@ -441,7 +504,7 @@ private:
             if constexpr (rereadable) {
                 it = std::move(*chunk_begin);
             }
-            fast_failures_.clear();
+            fast_key_failures_.clear();
             return false;
         }
         replay_.clear();
@@ -452,11 +515,19 @@ private:
         report_.quarantined += c.quarantined;
         report_.chunks += c.n > 0 ? 1 : 0; // a claiming input's last claim may find nothing
         note_successes(c.done + c.skipped);
-        for (auto& rec : fast_failures_) {
+        if (!fast_key_failures_.empty()) {
+            report_fast_key_failures();
+        }
+        return true;
+    }
+
+    [[gnu::noinline, gnu::cold]] void report_fast_key_failures()
+    {
+        for (auto& rec : fast_key_failures_) {
+            ++report_.awaiting_retry; // nothing marks it: the next run reads it and tries again
             report_failure(std::move(rec));
         }
-        fast_failures_.clear();
-        return true;
+        fast_key_failures_.clear();
     }
 
     /// The fast chunk's items from `it` until the chunk is full or the input ends: true; or
@@ -485,7 +556,7 @@ private:
             } else if (result == state::quarantined) {
                 ++c.quarantined;
             } else if (result != state::failed || stop.what != fast_stop::cause::none) {
-                whole = false; // failed (a key function's throw is in fast_failures_ and the chunk goes on)
+                whole = false; // failed (a key function's throw is in fast_key_failures_ and the chunk goes on)
                 break;
             }
         }
@@ -496,7 +567,7 @@ private:
     /// run_fast_items for a ledger that claims a batch of keys in one store round trip: the
     /// chunk's items are read first (into replay_ for a single-pass input, which then holds the
     /// whole chunk), their keys claimed at once in the chunk's transaction, then the claimed
-    /// items' effects run in order. A failure leaves `it` past the chunk; the claims vanish with
+    /// items' effects run in order. A failure leaves `it` past the items read; the claims vanish with
     /// the chunk's rollback, as the per-item claims do.
     template <class It, class End> [[gnu::noinline]] bool
     run_fast_items_batched(It& it, const End& end, fast_counts& counts, std::optional<It>& last, fast_stop& stop)
@@ -520,7 +591,14 @@ private:
             bool key_threw = false;
             key k = fast_key(v, static_cast<std::int64_t>(report_.seen + c.n), key_threw);
             if (key_threw) {
-                continue; // failed before it ran (in fast_failures_): the chunk goes on
+                if constexpr (has_failure_budget) {
+                    stop.what = fast_stop::cause::key_failed; // the budget sees outcomes in order
+                    stop.index = c.n;
+                    ++it; // past the items read, as after a whole batch
+                    counts = c;
+                    return false;
+                }
+                continue; // failed before it ran (in fast_key_failures_): the chunk goes on
             }
             if constexpr (keeps_failures) {
                 if (quarantined(k)) {
@@ -555,6 +633,10 @@ private:
             bool key_threw = false;
             const key k = fast_key(v, position, key_threw);
             if (key_threw) {
+                if constexpr (has_failure_budget) {
+                    stop.what = fast_stop::cause::key_failed; // the budget sees outcomes in order
+                    stop.index = index;
+                }
                 return state::failed; // failed before it ran: nothing to roll back, the chunk goes on
             }
             if constexpr (keeps_failures) {
@@ -586,6 +668,8 @@ private:
         return f != failing_.end() && f->second;
     }
 
+    /// The item's key; when the key function throws, its position stands in
+    /// and the reason is kept in fast_key_failures_.
     key fast_key(const value_type& v, std::int64_t position, bool& threw)
     {
         try {
@@ -594,11 +678,18 @@ private:
             throw; // a simulated process death: nothing may survive it
         } catch (...) {
             threw = true;
-            key k(position);
-            std::string why = key_failure_reason(k);
-            fast_failures_.push_back(failure_record{std::move(k), std::move(why), failure_kind::permanent, 1});
+            note_fast_key_failure(position);
             return key(position);
         }
+    }
+
+    /// Called in the handler; out of the per-item loop, which must stay small enough for the
+    /// store's calls to inline into it.
+    [[gnu::noinline, gnu::cold]] void note_fast_key_failure(std::int64_t position)
+    {
+        key k(position);
+        std::string why = key_failure_reason(k);
+        fast_key_failures_.push_back(failure_record{std::move(k), std::move(why), failure_kind::permanent, 1});
     }
 
     state fast_attempt(value_type& v, const key& k, std::size_t index, fast_stop& stop, bool claimed = false)
@@ -632,7 +723,7 @@ private:
         } else {
             bad.isolate = true;
         }
-        segment_limit_ = std::max<std::size_t>(min_segment, (stop.index + 1) / 2);
+        segment_limit_ = std::clamp<std::size_t>((stop.index + 1) / 2, min_segment, max_segment);
     }
 
     void finish_chunk_tick(time_point chunk_start, duration& longest_chunk)
@@ -932,6 +1023,9 @@ private:
         while (i < std::min(items.size(), stop_index_)) {
             entry& head = items[i];
             if (head.st != state::pending) {
+                if (head.st == state::failed) {
+                    watch(items, i); // its key function threw: the budget sees it in its place
+                }
                 ++i;
                 continue;
             }
@@ -952,6 +1046,9 @@ private:
                  ++i) {
                 entry& e = items[i];
                 if (e.st != state::pending) {
+                    if (e.st == state::failed) {
+                        watch(items, i);
+                    }
                     continue;
                 }
                 state result = state::skipped;
@@ -971,7 +1068,7 @@ private:
             }
             if (!failed_at) {
                 sp.release();
-                segment_limit_ = std::min(chunk_size_, segment_limit_ * 2);
+                segment_limit_ = std::min({chunk_size_, max_segment, segment_limit_ * 2});
                 continue;
             }
             sp.rollback();
@@ -1019,6 +1116,8 @@ private:
             if (items[i].st == state::pending) {
                 run_isolated(items, i, retried);
                 watch(items, i);
+            } else if (items[i].st == state::failed) {
+                watch(items, i); // its key function threw
             }
         }
     }
@@ -1055,8 +1154,11 @@ private:
             run_segments(items, retried);
         }
         if (stop_index_ < items.size()) { // the run stops inside this chunk
-            for (auto& e : items) {
-                if (e.st == state::pending) {
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                entry& e = items[i];
+                // Not run, or (its key function threw) not reached: the next run does them.
+                if (e.st == state::pending ||
+                    (i > stop_index_ && e.st == state::failed && e.initial == state::failed)) {
                     e.st = state::unprocessed;
                 }
             }
@@ -1189,8 +1291,8 @@ private:
             case state::failed: {
                 if (e.quarantined_now) {
                     ++report_.quarantined;
-                } else if (e.initial != state::failed) {
-                    ++report_.awaiting_retry;
+                } else {
+                    ++report_.awaiting_retry; // with a failure record, or (its key function threw) none
                 }
                 report_failure(failure_record{e.item_key, e.why(), e.kind, std::max(e.attempts, 1)});
                 break;
@@ -1201,6 +1303,12 @@ private:
     }
 
     static constexpr std::size_t min_segment = 8;
+    /// Items per shared savepoint on the careful path: a failure re-runs at most the items
+    /// before it in its segment. In-process stores (SQLite) pay ~100 instructions per item for
+    /// a savepoint per 32; a store that claims a segment's keys in one round trip (PostgreSQL)
+    /// keeps larger segments, as each costs it round trips.
+    static constexpr std::size_t max_segment = claims_batches ? 256 : 32;
+    static constexpr std::size_t max_fast_backoff = 64;
 
     using chunk_scope = decltype(policy::open_chunk(std::declval<tx_type&>()));
 
@@ -1210,7 +1318,9 @@ private:
     std::size_t fast_read_ = 0;                ///< items the last fast chunk read
     tx_type* tx_ = nullptr;
     std::size_t chunk_size_ = 1;
-    std::size_t segment_limit_ = 1U << 30U;
+    std::size_t segment_limit_ = max_segment;
+    std::size_t fast_backoff_ = 0;        ///< careful chunks after the next failed fast attempt, halved
+    std::size_t careful_chunks_left_ = 0; ///< chunks to run on the careful path before a fast attempt
     int max_attempts_ = 1;
     bool per_item_ = true;
     jitter_source jitter_{0x5eedU};
@@ -1219,16 +1329,16 @@ private:
     std::unordered_map<key, bool> failing_; ///< keys with failure records -> quarantined
     std::string stop_reason_;
     std::size_t stop_index_ = static_cast<std::size_t>(-1);
-    bool failed_in_chunk_ = false;              ///< an item of the chunk in flight failed for good
-    std::size_t streak_ = 0;                    ///< consecutive failures, across chunks
-    std::vector<std::size_t> streak_in_chunk_;  ///< the streak's items in the chunk in flight
-    std::vector<failure_record> fast_failures_; ///< items of the fast chunk whose key function threw
-    std::vector<value_type> replay_;            ///< a single-pass input's items of the chunk in flight (fast path)
-    std::vector<value_type> batch_values_;      ///< a batch-claimed fast chunk's items (rereadable input)
-    std::vector<key> batch_keys_;               ///< the keys it claims
-    std::vector<std::size_t> batch_positions_;  ///< each key's item, by position in the chunk
-    std::vector<bool> batch_claimed_;           ///< which keys the claim took
-    std::vector<bool> segment_claimed_;         ///< careful path: which items of the segment were claimed
+    bool failed_in_chunk_ = false;                  ///< an item of the chunk in flight failed for good
+    std::size_t streak_ = 0;                        ///< consecutive failures, across chunks
+    std::vector<std::size_t> streak_in_chunk_;      ///< the streak's items in the chunk in flight
+    std::vector<failure_record> fast_key_failures_; ///< items of the fast chunk whose key function threw
+    std::vector<value_type> replay_;                ///< a single-pass input's items of the chunk in flight (fast path)
+    std::vector<value_type> batch_values_;          ///< a batch-claimed fast chunk's items (rereadable input)
+    std::vector<key> batch_keys_;                   ///< the keys it claims
+    std::vector<std::size_t> batch_positions_;      ///< each key's item, by position in the chunk
+    std::vector<bool> batch_claimed_;               ///< which keys the claim took
+    std::vector<bool> segment_claimed_;             ///< careful path: which items of the segment were claimed
     std::vector<bool> window_;
     std::size_t window_next_ = 0;
     std::size_t window_failures_ = 0;

@@ -3,8 +3,11 @@
 /// permanent (record it). The default:
 ///   - `sturdy::transient_error`, or any `std::system_error` / `std::error_code` whose
 ///     condition is `sturdy::transient_condition()` (stores map busy/locked there): transient;
-///   - codes whose condition is `sturdy::fatal_condition()` (a missing table, a read-only or
-///     corrupt store): fatal, the run stops at once with the reason;
+///   - codes whose condition is `sturdy::fatal_condition()`: fatal, the run stops at once with
+///     the reason and records no failure. Each store lists its fatal errors in its header; on
+///     SQLite: a missing table or column, a read-only database, a corrupt file, a full disk
+///     (sturdy/store/sqlite.hpp); PostgreSQL: sturdy/store/postgres.hpp; the memory store
+///     raises none;
 ///   - everything else: permanent.
 /// Extend it with `retry_on<E...>()` (exception types), `retry_if(pred)` (any predicate on the
 /// failure), or your own callable returning `std::optional<failure_kind>` (nullopt: "ask the

@@ -7,6 +7,11 @@
 ///     auto& invoices = db.table("invoice");
 ///     auto ledger = db.ledger("invoice");
 ///     db.begin(); invoices.put(1, "x"); db.rollback();   // invoices is empty again
+///
+/// Its own errors: `table::insert` of a key already there is permanent (a unique constraint),
+/// a commit failed by `fail_next_commits` is transient, and misuse (`begin` twice) is a
+/// `usage_error`. None is fatal: a table is created on first use, so none can be missing, and
+/// nothing is read-only, corrupt or full. An effect may still throw a fatal code of its own.
 
 #include <sturdy/concepts.hpp>
 #include <sturdy/config.hpp>

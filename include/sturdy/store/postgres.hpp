@@ -38,8 +38,8 @@
 #include <sturdy/config.hpp>
 #include <sturdy/error.hpp>
 #include <sturdy/key.hpp>
+#include <sturdy/store/detail/rows.hpp>
 
-#include <boost/pfr.hpp>
 #include <libpq-fe.h>
 
 #include <array>
@@ -85,21 +85,10 @@ STURDY_DECL std::string abbreviated(std::string_view sql);
 /// Throws a lost-connection error (08006) for `sql`.
 [[noreturn]] STURDY_DECL void fail_connection(PGconn* conn, std::string_view sql);
 
-template <class T> struct is_optional : std::false_type {
-};
-template <class T> struct is_optional<std::optional<T>> : std::true_type {
-};
-template <class T> struct is_tuple : std::false_type {
-};
-template <class... Ts> struct is_tuple<std::tuple<Ts...>> : std::true_type {
-};
-template <class A, class B> struct is_tuple<std::pair<A, B>> : std::true_type {
-};
-
-/// Types one column converts to.
-template <class T>
-concept column_value =
-    std::is_arithmetic_v<T> || std::same_as<T, std::string> || std::same_as<T, key> || is_optional<T>::value;
+using ::sturdy::detail::rows::column_value;
+using ::sturdy::detail::rows::is_optional;
+using ::sturdy::detail::rows::is_tuple;
+using ::sturdy::detail::rows::owned;
 
 /// Type OIDs of the parameters sturdy sends (pg_type.h).
 inline constexpr Oid bool_oid = 16;
@@ -259,35 +248,13 @@ public:
     /// whose fields are read in order.
     template <class Row> Row row(int r) const
     {
-        if constexpr (detail::column_value<Row>) {
-            return column<Row>(r, 0);
-        } else if constexpr (detail::is_tuple<Row>::value) {
-            return [&]<std::size_t... I>(std::index_sequence<I...>)
-            {
-                return Row{column<std::tuple_element_t<I, Row>>(r, static_cast<int>(I))...};
-            }
-            (std::make_index_sequence<std::tuple_size_v<Row>>{});
-        } else {
-            static_assert(std::is_aggregate_v<Row> && std::default_initializable<Row>,
-                          "postgres: read rows as a column type, a std::tuple, or an aggregate struct");
-            Row out{};
-            boost::pfr::for_each_field(out, [&](auto& field, std::size_t i) {
-                field = column<std::remove_cvref_t<decltype(field)>>(r, static_cast<int>(i));
-            });
-            return out;
-        }
+        return ::sturdy::detail::rows::read<Row>([this, r]<class T>(int c) { return this->template column<T>(r, c); });
     }
 
     /// Checks that the statement yields as many columns as `Row` has fields.
     template <class Row> void expect_columns() const
     {
-        std::size_t fields = 1;
-        if constexpr (detail::is_tuple<Row>::value) {
-            fields = std::tuple_size_v<Row>;
-        } else if constexpr (!detail::column_value<Row>) {
-            fields = boost::pfr::tuple_size_v<Row>;
-        }
-        expect_column_count(fields);
+        expect_column_count(::sturdy::detail::rows::field_count<Row>());
     }
 
     [[nodiscard]] PGresult* handle() const noexcept { return res_.get(); }
@@ -592,15 +559,6 @@ private:
 // --- lazy rows ---------------------------------------------------------------------------
 
 namespace detail {
-/// An argument kept by a lazy range until it runs: texts are copied, so none can dangle.
-template <class T> auto owned(const T& v)
-{
-    if constexpr (std::convertible_to<const T&, std::string_view> && !std::same_as<T, std::nullptr_t>) {
-        return std::string(std::string_view(v));
-    } else {
-        return v;
-    }
-}
 
 /// A server-side cursor, fetched in batches. On a connection of its own (`own_transaction`), it
 /// runs in a read-only transaction it ends when destroyed; on the main connection, it ends with

@@ -42,6 +42,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -60,7 +61,13 @@ struct claim_query {
     std::string where{};    ///< which rows are work (empty: all)
     std::string key{};      ///< SQL expression giving each row's ledger key text
     std::string lock{};     ///< the aliases whose rows are locked (FOR ... OF lock); empty: every table
-    std::string order_by{}; ///< the order rows are claimed in (empty: by key)
+    std::string order_by{}; ///< the order rows are claimed in (empty: by resume, else by key)
+    /// Optional, and what keeps a long job's claims cheap: an expression `order_by` begins with
+    /// (e.g. "w.id"). Each claim then starts at the value where this worker's last claim ended,
+    /// instead of passing every finished row again from the start; when it finds too few rows,
+    /// the next claim starts from the beginning once (rows a dead worker released), and the
+    /// input ends when that one finds too few as well.
+    std::string resume{};
 };
 
 /// A job's totals across every worker and run so far, read from its ledger's tables: each
@@ -119,17 +126,28 @@ public:
         }
         const std::string key = "(" + q.key + ")::text";
         const std::string where = q.where.empty() ? "true" : "(" + q.where + ")";
-        const std::string order = " ORDER BY " + (q.order_by.empty() ? key : q.order_by);
+        const std::string order = " ORDER BY " + (!q.order_by.empty() ? q.order_by
+                                                  : !q.resume.empty() ? q.resume
+                                                                      : key);
         const std::string lock = q.lock.empty() ? "" : " OF " + q.lock;
-        claim_sql_ = "SELECT " + q.select + ", " + key + " FROM " + q.from + " WHERE " + where +
+        const std::string resume_column = q.resume.empty() ? "" : ", (" + q.resume + ")::text";
+        const std::string from_floor =
+            q.resume.empty() ? "" : " AND (" + q.resume + ") >= $" + std::to_string(sizeof...(Args) + 5);
+        claim_sql_ = "SELECT " + q.select + ", " + key + resume_column + " FROM " + q.from + " WHERE " + where +
                      " AND NOT EXISTS (SELECT 1 FROM sturdy_ledger AS sturdy_l WHERE sturdy_l.namespace = $" +
                      std::to_string(sizeof...(Args) + 1) + " AND sturdy_l.item_key = " + key +
                      ") AND NOT EXISTS (SELECT 1 FROM sturdy_failure AS sturdy_f WHERE sturdy_f.namespace = $" +
                      std::to_string(sizeof...(Args) + 1) + " AND sturdy_f.item_key = " + key +
                      " AND (sturdy_f.quarantined OR sturdy_f.last_failed >= $" + std::to_string(sizeof...(Args) + 4) +
                      ")) AND NOT (" + key + " = ANY(string_to_array($" + std::to_string(sizeof...(Args) + 2) +
-                     ", E'\\x1f')))" + order + " LIMIT $" + std::to_string(sizeof...(Args) + 3) + " FOR NO KEY UPDATE" +
-                     lock + " SKIP LOCKED";
+                     ", E'\\x1f')))";
+        const std::string tail =
+            order + " LIMIT $" + std::to_string(sizeof...(Args) + 3) + " FOR NO KEY UPDATE" + lock + " SKIP LOCKED";
+        if (!q.resume.empty()) {
+            claim_from_sql_ = claim_sql_ + from_floor + tail;
+        }
+        claim_sql_ += tail;
+        resumes_ = !q.resume.empty();
         relock_sql_ = "SELECT 1 FROM " + q.from + " WHERE " + where + " AND " + key + " = ANY(string_to_array($" +
                       std::to_string(sizeof...(Args) + 1) + ", E'\\x1f'))" + order + " FOR NO KEY UPDATE" + lock;
     }
@@ -210,16 +228,21 @@ private:
         pos_ = 0;
         const std::string excluded = joined(left_out_);
         const auto limit = static_cast<std::int64_t>(n);
+        const bool from_floor = floor_.has_value();
         const result res = std::apply(
             [&](const auto&... a) {
+                if (from_floor) {
+                    const detail::params<sizeof...(Args) + 5> p(a..., namespace_, excluded, limit, started_, *floor_);
+                    return db_->run(claim_from_sql_, detail::param_view::of(p));
+                }
                 const detail::params<sizeof...(Args) + 4> p(a..., namespace_, excluded, limit, started_);
                 return db_->run(claim_sql_, detail::param_view::of(p));
             },
             args_);
         ++claims_;
         const auto f = static_cast<int>(fields());
-        if (res.columns() != f + 1) {
-            throw usage_error("claim_rows: select yields " + std::to_string(res.columns() - 1) +
+        if (res.columns() != f + 1 + (resumes_ ? 1 : 0)) {
+            throw usage_error("claim_rows: select yields " + std::to_string(res.columns() - 1 - (resumes_ ? 1 : 0)) +
                               " column(s) but the row type has " + std::to_string(f) + " field(s)");
         }
         rows_.reserve(static_cast<std::size_t>(res.rows()));
@@ -234,7 +257,15 @@ private:
             }
             keys_.push_back(std::move(k));
         }
-        ended_ = rows_.size() < n;
+        const bool short_claim = rows_.size() < n;
+        if (resumes_ && res.rows() > 0) {
+            floor_ = res.template column<std::string>(res.rows() - 1, f + 1);
+        }
+        if (short_claim && from_floor) {
+            floor_.reset(); // the next claim starts from the beginning: rows released since, if any
+        } else {
+            ended_ = short_claim;
+        }
         drop_finished();
     }
 
@@ -270,8 +301,10 @@ private:
         std::size_t out = 0;
         for (std::size_t i = 0; i < rows_.size(); ++i) {
             if (!drop.contains(keys_[i])) {
-                rows_[out] = std::move(rows_[i]);
-                keys_[out] = std::move(keys_[i]);
+                if (out != i) { // never onto itself: a moved-onto-itself string may be emptied
+                    rows_[out] = std::move(rows_[i]);
+                    keys_[out] = std::move(keys_[i]);
+                }
                 ++out;
             }
         }
@@ -300,6 +333,9 @@ private:
     std::string namespace_;
     std::tuple<Args...> args_;
     std::string claim_sql_;
+    std::string claim_from_sql_; ///< claim_sql_ from floor_ on (with `resume`)
+    bool resumes_ = false;
+    std::optional<std::string> floor_; ///< where this worker's last claim ended, in `resume`
     std::string relock_sql_;
     std::vector<Row> rows_;             ///< the last claim
     std::vector<std::string> keys_;     ///< their keys

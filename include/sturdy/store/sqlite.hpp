@@ -12,20 +12,33 @@
 ///            | sturdy::guarded([&](const subscription& s) { db.execute("INSERT INTO invoice ...", s.id); })
 ///            | sturdy::drain;
 ///
-/// Errors are `sturdy::failure_error`s whose code is in `sqlite_category()`: SQLITE_BUSY and
-/// SQLITE_LOCKED (with their extended codes) are transient, so sturdy retries them; everything
-/// else (constraints, a read-only file ...) is permanent. The message is SQLite's, followed by
-/// the statement that failed: "CHECK constraint failed: amount >= 0 (in: INSERT INTO ...)".
-/// A `database` is one connection: use it from one thread at a time.
+/// Errors are `sturdy::failure_error`s whose code is in `sqlite_category()` (SQLite's extended
+/// result code), except a missing table or column, which SQLite reports as a plain
+/// SQLITE_ERROR and this store as `sturdy::errc::schema_mismatch`. How the loop treats them:
+///   - transient, retried: SQLITE_BUSY and SQLITE_LOCKED (with their extended codes);
+///   - fatal, the run stops at once with the reason and records no failure, as no item can
+///     succeed until someone fixes the cause: no such table or column (`errc::schema_mismatch`),
+///     a read-only database (SQLITE_READONLY: opened `read_only`, `PRAGMA query_only`, a file
+///     or attached database SQLite cannot write), a corrupt file (SQLITE_CORRUPT,
+///     SQLITE_NOTADB), a full disk (SQLITE_FULL, also from `PRAGMA max_page_count`);
+///   - permanent, recorded against the item: everything else (constraints, a datatype
+///     mismatch, an SQL function's error ...).
+/// The message is SQLite's, followed by the statement that failed: "CHECK constraint failed:
+/// amount >= 0 (in: INSERT INTO ...)".
+/// A `database` is one connection, opened with SQLITE_OPEN_NOMUTEX (SQLite takes no lock of its
+/// own per call): a database and its ledgers, statements and row ranges must be used by one
+/// thread at a time. Handing them to another thread is fine when that hand-over orders the two
+/// (a mutex, a queue, joining the thread); to work in parallel, open one database per thread.
 
 #include <sturdy/concepts.hpp>
 #include <sturdy/config.hpp>
 #include <sturdy/error.hpp>
 #include <sturdy/key.hpp>
+#include <sturdy/store/detail/rows.hpp>
 
-#include <boost/pfr.hpp>
 #include <sqlite3.h>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -47,7 +60,8 @@ namespace sturdy::sqlite {
 // --- errors ------------------------------------------------------------------------------
 
 /// The category of SQLite result codes (extended codes included). Busy and locked map to
-/// `sturdy::transient_condition()`, everything else to the permanent condition.
+/// `sturdy::transient_condition()`; read-only, corrupt, not-a-database and full map to
+/// `sturdy::fatal_condition()`; everything else to the permanent condition.
 STURDY_DECL const std::error_category& sqlite_category() noexcept;
 
 /// An SQLite result code as a `std::error_code`.
@@ -57,26 +71,21 @@ namespace detail {
 /// The first 200 characters of a statement, for messages.
 STURDY_DECL std::string abbreviated(std::string_view sql);
 
-/// Throws the connection's current error, naming the statement that failed.
+/// Whether SQLite's message names a table or column the schema lacks. SQLite has no result
+/// code of its own for that: it is SQLITE_ERROR, as is the error a failing SQL function raises
+/// for one row's bad data.
+STURDY_DECL bool names_missing_schema_object(std::string_view message) noexcept;
+
+/// Throws the connection's current error, naming the statement that failed: in
+/// `sqlite_category()`, or `errc::schema_mismatch` for a missing table or column.
 [[noreturn]] STURDY_DECL void fail(sqlite3* db, int rc, std::string_view sql);
 
 [[noreturn]] STURDY_DECL void fail_open(const std::string& path, std::string why);
 
-template <class T> struct is_optional : std::false_type {
-};
-template <class T> struct is_optional<std::optional<T>> : std::true_type {
-};
-template <class T> struct is_tuple : std::false_type {
-};
-template <class... Ts> struct is_tuple<std::tuple<Ts...>> : std::true_type {
-};
-template <class A, class B> struct is_tuple<std::pair<A, B>> : std::true_type {
-};
-
-/// Types one column converts to.
-template <class T>
-concept column_value =
-    std::is_arithmetic_v<T> || std::same_as<T, std::string> || std::same_as<T, key> || is_optional<T>::value;
+using ::sturdy::detail::rows::column_value;
+using ::sturdy::detail::rows::is_optional;
+using ::sturdy::detail::rows::is_tuple;
+using ::sturdy::detail::rows::owned;
 } // namespace detail
 
 // --- statements --------------------------------------------------------------------------
@@ -153,35 +162,13 @@ public:
     /// struct whose fields are read in order.
     template <class Row> Row row() const
     {
-        if constexpr (detail::column_value<Row>) {
-            return column<Row>(0);
-        } else if constexpr (detail::is_tuple<Row>::value) {
-            return [&]<std::size_t... I>(std::index_sequence<I...>)
-            {
-                return Row{column<std::tuple_element_t<I, Row>>(static_cast<int>(I))...};
-            }
-            (std::make_index_sequence<std::tuple_size_v<Row>>{});
-        } else {
-            static_assert(std::is_aggregate_v<Row> && std::default_initializable<Row>,
-                          "sqlite: read rows as a column type, a std::tuple, or an aggregate struct");
-            Row out{};
-            boost::pfr::for_each_field(out, [&](auto& field, std::size_t i) {
-                field = column<std::remove_cvref_t<decltype(field)>>(static_cast<int>(i));
-            });
-            return out;
-        }
+        return ::sturdy::detail::rows::read<Row>([this]<class T>(int i) { return this->template column<T>(i); });
     }
 
     /// Checks that the statement yields as many columns as `Row` has fields.
     template <class Row> void expect_columns() const
     {
-        std::size_t fields = 1;
-        if constexpr (detail::is_tuple<Row>::value) {
-            fields = std::tuple_size_v<Row>;
-        } else if constexpr (!detail::column_value<Row>) {
-            fields = boost::pfr::tuple_size_v<Row>;
-        }
-        expect_column_count(fields);
+        expect_column_count(::sturdy::detail::rows::field_count<Row>());
     }
 
     [[nodiscard]] const std::string& sql() const noexcept { return sql_; }
@@ -256,7 +243,7 @@ struct options {
     journal_mode journal = journal_mode::wal;     ///< WAL: readers never block the writer
     synchronous_mode synchronous = synchronous_mode::normal; ///< NORMAL is durable enough with WAL
     bool create = true;                                      ///< create the file when it does not exist
-    bool read_only = false;                                  ///< open read-only; every write then fails (permanently)
+    bool read_only = false; ///< open read-only; every write then fails (fatally: it stops a run)
 };
 
 class ledger;
@@ -456,8 +443,6 @@ private:
     // Savepoint `depth` was released (its writes now belong to the level above) or rolled back.
     STURDY_DECL void savepoint_released(std::size_t depth) noexcept;
     STURDY_DECL void savepoint_rolled_back(std::size_t depth) noexcept;
-    // The tables were created in what was just undone: create them again on next use.
-    STURDY_DECL void schema_undone() noexcept;
     [[nodiscard]] bool alive(std::uint64_t generation) const noexcept
     {
         return generation == generation_ && in_transaction();
@@ -474,28 +459,18 @@ private:
     sqlite3* reader_ = nullptr; ///< opened on first use by a lazy range
     bool wal_ = false;
     std::unordered_map<std::string, std::unique_ptr<statement>, text_hash, std::equal_to<>> statements_;
+    std::array<statement*, 8> recent_{}; ///< the statements prepare() returned last, looked at first
+    std::size_t recent_next_ = 0;
     std::vector<savepoint_level> levels_;
     std::size_t depth_ = 0;
     std::uint64_t generation_ = 0;
-    bool schema_ready_ = false;
-    // While the sturdy tables' creation is not committed: the savepoint depth whose rollback
-    // undoes it (0: only the transaction's). Rolling back a deeper savepoint leaves them be.
+    bool schema_ready_ = false; ///< the sturdy tables exist, committed: the per-item check
+    // While their creation is not committed: the savepoint depth whose rollback undoes it (0:
+    // only the transaction's). Rolling back a deeper savepoint leaves them be.
     std::optional<std::size_t> schema_created_at_;
 };
 
 // --- lazy rows ---------------------------------------------------------------------------
-
-namespace detail {
-/// An argument kept by a lazy range until it runs: texts are copied, so none can dangle.
-template <class T> auto owned(const T& v)
-{
-    if constexpr (std::convertible_to<const T&, std::string_view> && !std::same_as<T, std::nullptr_t>) {
-        return std::string(std::string_view(v));
-    } else {
-        return v;
-    }
-}
-} // namespace detail
 
 /// A lazy, single-pass input range of `Row`s: the statement is compiled when `begin()` is
 /// first called (once per range, never per row) and each `++` steps it. Must not outlive its

@@ -4,15 +4,12 @@
 ///     sturdy::report r = input | ... | sturdy::guarded(effect) | sturdy::drain;
 ///
 /// In: a pipeline with an effect (`guarded`). Out: `sturdy::report`.
-/// What happens to each item, whatever order the adaptors were written in:
-///   1. read from the input; `seen` counts it;
-///   2. its key is computed (`idempotent_by`); if the ledger holds it, `skipped`;
-///   3. the effect runs (`guarded`) inside the chunk's transaction (`chunked`), then the key is
-///      marked in the same savepoint;
-///   4. on failure the item's savepoint is rolled back; transient failures are retried
-///      (`retry_bounded`), permanent ones and exhausted retries are `failed` and recorded;
-///   5. at the end of each chunk: commit (or release, under `no_commit`), then progress
-///      (`logged_every`).
+/// Every item takes the same path, whatever order the adaptors were written in: read (`seen`),
+/// key (`idempotent_by`), quarantine, claim in the ledger (or `skipped`), effect (`guarded`),
+/// in the chunk's transaction (`chunked`); on failure the chunk is re-run with savepoints around
+/// the failing item, which is retried (`retry_bounded`) or recorded; at the chunk's end, failure
+/// records and watermark, commit (or release, under `no_commit`), progress (`logged_every`).
+/// The path in full, with where each guarantee is enforced: docs/architecture.md.
 
 #include <sturdy/detail/engine.hpp>
 #include <sturdy/job.hpp>

@@ -11,6 +11,8 @@
 /// failed (no failure record, so an outage never quarantines anything): they are `remaining`.
 /// The report says why it stopped ("20 consecutive failures, the last: <reason>; is the remote
 /// available?") and that the job should run again soon.
+/// Run with `| sturdy::drain`: a pipeline iterated in a for loop refuses `failure_budget` at
+/// compile time.
 /// Preconditions: consecutive >= 1; 0 < rate <= 1; window >= 1.
 
 #include <sturdy/error.hpp>

@@ -7,8 +7,11 @@
 ///
 /// In:  items of type T.  Out: T, each with its effect applied, or recorded as failed.
 /// The effect is `fn(T&)` or `fn(T&, const sturdy::item_context&)` (key, idempotency key,
-/// attempt), returning void, `std::error_code`, or a result (`sturdy::result<void>`, any
-/// Boost.Outcome result): an exception or an error return is a failure.
+/// attempt), returning void, `std::error_code`, or a result (`sturdy::result<T>`, any
+/// Boost.Outcome `result` or `outcome`, Boost or std flavour): an exception or an error return
+/// is a failure. A result's error may be a `sturdy::error`, an error code (std or
+/// `boost::system`: its message is kept), a type with `make_error_code(e)` found by ADL, or an
+/// exception pointer (std or boost), which is classified as if the effect had thrown it.
 /// Guarantee: a failed item's writes (and its ledger mark) are rolled back, the failure is
 /// recorded with the item's key and reason, and the loop goes on with the next item.
 /// Isolation: by default (`per_chunk`) a chunk first runs in its transaction alone, with no

@@ -4,15 +4,20 @@
 ///     input | sturdy::idempotent_by(ledger, [](const sub& s) { return std::tuple(s.id, period); })
 ///
 /// In:  items of any type T.  Out: the same items, minus those whose key the ledger holds.
-/// Guarantee: an item's key is marked in the same savepoint as its effect (by `guarded`), so
-/// the effect and the mark commit together or vanish together; a second run skips what the
-/// first one committed. The key function must return an integer, a string, a `sturdy::key` or
-/// a tuple of those; if it throws, that item fails with the reason and nothing is marked.
+/// Guarantee: an item's key is written in the same scope as its effect (the chunk's transaction,
+/// or a savepoint of it when the chunk is re-run around a failure: docs/architecture.md), so the
+/// effect and the mark commit together or vanish together; a second run skips what the first
+/// one committed. The key function must return an integer, a string, a `sturdy::key` or a tuple
+/// of those. It runs each time the item is read: once, and once more when the item's chunk is
+/// run again on the careful path. If it throws, that item fails with the reason and nothing is
+/// marked; having no key, it gets no failure record and is never quarantined, but it counts as
+/// a failure (in `report::failed`, `report::awaiting_retry`, and for `failure_budget`) and every
+/// later run tries it again.
 /// With a ledger that keeps failure records (`sturdy::failure_ledger`, as the memory and SQLite
 /// ledgers do), a key that failed is retried by later runs, and after `quarantine_after` failed
 /// runs (default 5) it is quarantined: skipped, counted in `report::quarantined`, listed by
 /// `ledger.failures()`, until an operator calls `ledger.requeue(key)` or `requeue_all()`. A
-/// success clears the key's failure record in the same savepoint as its effect.
+/// success clears the key's failure record in the same scope as its effect.
 /// Preconditions: `ledger` outlives the pipeline; quarantine_after >= 1.
 
 #include <sturdy/concepts.hpp>

@@ -10,6 +10,8 @@
 /// savepoint after a capped, jittered exponential delay taken through the job's clock;
 /// permanent failures are never retried. Transient vs permanent: see policy/classify.hpp.
 /// A chunk whose BEGIN or COMMIT fails transiently (a busy database) is retried the same way.
+/// In a pipeline, run it with `| sturdy::drain`: a pipeline iterated in a for loop refuses
+/// `retry_bounded` at compile time (alone, `.run(work)` retries any work).
 /// Preconditions: attempts >= 1 (a usage_error otherwise).
 
 #include <sturdy/clock.hpp>

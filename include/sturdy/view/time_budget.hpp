@@ -8,6 +8,8 @@
 /// chunk would end after the deadline (judging by the longest chunk so far) and stops instead,
 /// so no chunk is cut off. The report gives done and `remaining` and says to run again soon.
 /// Time is read from the job's clock (`with_clock`), measured from the start of `drain`.
+/// Run with `| sturdy::drain`: a pipeline iterated in a for loop refuses `time_budget` at
+/// compile time.
 /// Preconditions: a positive duration.
 
 #include <sturdy/concepts.hpp>

@@ -14,6 +14,8 @@
 /// records, not through the watermark: read them back by key (see examples/contact_sync.cpp).
 /// Read with `>=`, keyed by (id, version): items sharing the boundary value are read again and
 /// skipped by the ledger.
+/// Run with `| sturdy::drain`: a pipeline iterated in a for loop refuses `watermark` at
+/// compile time.
 /// Preconditions: the store has `checkpoint(name)` and `set_checkpoint(name, value)`.
 
 #include <sturdy/concepts.hpp>

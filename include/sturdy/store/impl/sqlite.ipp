@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -31,13 +32,23 @@ public:
     [[nodiscard]] std::error_condition default_error_condition(int rc) const noexcept override
     {
         // Extended codes keep their primary code in the low byte: SQLITE_BUSY_SNAPSHOT is busy.
-        const int primary = rc & 0xff;
-        if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
-            return transient_condition();
+        switch (rc & 0xff) {
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED: return transient_condition();
+        case SQLITE_READONLY:
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB:
+        case SQLITE_FULL: return fatal_condition();
+        default: return sturdy::make_error_code(errc::permanent).default_error_condition();
         }
-        return sturdy::make_error_code(errc::permanent).default_error_condition();
     }
 };
+
+STURDY_DECL bool names_missing_schema_object(std::string_view message) noexcept
+{
+    return message.starts_with("no such table: ") || message.starts_with("no such column: ") ||
+           (message.starts_with("table ") && message.find(" has no column named ") != std::string_view::npos);
+}
 } // namespace detail
 
 STURDY_DECL const std::error_category& sqlite_category() noexcept
@@ -59,7 +70,9 @@ STURDY_DECL void fail(sqlite3* db, int rc, std::string_view sql)
 {
     const int code = db != nullptr ? sqlite3_extended_errcode(db) : rc;
     std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    throw failure_error(make_error_code((code & 0xff) == (rc & 0xff) ? code : rc),
+    const bool missing = code == SQLITE_ERROR && names_missing_schema_object(message);
+    throw failure_error(missing ? sturdy::make_error_code(errc::schema_mismatch)
+                                : make_error_code((code & 0xff) == (rc & 0xff) ? code : rc),
                         message + " (in: " + abbreviated(sql) + ")");
 }
 
@@ -197,11 +210,19 @@ STURDY_DECL database::~database()
 
 STURDY_DECL statement& database::prepare(std::string_view sql)
 {
+    // A job runs the same few statements per item: comparing the text with the last ones used
+    // (sizes first) is cheaper than hashing it.
+    for (statement* s : recent_) {
+        if (s != nullptr && s->sql() == sql) {
+            return *s;
+        }
+    }
     auto it = statements_.find(sql);
     if (it == statements_.end()) {
         auto compiled = std::make_unique<statement>(db_, std::string(sql), true);
         it = statements_.emplace(std::string(sql), std::move(compiled)).first;
     }
+    recent_[recent_next_++ % recent_.size()] = it->second.get();
     return *it->second;
 }
 
@@ -323,12 +344,15 @@ STURDY_DECL void database::set_checkpoint(std::string_view name, std::string_vie
 STURDY_DECL void database::ensure_schema()
 {
     if (schema_ready_) {
-        // Created in a transaction that has ended without commit() or rollback() (a ROLLBACK
-        // run by hand, or SQLite's own after some errors): the tables may be gone.
-        if (!schema_created_at_ || in_transaction()) {
-            return;
+        return;
+    }
+    if (schema_created_at_) {
+        if (in_transaction()) {
+            return; // created in the open transaction, whose rollbacks are followed
         }
-        schema_undone();
+        // That transaction ended without commit() or rollback() (a ROLLBACK or COMMIT run by
+        // hand, or SQLite's own rollback after some errors): look again.
+        schema_created_at_.reset();
     }
     const auto found = stored_schema_version();
     if (!found) {
@@ -339,6 +363,7 @@ STURDY_DECL void database::ensure_schema()
         sp.release();
         if (!owns) {
             schema_created_at_ = depth_;
+            return;
         }
     } else if (*found < schema_version) {
         // Migrations from older versions go here, each one step, in one savepoint.
@@ -450,11 +475,10 @@ STURDY_DECL void database::end_transaction(bool committed)
 {
     depth_ = 0;
     ++generation_; // savepoint guards of the ended transaction become inert
-    if (committed) {
-        schema_created_at_.reset();
-    } else if (schema_created_at_) {
-        schema_undone();
+    if (committed && schema_created_at_) {
+        schema_ready_ = true;
     }
+    schema_created_at_.reset();
 }
 
 STURDY_DECL void database::savepoint_released(std::size_t depth) noexcept
@@ -467,14 +491,8 @@ STURDY_DECL void database::savepoint_released(std::size_t depth) noexcept
 STURDY_DECL void database::savepoint_rolled_back(std::size_t depth) noexcept
 {
     if (schema_created_at_ && *schema_created_at_ >= depth) {
-        schema_undone();
+        schema_created_at_.reset(); // the tables are gone: created again on next use
     }
-}
-
-STURDY_DECL void database::schema_undone() noexcept
-{
-    schema_ready_ = false;
-    schema_created_at_.reset();
 }
 
 // --- ledger ------------------------------------------------------------------------------
@@ -490,6 +508,13 @@ STURDY_DECL ledger::ledger(database& db, std::string name)
 
 STURDY_DECL std::int64_t ledger::now()
 {
+#ifdef CLOCK_REALTIME_COARSE
+    // Seconds are all marked_at keeps: the coarse clock skips reading the CPU's counter.
+    timespec ts{};
+    if (::clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0) {
+        return static_cast<std::int64_t>(ts.tv_sec);
+    }
+#endif
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
