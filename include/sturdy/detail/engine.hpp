@@ -1438,7 +1438,6 @@ private:
     /// A failure, final for this run: counted, logged, and kept for the report (up to a limit).
     void report_failure(failure_record rec)
     {
-        ++report_.failed;
         if (log_) {
             log_->failure(rec);
         }
@@ -1447,9 +1446,7 @@ private:
                 h.on_failure(std::as_const(rec));
             }
         });
-        if (report_.failures.size() < report::max_failures_kept) {
-            report_.failures.push_back(std::move(rec));
-        }
+        report_.add_failure(std::move(rec));
     }
 
     void settle_chunk(std::vector<entry>& items)
