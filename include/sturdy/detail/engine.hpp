@@ -1260,13 +1260,10 @@ private:
     /// A failure, final for this run: counted, logged, and kept for the report (up to a limit).
     void report_failure(failure_record rec)
     {
-        ++report_.failed;
         if (log_) {
             log_->failure(rec);
         }
-        if (report_.failures.size() < report::max_failures_kept) {
-            report_.failures.push_back(std::move(rec));
-        }
+        report_.add_failure(std::move(rec));
     }
 
     void settle_chunk(std::vector<entry>& items)
