@@ -31,7 +31,8 @@ TEST_CASE("separate compilation: a second file of the program runs a pipeline")
     CHECK(r.failed == 1);
     CHECK(r.retried == 1);
     CHECK(out.size() == 2);
-    CHECK(r.json().find(R"("failures":[{"key":"2","reason":"busy","attempts":2,"transient":true}])") !=
+    CHECK(r.json().find(
+              R"("failure_reasons":[{"reason":"busy","count":1,"keys":["2"],"max_attempts":2,"transient":true}])") !=
           std::string::npos);
     // One category object for the whole program, whichever file asks.
     CHECK(&sturdy::make_error_code(sturdy::errc::transient).category() == &sturdy::sturdy_category());
