@@ -396,7 +396,7 @@ public:
         report_.elapsed = now() - start_;
         if (log_) {
             if (!stop_reason_.empty()) {
-                log_->message(level::warning, "stopped early: " + stop_reason_);
+                log_->stopped(stop_reason_);
             }
             log_->summary(report_);
         }
