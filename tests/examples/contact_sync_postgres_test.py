@@ -19,31 +19,11 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "postgres"))
+from pg_support import check, fresh_database, psql, require_server  # noqa: E402
 
 OK, AGAIN, USAGE = 0, 75, 1
-
-
-def fail(message):
-    print(f"FAILED: {message}", flush=True)
-    sys.exit(1)
-
-
-def check(cond, message):
-    if not cond:
-        fail(message)
-
-
-def psql(sql, dbname="postgres"):
-    return subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dbname, "-c", sql],
-                          check=True, capture_output=True, text=True).stdout.strip()
-
-
-def fresh_database(name):
-    psql(f"DROP DATABASE IF EXISTS {name}")
-    psql(f"CREATE DATABASE {name}")
-    return (f"postgresql://{os.environ['PGUSER']}@{urllib.parse.quote(os.environ['PGHOST'], safe='')}:"
-            f"{os.environ['PGPORT']}/{name}")
 
 
 def rows(sql, dbname):
@@ -165,6 +145,7 @@ def bad_connection(args, tmp):
 
 
 def main():
+    require_server()
     p = argparse.ArgumentParser()
     p.add_argument("binary")
     p.add_argument("--contacts", type=int, default=600)

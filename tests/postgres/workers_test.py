@@ -29,26 +29,11 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 
+from pg_support import check, fresh_database, psql, require_server
+
 OK, AGAIN = 0, 75
-
-
-def fail(message):
-    print(f"FAILED: {message}", flush=True)
-    sys.exit(1)
-
-
-def check(cond, message):
-    if not cond:
-        fail(message)
-
-
-def psql(sql, dbname="postgres"):
-    out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dbname, "-c", sql],
-                         check=True, capture_output=True, text=True)
-    return out.stdout.strip()
 
 
 class Job:
@@ -57,8 +42,7 @@ class Job:
         self.name = name
         self.chunk = chunk
         self.poison = poison
-        psql(f"DROP DATABASE IF EXISTS {name}")
-        psql(f"CREATE DATABASE {name}")
+        fresh_database(name)
         self.conninfo = (f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user={os.environ['PGUSER']} "
                          f"dbname={name} application_name=claim_worker")
         subprocess.run([binary, self.conninfo, "setup", str(items)], check=True)
@@ -188,6 +172,7 @@ def restart(args, rng):
 
 
 def main():
+    require_server()
     p = argparse.ArgumentParser()
     p.add_argument("binary")
     p.add_argument("--workers", type=int, default=4)

@@ -77,7 +77,7 @@ struct sqlite_store : sql_store<sqlite_store> {
 inline std::string postgres_conninfo()
 {
     const char* env = std::getenv("STURDY_TEST_POSTGRES");
-    if (env == nullptr) {
+    if (env == nullptr || *env == '\0') {
         FAIL("STURDY_TEST_POSTGRES is not set: run the PostgreSQL tests through meson test, or under "
              "scripts/with-postgres");
     }
