@@ -34,7 +34,7 @@ template <class Source, class Slots = detail::empty_slots> struct job {
 
     /// The loop form: only for pipelines without `guarded`, whose effect is the loop body, and
     /// without the stages it does not honour (watermark, time_budget, failure_budget,
-    /// retry_bounded): those need `| sturdy::drain`.
+    /// retry_bounded, and hooks): those need `| sturdy::drain`.
     template <class Self = job> detail::cursor<Self> begin()
     {
         static_assert(!Self::template has<detail::effect_slot_i>,
@@ -53,6 +53,9 @@ template <class Source, class Slots = detail::empty_slots> struct job {
                       "sturdy: retry_bounded is not supported in a for loop (nothing would be retried); put the "
                       "loop body in | sturdy::guarded(fn) and run the pipeline with | sturdy::drain, or retry the "
                       "body alone with retry_bounded(n, backoff).run(work)");
+        static_assert(!Self::template has<detail::hooks_slot_i>,
+                      "sturdy: hooks are not supported in a for loop (their events would never come); put the loop "
+                      "body in | sturdy::guarded(fn) and run the pipeline with | sturdy::drain");
         return detail::cursor<Self>(*this);
     }
     std::default_sentinel_t end() { return {}; }
@@ -65,12 +68,9 @@ template <class S, class Slots> struct is_job_impl<job<S, Slots>> : std::true_ty
 };
 template <class T> inline constexpr bool is_job = is_job_impl<std::remove_cvref_t<T>>::value;
 
-/// A copy of `j` with slot `I` filled by `value`.
-template <std::size_t I, class Job, class Value> auto fill(Job&& j, Value value)
+/// A copy of `j` with slot `I` set to `value`, whatever it held.
+template <std::size_t I, class Job, class Value> auto replace(Job&& j, Value value)
 {
-    using J = std::remove_cvref_t<Job>;
-    static_assert(!J::template has<I>,
-                  "sturdy: this adaptor is already in the pipeline; each adaptor may be given once");
     return [&]<std::size_t... Is>(std::index_sequence<Is...>)
     {
         using new_slots =
@@ -86,6 +86,15 @@ template <std::size_t I, class Job, class Value> auto fill(Job&& j, Value value)
                                                   new_slots{pick(std::integral_constant<std::size_t, Is>{})...}};
     }
     (std::make_index_sequence<slot_count>{});
+}
+
+/// A copy of `j` with slot `I` filled by `value`.
+template <std::size_t I, class Job, class Value> auto fill(Job&& j, Value value)
+{
+    using J = std::remove_cvref_t<Job>;
+    static_assert(!J::template has<I>,
+                  "sturdy: this adaptor is already in the pipeline; each adaptor may be given once");
+    return replace<I>(std::forward<Job>(j), std::move(value));
 }
 
 /// A pipeable stage: the value for slot `I`. It derives from the slot so a slot's own

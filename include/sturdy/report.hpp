@@ -1,7 +1,8 @@
 #pragma once
-/// sturdy/report.hpp — `sturdy::report`, what `drain` returns: counts, elapsed time and the
-/// first failures with key and reason. Printable with fmt (`fmt::print("{}", r)`) and as
-/// one line of JSON (`r.json()`).
+/// sturdy/report.hpp — `sturdy::report`, what `drain` returns: counts, elapsed time, the first
+/// failures with key and reason, and the failures grouped by reason (a count and the first keys
+/// of each, so 122 failures of one cause read as one line). Printable with fmt
+/// (`fmt::print("{}", r)`) and as one line of JSON (`r.json()`).
 /// sturdy includes only <fmt/core.h>, which is all `fmt::print("{}", r)` and `fmt::format`
 /// need; include <fmt/format.h> (or fmt/ranges.h, fmt/chrono.h ...) yourself for the rest of fmt.
 
@@ -30,6 +31,15 @@ struct failure_record {
     int attempts = 1;
 };
 
+/// The failures of one reason: how many, and the first keys, in the order they failed.
+struct failure_reason {
+    std::string reason;
+    std::size_t count = 0;
+    std::vector<key> keys;                       ///< the first `report::keys_per_reason` keys
+    failure_kind kind = failure_kind::permanent; ///< the first failure's
+    int max_attempts = 1;                        ///< the most attempts any of them took
+};
+
 struct report {
     std::size_t seen = 0;           ///< items read from the input
     std::size_t done = 0;           ///< items whose effect committed (or was released, under no_commit)
@@ -43,8 +53,18 @@ struct report {
     std::string stopped_early;      ///< why the run stopped before the end of its input; empty if it did not
     std::chrono::nanoseconds elapsed{};
     std::vector<failure_record> failures; ///< the first `max_failures_kept` failures, in order
+    /// Every failure counted under its reason, for the first `max_reasons_kept` distinct reasons
+    /// in the order they first occurred (the text and the JSON print these). Failures of later
+    /// reasons are in `failed` only.
+    std::vector<failure_reason> failure_reasons;
 
     static constexpr std::size_t max_failures_kept = 20;
+    static constexpr std::size_t max_reasons_kept = 20;
+    static constexpr std::size_t keys_per_reason = 3;
+
+    /// Counts a failure final for this run: `failed`, `failures` (up to its limit) and its
+    /// reason's group. What the engine calls; a hand-made report uses it too.
+    STURDY_DECL void add_failure(failure_record f);
 
     [[nodiscard]] bool ok() const noexcept { return failed == 0; }
 
@@ -91,6 +111,10 @@ STURDY_DECL std::string format_duration(std::chrono::nanoseconds d);
 
 /// "failed <key>: <reason>", then " (after n attempts)" when there were several.
 STURDY_DECL void append_failure(std::string& out, const failure_record& f);
+
+/// One reason's line: as `append_failure` for a single failure, otherwise
+/// "failed <count> items (keys <k1>, <k2>, <k3> and <n> more): <reason> (after up to n attempts)".
+STURDY_DECL void append_failure_reason(std::string& out, const failure_reason& g);
 
 /// The report as text: what `fmt::print("{}", r)` prints and the log's "finished: " line.
 STURDY_DECL void append_report_text(std::string& out, const report& r);

@@ -14,10 +14,12 @@
 #error "sturdy/src.hpp is for STURDY_SEPARATE_COMPILATION builds: define it for every file (sturdy/config.hpp)"
 #endif
 
+#include <sturdy/hook/impl/prometheus.ipp>
 #include <sturdy/impl/clock.ipp>
 #include <sturdy/impl/error.ipp>
 #include <sturdy/impl/log.ipp>
 #include <sturdy/impl/report.ipp>
 #include <sturdy/policy/impl/backoff.ipp>
 #include <sturdy/policy/impl/classify.ipp>
+#include <sturdy/sink/impl/json_lines.ipp>
 #include <sturdy/store/impl/memory.ipp>

@@ -5,6 +5,7 @@
 #include <sturdy/clock.hpp>
 #include <sturdy/concepts.hpp>
 #include <sturdy/error.hpp>
+#include <sturdy/hook.hpp>
 #include <sturdy/job.hpp>
 #include <sturdy/key.hpp>
 #include <sturdy/log.hpp>

@@ -2,6 +2,8 @@
 // includes every public header, as the test's own file does: a header that defines a function
 // that is not inline makes the link fail with a multiple definition. Its test runs a pipeline
 // from this file, against the same definitions (compiled once, in the libraries built from src/).
+#include <sturdy/hook/prometheus.hpp>
+#include <sturdy/sink/json_lines.hpp>
 #include <sturdy/store/memory.hpp>
 #include <sturdy/store/postgres.hpp>
 #include <sturdy/store/sqlite.hpp>
@@ -31,7 +33,8 @@ TEST_CASE("separate compilation: a second file of the program runs a pipeline")
     CHECK(r.failed == 1);
     CHECK(r.retried == 1);
     CHECK(out.size() == 2);
-    CHECK(r.json().find(R"("failures":[{"key":"2","reason":"busy","attempts":2,"transient":true}])") !=
+    CHECK(r.json().find(
+              R"("failure_reasons":[{"reason":"busy","count":1,"keys":["2"],"max_attempts":2,"transient":true}])") !=
           std::string::npos);
     // One category object for the whole program, whichever file asks.
     CHECK(&sturdy::make_error_code(sturdy::errc::transient).category() == &sturdy::sturdy_category());

@@ -15,6 +15,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +23,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <unistd.h>
@@ -277,6 +279,19 @@ bool run_contacts(contacts_world& w, injector& faults)
     return contacts::sync_contacts(store, w.remote, o, w.clock, sturdy::discard_sink{}).remaining == 0;
 }
 
+/// The world's remote CRM, an SQLite file.
+sturdy::sqlite::database& remote_file(contacts::remote_crm& remote)
+{
+    sturdy::sqlite::database* file = nullptr;
+    remote.visit([&](auto& db) {
+        if constexpr (std::same_as<std::remove_cvref_t<decltype(db)>, sturdy::sqlite::database>) {
+            file = &db;
+        }
+    });
+    REQUIRE(file != nullptr);
+    return *file;
+}
+
 std::string check_contacts(contacts_world& w)
 {
     const auto failures = w.db.ledger("contact_sync").failures();
@@ -293,14 +308,14 @@ std::string check_contacts(contacts_world& w)
             expected.push_back(k);
         }
     }
-    auto applied = column_keys(w.remote.database(), "SELECT contact_id || '/' || version FROM remote_request");
+    auto applied = column_keys(remote_file(w.remote), "SELECT contact_id || '/' || version FROM remote_request");
     std::erase_if(applied, excused);
     const auto done = column_keys(w.db, "SELECT item_key FROM sturdy_ledger WHERE namespace = 'contact_sync'");
     const auto checkpoint = w.db.checkpoint("contact_sync");
     const std::optional<std::int64_t> mark =
         checkpoint ? std::optional<std::int64_t>(std::stoll(*checkpoint)) : std::nullopt;
     std::size_t stale = 0; // the remote holds each contact at its latest version
-    for (const auto& [id, version] : w.remote.database().query<std::tuple<std::int64_t, std::int64_t>>(
+    for (const auto& [id, version] : remote_file(w.remote).query<std::tuple<std::int64_t, std::int64_t>>(
              "SELECT contact_id, version FROM remote_contact")) {
         stale += w.db.query_one<std::int64_t>("SELECT write_date FROM contact WHERE id = ?", id) == version ? 0 : 1;
     }

@@ -118,16 +118,15 @@ TEST_CASE("the report prints as text and as one line of JSON")
     r.seen = 3;
     r.done = 1;
     r.skipped = 1;
-    r.failed = 1;
-    r.failures.push_back({sturdy::key("42/2024-05"), "quote \" and\nnewline", sturdy::failure_kind::permanent, 2});
+    r.add_failure({sturdy::key("42/2024-05"), "quote \" and\nnewline", sturdy::failure_kind::permanent, 2});
     const auto text = fmt::format("{}", r);
     CHECK(text.find("seen 3, done 1, skipped 1 (already done), failed 1") != std::string::npos);
     CHECK(text.find("failed 42/2024-05: quote \" and\nnewline (after 2 attempts)") != std::string::npos);
     const auto json = r.json();
     CHECK(json.find('\n') == std::string::npos);
     CHECK(json.find(R"("seen":3,"done":1,"skipped":1,"failed":1,"retried":0)") != std::string::npos);
-    CHECK(json.find(R"({"key":"42/2024-05","reason":"quote \" and\nnewline","attempts":2,"transient":false})") !=
-          std::string::npos);
+    CHECK(json.find(R"({"reason":"quote \" and\nnewline","count":1,"keys":["42/2024-05"],"max_attempts":2,)"
+                    R"("transient":false})") != std::string::npos);
 }
 
 TEST_CASE("drain without a store still isolates failures and reports them by position")

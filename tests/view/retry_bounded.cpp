@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -54,6 +55,43 @@ TEST_CASE("jitter keeps each delay within [d * (1 - jitter), d]")
         }
     }
     CHECK(sturdy::backoff::exponential(1s, 5s).delay(40, 0.0) == 5s); // capped, no overflow
+}
+
+TEST_CASE("retry_bounded(...).seeded(n) pipes, and the same seed gives the same jittered delays")
+{
+    auto delays = [](std::uint64_t seed) {
+        sturdy::memory::database db;
+        sturdy::manual_clock clock;
+        std::map<int, int> calls;
+        auto r = std::vector<int>{1, 2, 3} | sturdy::chunked(db, 3) | sturdy::guarded([&](int v) {
+                     if (++calls[v] < 4) {
+                         throw sturdy::transient_error("database is busy");
+                     }
+                 }) |
+                 sturdy::retry_bounded(4, sturdy::backoff::exponential(100ms, 10s, 0.9)).seeded(seed) |
+                 sturdy::with_clock(clock) | sturdy::drain;
+        CHECK(r.done == 3);
+        CHECK(r.retried == 9);
+        return clock.sleeps;
+    };
+    const auto first = delays(42);
+    REQUIRE(first.size() == 9);
+    CHECK(delays(42) == first);
+    CHECK(delays(43) != first);
+    // Alone too: .seeded(n).run(work) draws the same delays as the pipeline's first item.
+    sturdy::manual_clock clock;
+    int calls = 0;
+    CHECK(sturdy::retry_bounded(4, sturdy::backoff::exponential(100ms, 10s, 0.9))
+              .seeded(42)
+              .run(
+                  [&] {
+                      if (++calls < 4) {
+                          throw sturdy::transient_error("busy");
+                      }
+                      return calls;
+                  },
+                  clock) == 4);
+    CHECK(clock.sleeps == std::vector<sturdy::duration>(first.begin(), first.begin() + 3));
 }
 
 TEST_CASE("permanent failures are not retried; exhausted retries are failures with their attempt count")

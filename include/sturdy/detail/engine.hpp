@@ -7,6 +7,7 @@
 #include <sturdy/clock.hpp>
 #include <sturdy/concepts.hpp>
 #include <sturdy/error.hpp>
+#include <sturdy/hook.hpp>
 #include <sturdy/job.hpp>
 #include <sturdy/key.hpp>
 #include <sturdy/log.hpp>
@@ -184,6 +185,30 @@ template <class Job> class engine {
     static constexpr bool has_time_budget = has<time_budget_slot_i>;
     static constexpr bool has_watermark = has<watermark_slot_i>;
 
+    // The user's hooks (hook.hpp), and which events any of them handles: an event no hook
+    // handles is not computed.
+    template <class S> struct hook_types {
+        using type = std::tuple<>;
+    };
+    template <class... Held> struct hook_types<hook_list<Held...>> {
+        using type = std::tuple<std::remove_reference_t<Held>...>;
+    };
+    using hook_tuple = typename hook_types<slot_t<hooks_slot_i>>::type;
+    template <template <class> class Handles> static constexpr bool any_hook = []<class... H>(std::tuple<H...>*) {
+        return (Handles<H>::value || ...);
+    }(static_cast<hook_tuple*>(nullptr));
+    template <class H> struct sees_items : std::bool_constant<handles_item<H>> {
+    };
+    template <class H> struct sees_commit : std::bool_constant<handles_before_commit<H, value_type>> {
+    };
+    static constexpr bool hooks_see_items = any_hook<sees_items>;
+    static constexpr bool hooks_before_commit = any_hook<sees_commit>;
+    /// The fast path keeps the chunk's last item for a `before_commit` event.
+    static constexpr bool wants_last_item = has_watermark || hooks_before_commit;
+    /// Item outcomes must be seen in order: the fast path leaves a chunk to the careful path at
+    /// an item whose key function threw (it would otherwise be reported after the chunk).
+    static constexpr bool outcomes_in_order = has_failure_budget || hooks_see_items;
+
     static_assert(has<effect_slot_i>, "sturdy::drain: the pipeline has no effect to run; add | sturdy::guarded(fn)");
 
     using chunk_tx = typename slot_tx<slot_t<chunk_slot_i>>::type;
@@ -272,6 +297,15 @@ public:
             }
             log_->start(start_, total);
         }
+        each_hook([&](auto& h) {
+            if constexpr (handles_run_start<std::remove_reference_t<decltype(h)>>) {
+                std::optional<std::size_t> total;
+                if constexpr (std::ranges::sized_range<source_type>) {
+                    total = static_cast<std::size_t>(std::ranges::size(job_.source));
+                }
+                h.on_run_start(run_started{start_, total});
+            }
+        });
         policy::check_start(*tx_);
         if constexpr (keeps_failures) {
             for (auto& f : slot<ledger_slot_i>().ledger->failures()) {
@@ -294,6 +328,9 @@ public:
                     stop_reason_ = "time budget of " + format_duration(budget) + " reached";
                     break;
                 }
+            }
+            if (!hooks_before_chunk(chunk_start)) {
+                break;
             }
             items.clear();
             fast_stop stop;
@@ -359,10 +396,15 @@ public:
         report_.elapsed = now() - start_;
         if (log_) {
             if (!stop_reason_.empty()) {
-                log_->message(level::warning, "stopped early: " + stop_reason_);
+                log_->stopped(stop_reason_);
             }
             log_->summary(report_);
         }
+        each_hook([&](auto& h) {
+            if constexpr (handles_run_end<std::remove_reference_t<decltype(h)>>) {
+                h.on_run_end(std::as_const(report_));
+            }
+        });
         return std::move(report_);
     }
 
@@ -481,13 +523,19 @@ private:
                 fast_key_failures_.clear(); // the careful path computes keys (and their failures) again
                 return false;
             }
-            if constexpr (has_watermark) {
+            if constexpr (wants_last_item) {
                 if (c.n > 0) {
+                    std::optional<value_type> copy;
+                    const value_type* last_item = nullptr;
                     if constexpr (rereadable) {
-                        set_watermark(value_type(**last));
+                        last_item = &copy.emplace(**last);
                     } else {
-                        set_watermark(replay_.back());
+                        last_item = &replay_.back();
                     }
+                    if constexpr (has_watermark) {
+                        set_watermark(*last_item);
+                    }
+                    hooks_before_commit_event(chunk_committing<value_type>{last_item, c.n, c.done});
                 }
             }
             if (after_claim) {
@@ -515,6 +563,7 @@ private:
         report_.quarantined += c.quarantined;
         report_.chunks += c.n > 0 ? 1 : 0; // a claiming input's last claim may find nothing
         note_successes(c.done + c.skipped);
+        hooks_on_successes(successes{c.done, c.skipped, c.quarantined});
         if (!fast_key_failures_.empty()) {
             report_fast_key_failures();
         }
@@ -539,7 +588,7 @@ private:
         fast_counts c;
         bool whole = true;
         for (; it != end && c.n < chunk_size_; ++it, ++c.n) {
-            if constexpr (has_watermark && rereadable) {
+            if constexpr (wants_last_item && rereadable) {
                 last.emplace(it);
             }
             state result = state::pending;
@@ -584,15 +633,15 @@ private:
         batch_positions_.clear();
         fast_counts c;
         for (; it != end && c.n < chunk_size_; ++it, ++c.n) {
-            if constexpr (has_watermark && rereadable) {
+            if constexpr (wants_last_item && rereadable) {
                 last.emplace(it);
             }
             const value_type& v = values.emplace_back(*it);
             bool key_threw = false;
             key k = fast_key(v, static_cast<std::int64_t>(report_.seen + c.n), key_threw);
             if (key_threw) {
-                if constexpr (has_failure_budget) {
-                    stop.what = fast_stop::cause::key_failed; // the budget sees outcomes in order
+                if constexpr (outcomes_in_order) {
+                    stop.what = fast_stop::cause::key_failed; // the budget and hooks see outcomes in order
                     stop.index = c.n;
                     ++it; // past the items read, as after a whole batch
                     counts = c;
@@ -633,8 +682,8 @@ private:
             bool key_threw = false;
             const key k = fast_key(v, position, key_threw);
             if (key_threw) {
-                if constexpr (has_failure_budget) {
-                    stop.what = fast_stop::cause::key_failed; // the budget sees outcomes in order
+                if constexpr (outcomes_in_order) {
+                    stop.what = fast_stop::cause::key_failed; // the budget and hooks see outcomes in order
                     stop.index = index;
                 }
                 return state::failed; // failed before it ran: nothing to roll back, the chunk goes on
@@ -710,10 +759,15 @@ private:
         if (stop.what != fast_stop::cause::item_failed || stop.index >= items.size()) {
             return;
         }
+        std::size_t succeeded = 0; // their successes were seen before the failure
         for (std::size_t k = 0; k < stop.index; ++k) {
             if (items[k].st == state::pending && !std::exchange(items[k].watched, true)) {
-                note_successes(1); // their successes were seen before the failure
+                ++succeeded;
             }
+        }
+        if (succeeded > 0) {
+            note_successes(succeeded);
+            hooks_on_successes(successes{succeeded, 0, 0});
         }
         entry& bad = items[stop.index];
         bad.attempts = 1;
@@ -728,10 +782,64 @@ private:
 
     void finish_chunk_tick(time_point chunk_start, duration& longest_chunk)
     {
-        longest_chunk = std::max(longest_chunk, now() - chunk_start);
+        const time_point end = now();
+        longest_chunk = std::max(longest_chunk, end - chunk_start);
         if (log_) {
             log_->tick(report_.seen, report_, [this] { return now(); });
         }
+        each_hook([&](auto& h) {
+            if constexpr (handles_after_chunk<std::remove_reference_t<decltype(h)>>) {
+                h.after_chunk(chunk_ended{end, end - chunk_start, std::as_const(report_)});
+            }
+        });
+    }
+
+    // --- hooks (hook.hpp) ----------------------------------------------------------------
+    /// Calls `f` on each of the user's hooks, in the order they were written.
+    template <class F> void each_hook(F&& f)
+    {
+        if constexpr (has<hooks_slot_i>) {
+            std::apply([&](auto&... h) { (f(h), ...); }, slot<hooks_slot_i>().hooks);
+        } else {
+            (void)f;
+        }
+    }
+
+    /// False when a hook's verdict stops the run before this chunk.
+    bool hooks_before_chunk(time_point chunk_start)
+    {
+        each_hook([&](auto& h) {
+            if constexpr (handles_before_chunk<std::remove_reference_t<decltype(h)>>) {
+                const chunk_starting event{chunk_start, start_, std::as_const(report_)};
+                if constexpr (std::is_void_v<decltype(h.before_chunk(event))>) {
+                    h.before_chunk(event);
+                } else if (stop_reason_.empty()) { // the first verdict that stops wins
+                    verdict v = h.before_chunk(event);
+                    if (v.stops()) {
+                        stop_reason_ = std::move(v.stop_reason);
+                    }
+                }
+            }
+        });
+        return stop_reason_.empty();
+    }
+
+    void hooks_on_successes(const successes& s)
+    {
+        each_hook([&](auto& h) {
+            if constexpr (handles_successes<std::remove_reference_t<decltype(h)>>) {
+                h.on_successes(s);
+            }
+        });
+    }
+
+    void hooks_before_commit_event(const chunk_committing<value_type>& event)
+    {
+        each_hook([&](auto& h) {
+            if constexpr (handles_before_commit<std::remove_reference_t<decltype(h)>, value_type>) {
+                h.before_commit(event);
+            }
+        });
     }
 
     tx_type* resolve_tx()
@@ -937,15 +1045,67 @@ private:
         stop_index_ = index;
     }
 
-    // The failure budget watches final outcomes in processing order. When it trips, the streak
-    // that tripped it becomes "unprocessed" (an outage is not the items' fault) and the chunk
-    // stops after the items before `index` are finished.
+    // The failure budget and the hooks' on_item watch final outcomes in processing order, once
+    // per item. A verdict that stops the run gives back the chunk's latest failures (they become
+    // "unprocessed": an outage is not the items' fault) and the chunk stops after the items
+    // before `index` are finished.
     void watch(std::vector<entry>& items, std::size_t index)
     {
-        if constexpr (has_failure_budget) {
+        if constexpr (outcomes_in_order) {
             if (items[index].st == state::unprocessed || std::exchange(items[index].watched, true)) {
                 return;
             }
+            budget_watch(items, index);
+            if constexpr (hooks_see_items) {
+                if (items[index].st != state::unprocessed) {
+                    hooks_on_item(items, index);
+                }
+            }
+        } else {
+            (void)items;
+            (void)index;
+        }
+    }
+
+    void hooks_on_item(std::vector<entry>& items, std::size_t index)
+    {
+        entry& e = items[index];
+        const bool failed = e.st == state::failed;
+        if (failed) {
+            chunk_failures_.push_back(index);
+        }
+        const item_outcome what = failed                       ? item_outcome::failed
+                                  : e.st == state::done        ? item_outcome::done
+                                  : e.st == state::quarantined ? item_outcome::quarantined
+                                                               : item_outcome::skipped;
+        const item_settled event{what, e.item_key, failed ? std::string_view(e.why()) : std::string_view()};
+        bool stopped = false; // the first verdict that stops wins; the hooks after it do not see the item
+        each_hook([&](auto& h) {
+            if constexpr (handles_item<std::remove_reference_t<decltype(h)>>) {
+                if (stopped) {
+                    return;
+                }
+                if constexpr (std::is_void_v<decltype(h.on_item(event))>) {
+                    h.on_item(event);
+                } else {
+                    verdict v = h.on_item(event);
+                    if (v.stops() && stop_reason_.empty()) {
+                        stopped = true;
+                        stop_reason_ = std::move(v.stop_reason);
+                        const std::size_t n = std::min(v.give_back, chunk_failures_.size());
+                        for (std::size_t k = chunk_failures_.size() - n; k < chunk_failures_.size(); ++k) {
+                            items[chunk_failures_[k]].st = state::unprocessed;
+                        }
+                        stop_index_ = index;
+                    }
+                }
+            }
+        });
+    }
+
+    void budget_watch(std::vector<entry>& items, std::size_t index)
+    {
+        if constexpr (has_failure_budget) {
             const auto& budget = slot<failure_budget_slot_i>();
             const bool failed = items[index].st == state::failed;
             if (!failed) {
@@ -1144,6 +1304,7 @@ private:
             (void)holds_claim;
         }
         streak_in_chunk_.clear();
+        chunk_failures_.clear();
         failed_in_chunk_ = false;
         if (after_fast != nullptr) {
             resume_after_fast_failure(items, *after_fast);
@@ -1167,6 +1328,23 @@ private:
             record_failures(items);
         }
         advance_watermark(items);
+        if constexpr (hooks_before_commit) {
+            if (!items.empty()) {
+                const entry* last = nullptr;
+                std::size_t done = 0;
+                for (const auto& e : items) {
+                    if (e.st == state::unprocessed) {
+                        break;
+                    }
+                    last = &e;
+                }
+                for (const auto& e : items) {
+                    done += e.st == state::done ? 1 : 0;
+                }
+                hooks_before_commit_event(
+                    chunk_committing<value_type>{last != nullptr ? &last->item : nullptr, items.size(), done});
+            }
+        }
         scope.commit();
     }
 
@@ -1270,13 +1448,15 @@ private:
     /// A failure, final for this run: counted, logged, and kept for the report (up to a limit).
     void report_failure(failure_record rec)
     {
-        ++report_.failed;
         if (log_) {
             log_->failure(rec);
         }
-        if (report_.failures.size() < report::max_failures_kept) {
-            report_.failures.push_back(std::move(rec));
-        }
+        each_hook([&](auto& h) {
+            if constexpr (handles_failure<std::remove_reference_t<decltype(h)>>) {
+                h.on_failure(std::as_const(rec));
+            }
+        });
+        report_.add_failure(std::move(rec));
     }
 
     void settle_chunk(std::vector<entry>& items)
@@ -1332,6 +1512,7 @@ private:
     bool failed_in_chunk_ = false;                  ///< an item of the chunk in flight failed for good
     std::size_t streak_ = 0;                        ///< consecutive failures, across chunks
     std::vector<std::size_t> streak_in_chunk_;      ///< the streak's items in the chunk in flight
+    std::vector<std::size_t> chunk_failures_;       ///< the chunk's failed items, in the order the hooks saw them
     std::vector<failure_record> fast_key_failures_; ///< items of the fast chunk whose key function threw
     std::vector<value_type> replay_;                ///< a single-pass input's items of the chunk in flight (fast path)
     std::vector<value_type> batch_values_;          ///< a batch-claimed fast chunk's items (rereadable input)

@@ -22,9 +22,10 @@ enum slot : std::size_t {
     failure_budget_slot_i,
     time_budget_slot_i,
     watermark_slot_i,
+    hooks_slot_i, ///< the user's hooks (hook.hpp), any number, in the order written
     slot_count
 };
-using empty_slots = std::tuple<unset, unset, unset, unset, unset, unset, unset, unset, unset>;
+using empty_slots = std::tuple<unset, unset, unset, unset, unset, unset, unset, unset, unset, unset>;
 
 template <class T> inline constexpr bool is_unset = std::is_same_v<std::remove_cvref_t<T>, unset>;
 } // namespace detail

@@ -3,11 +3,13 @@
 
 #include <sturdy/report.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace sturdy {
 namespace detail {
@@ -70,6 +72,25 @@ STURDY_DECL void append_failure(std::string& out, const failure_record& f)
     }
 }
 
+STURDY_DECL void append_failure_reason(std::string& out, const failure_reason& g)
+{
+    if (g.count == 1 && g.keys.size() == 1) {
+        append_failure(out, failure_record{g.keys.front(), g.reason, g.kind, g.max_attempts});
+        return;
+    }
+    append(out, "failed ", g.count, " items (keys ");
+    for (std::size_t i = 0; i < g.keys.size(); ++i) {
+        append(out, i == 0 ? "" : ", ", g.keys[i].str());
+    }
+    if (g.count > g.keys.size()) {
+        append(out, " and ", g.count - g.keys.size(), " more");
+    }
+    append(out, "): ", g.reason);
+    if (g.max_attempts > 1) {
+        append(out, " (after up to ", g.max_attempts, " attempts)");
+    }
+}
+
 STURDY_DECL void append_report_text(std::string& out, const report& r)
 {
     append(out, "seen ", r.seen, ", done ", r.done, ", skipped ", r.skipped, " (already done), failed ", r.failed,
@@ -83,16 +104,38 @@ STURDY_DECL void append_report_text(std::string& out, const report& r)
     if (r.run_again_soon()) {
         append(out, "\n  run again soon: ", r.remaining, " remaining, ", r.awaiting_retry, " failed awaiting retry");
     }
-    for (const auto& f : r.failures) {
+    std::size_t listed = 0;
+    for (const auto& g : r.failure_reasons) {
         out += "\n  ";
-        append_failure(out, f);
+        append_failure_reason(out, g);
+        listed += g.count;
     }
-    if (r.failed > r.failures.size()) {
-        append(out, "\n  ... ", r.failed - r.failures.size(), " more failures not listed");
+    if (r.failed > listed) {
+        append(out, "\n  ... ", r.failed - listed, " more failures of other reasons not listed");
     }
 }
 
 } // namespace detail
+
+STURDY_DECL void report::add_failure(failure_record f)
+{
+    ++failed;
+    auto group = std::find_if(failure_reasons.begin(), failure_reasons.end(),
+                              [&f](const failure_reason& g) { return g.reason == f.reason; });
+    if (group == failure_reasons.end() && failure_reasons.size() < max_reasons_kept) {
+        group = failure_reasons.insert(failure_reasons.end(), failure_reason{f.reason, 0, {}, f.kind, f.attempts});
+    }
+    if (group != failure_reasons.end()) {
+        ++group->count;
+        group->max_attempts = std::max(group->max_attempts, f.attempts);
+        if (group->keys.size() < keys_per_reason) {
+            group->keys.push_back(f.item_key);
+        }
+    }
+    if (failures.size() < max_failures_kept) {
+        failures.push_back(std::move(f));
+    }
+}
 
 STURDY_DECL std::string report::json() const
 {
@@ -122,17 +165,22 @@ STURDY_DECL std::string report::json() const
     } else {
         detail::append_json_string(out, stopped_early);
     }
-    out += R"(,"failures":[)";
+    out += R"(,"failure_reasons":[)";
     bool first = true;
-    for (const auto& f : failures) {
-        out += first ? "{\"key\":" : ",{\"key\":";
+    for (const auto& g : failure_reasons) {
+        out += first ? "{\"reason\":" : ",{\"reason\":";
         first = false;
-        detail::append_json_string(out, f.item_key.str());
-        out += ",\"reason\":";
-        detail::append_json_string(out, f.reason);
-        out += ",\"attempts\":";
-        detail::append_int(out, f.attempts);
-        out += f.kind == failure_kind::transient ? ",\"transient\":true}" : ",\"transient\":false}";
+        detail::append_json_string(out, g.reason);
+        out += ",\"count\":";
+        detail::append_int(out, g.count);
+        out += ",\"keys\":[";
+        for (std::size_t i = 0; i < g.keys.size(); ++i) {
+            out += i == 0 ? "" : ",";
+            detail::append_json_string(out, g.keys[i].str());
+        }
+        out += "],\"max_attempts\":";
+        detail::append_int(out, g.max_attempts);
+        out += g.kind == failure_kind::transient ? ",\"transient\":true}" : ",\"transient\":false}";
     }
     out += "]}";
     return out;

@@ -16,31 +16,50 @@
 
 #include <concepts>
 #include <optional>
-#include <string_view>
 #include <type_traits>
 #include <utility>
 
 namespace sturdy {
 
-/// A commit policy: an empty type naming itself, with `open_chunk(tx)` returning a scope whose
-/// `commit()` ends the chunk for good and whose destructor abandons it.
+namespace detail {
+/// The least a store does (sturdy::transaction), and nothing else: a policy is checked against
+/// it, so a policy that works with it works with every store.
+struct archetype_transaction {
+    struct savepoint_type {
+        savepoint_type() = default;
+        savepoint_type(savepoint_type&&) noexcept = default;
+        savepoint_type& operator=(savepoint_type&&) = delete;
+        void release() {}
+        void rollback() {}
+    };
+    void begin() {}
+    void commit() {}
+    void rollback() {}
+    [[nodiscard]] bool in_transaction() const { return false; }
+    [[nodiscard]] savepoint_type savepoint() { return {}; }
+};
+} // namespace detail
+
+/// A commit policy: an empty, default-constructible type with what the loop calls on it, for
+/// any store `tx` (a sturdy::transaction):
+/// - `P::check_start(tx)`, once before the first chunk (may begin a transaction, or throw a
+///   usage_error when the store is in a state the policy cannot work from);
+/// - `P::open_chunk(tx)`, at each chunk, returning a movable scope whose `commit()` ends the
+///   chunk for good and whose destructor abandons it (rolls back what `commit()` did not end).
 template <class P>
-concept commit_policy = std::is_empty_v<P> && std::default_initializable<P> && requires
+concept commit_policy = std::is_empty_v<P> && std::default_initializable<P> &&
+    requires(detail::archetype_transaction& tx)
 {
+    P::check_start(tx);
     {
-        P::name
-        } -> std::convertible_to<std::string_view>;
-    {
-        P::commits
-        } -> std::convertible_to<bool>;
+        P::open_chunk(tx)
+        } -> std::move_constructible;
+    P::open_chunk(tx).commit();
 };
 
 /// Commit each chunk: begin, run the chunk, commit. Refuses to start inside a transaction
 /// the caller opened, because committing would commit the caller's work too.
 struct commit {
-    static constexpr std::string_view name = "commit";
-    static constexpr bool commits = true;
-
     template <transaction Tx> class scope {
     public:
         explicit scope(Tx& tx) : tx_(&tx) { tx.begin(); }
@@ -80,9 +99,6 @@ struct commit {
 /// Never commit: each chunk is a savepoint released into the caller's transaction (opened if
 /// none is), so the caller decides: a test rolls back, a dry run rolls back, a wrapper commits.
 struct no_commit {
-    static constexpr std::string_view name = "no_commit";
-    static constexpr bool commits = false;
-
     template <transaction Tx> class scope {
     public:
         explicit scope(Tx& tx) : savepoint_(tx.savepoint()) {}

@@ -42,7 +42,9 @@ inline std::size_t checked_chunk_size(std::integral auto n)
 template <class Policy = commit, class Tx> auto chunked(Tx& tx, std::integral auto size)
 {
     static_assert(commit_policy<Policy>, "chunked: the template argument must be a commit policy "
-                                         "(sturdy::commit or sturdy::no_commit)");
+                                         "(sturdy::commit or sturdy::no_commit, or a type with static "
+                                         "check_start(tx) and open_chunk(tx) returning a scope with "
+                                         "commit(): see sturdy/policy/commit.hpp)");
     static_assert(transaction<Tx>, "chunked: the store must model sturdy::transaction "
                                    "(begin, commit, rollback, in_transaction, savepoint)");
     return detail::stage<detail::chunk_slot_i, detail::chunk_slot<Tx, Policy>>{{&tx, detail::checked_chunk_size(size)}};
@@ -52,7 +54,9 @@ template <class Policy = commit, class Tx> auto chunked(Tx& tx, std::integral au
 template <class Policy = commit> auto chunked(std::integral auto size)
 {
     static_assert(commit_policy<Policy>, "chunked: the template argument must be a commit policy "
-                                         "(sturdy::commit or sturdy::no_commit)");
+                                         "(sturdy::commit or sturdy::no_commit, or a type with static "
+                                         "check_start(tx) and open_chunk(tx) returning a scope with "
+                                         "commit(): see sturdy/policy/commit.hpp)");
     return detail::stage<detail::chunk_slot_i, detail::chunk_slot<void, Policy>>{
         {nullptr, detail::checked_chunk_size(size)}};
 }

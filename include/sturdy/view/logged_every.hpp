@@ -10,6 +10,8 @@
 /// after each `every` items or each `every` of clock time, so they report committed counts; each
 /// failure with its key and reason, the first three of one reason only, then "... and 120 more
 /// like this: <reason>" at the end; and one "finished: <report>" line.
+/// Sink: a text sink, `sink(sturdy::level, std::string_view)`, or an event sink,
+/// `sink(const sturdy::log_event&)`, which gets each line's fields too (sturdy/log.hpp).
 /// Counting: `seen` is every item read, including those the ledger skips.
 /// Preconditions: every >= 1 item, or a positive duration.
 
@@ -28,15 +30,16 @@ namespace sturdy {
 namespace detail {
 struct log_slot {
     progress_interval every;
-    std::function<void(level, std::string_view)> sink;
+    event_fn sink;
 };
 } // namespace detail
 
 struct logged_every_fn {
     template <class Sink = stderr_sink> auto operator()(std::integral auto every, Sink sink = {}) const
     {
-        static_assert(log_sink<Sink>,
-                      "logged_every: the sink must be callable as sink(sturdy::level, std::string_view)");
+        static_assert(log_sink<Sink> || event_sink<Sink>,
+                      "logged_every: the sink must be callable as sink(sturdy::level, std::string_view) or "
+                      "sink(const sturdy::log_event&)");
         if (every < 1) {
             throw usage_error("logged_every: log every n items with n >= 1 (got " + std::to_string(every) + ")");
         }
@@ -45,8 +48,9 @@ struct logged_every_fn {
     template <class Rep, class Period, class Sink = stderr_sink>
     auto operator()(std::chrono::duration<Rep, Period> every, Sink sink = {}) const
     {
-        static_assert(log_sink<Sink>,
-                      "logged_every: the sink must be callable as sink(sturdy::level, std::string_view)");
+        static_assert(log_sink<Sink> || event_sink<Sink>,
+                      "logged_every: the sink must be callable as sink(sturdy::level, std::string_view) or "
+                      "sink(const sturdy::log_event&)");
         if (every <= every.zero()) {
             throw usage_error(
                 "logged_every: the interval must be positive, e.g. logged_every(std::chrono::seconds(10))");
@@ -57,7 +61,7 @@ struct logged_every_fn {
 private:
     template <class Sink> static auto make(detail::progress_interval every, Sink sink)
     {
-        return detail::stage<detail::log_slot_i, detail::log_slot>{{every, std::move(sink)}};
+        return detail::stage<detail::log_slot_i, detail::log_slot>{{every, detail::to_event_fn(std::move(sink))}};
     }
 };
 

@@ -4,6 +4,7 @@
 ///     ... | sturdy::guarded(effect) | sturdy::retry_bounded(3, sturdy::backoff::exponential(10ms))
 ///     ... | sturdy::retry_bounded(5, backoff, sturdy::retry_on<http_timeout>)
 ///     auto body = sturdy::retry_bounded(3, backoff).run([&] { return fetch(url); });   // alone
+///     ... | sturdy::retry_bounded(3, backoff).seeded(42)   // the same jittered delays every run
 ///
 /// In:  items of type T.  Out: T (what `guarded` yields), with transient failures retried.
 /// Guarantee: at most `attempts` attempts per item (1 = no retry); each retry runs in a fresh
@@ -87,9 +88,13 @@ template <class Backoff, class Classifier> struct retry_slot {
             clk.sleep_for(backoff.delay(attempt, jitter.next()));
         }
     }
+};
 
-    /// The same retry with a fixed jitter seed (reproducible delays).
-    [[nodiscard]] retry_slot seeded(std::uint64_t s) const
+/// What `retry_bounded(...)` returns: a stage of a pipeline, and `.run(work)` alone. `seeded`
+/// keeps it both, so `retry_bounded(3).seeded(42)` pipes like `retry_bounded(3)`.
+template <class Slot> struct retry_stage : stage<retry_slot_i, Slot> {
+    /// The same retry with a fixed jitter seed: the same delays on every run.
+    [[nodiscard]] retry_stage seeded(std::uint64_t s) const
     {
         auto copy = *this;
         copy.seed = s;
@@ -117,8 +122,8 @@ struct retry_bounded_fn {
                                               "callable taking const sturdy::attempt_failure& and returning "
                                               "std::optional<sturdy::failure_kind> (see retry_on, retry_if)");
         using slot = detail::retry_slot<Backoff, Classifier>;
-        return detail::stage<detail::retry_slot_i, slot>{
-            slot{detail::checked_attempts(attempts), std::move(b), std::move(c), detail::random_seed()}};
+        return detail::retry_stage<slot>{
+            {slot{detail::checked_attempts(attempts), std::move(b), std::move(c), detail::random_seed()}}};
     }
 };
 
