@@ -138,21 +138,46 @@ namespace detail {
 template <class R> inline constexpr bool verdict_or_void = std::is_void_v<R> || std::is_same_v<R, verdict>;
 
 // One check per event: the hook handles it (callable with the event, returning what it may).
-template <class H> concept handles_run_start = requires(H& h, const run_started& e) { h.on_run_start(e); };
-template <class H> concept handles_before_chunk = requires(H& h, const chunk_starting& e)
+template <class H>
+concept handles_run_start = requires(H& h, const run_started& e)
+{
+    h.on_run_start(e);
+};
+template <class H>
+concept handles_before_chunk = requires(H& h, const chunk_starting& e)
 {
     requires verdict_or_void<decltype(h.before_chunk(e))>;
 };
-template <class H> concept handles_item = requires(H& h, const item_settled& e)
+template <class H>
+concept handles_item = requires(H& h, const item_settled& e)
 {
     requires verdict_or_void<decltype(h.on_item(e))>;
 };
-template <class H> concept handles_successes = requires(H& h, const successes& e) { h.on_successes(e); };
+template <class H>
+concept handles_successes = requires(H& h, const successes& e)
+{
+    h.on_successes(e);
+};
 template <class H, class T>
-concept handles_before_commit = requires(H& h, const chunk_committing<T>& e) { h.before_commit(e); };
-template <class H> concept handles_after_chunk = requires(H& h, const chunk_ended& e) { h.after_chunk(e); };
-template <class H> concept handles_failure = requires(H& h, const failure_record& e) { h.on_failure(e); };
-template <class H> concept handles_run_end = requires(H& h, const report& e) { h.on_run_end(e); };
+concept handles_before_commit = requires(H& h, const chunk_committing<T>& e)
+{
+    h.before_commit(e);
+};
+template <class H>
+concept handles_after_chunk = requires(H& h, const chunk_ended& e)
+{
+    h.after_chunk(e);
+};
+template <class H>
+concept handles_failure = requires(H& h, const failure_record& e)
+{
+    h.on_failure(e);
+};
+template <class H>
+concept handles_run_end = requires(H& h, const report& e)
+{
+    h.on_run_end(e);
+};
 } // namespace detail
 
 /// A hook for a pipeline whose items are `T`: it handles at least one event (see the table in
@@ -185,24 +210,32 @@ template <class H, class T> constexpr bool check_hook()
                   "sturdy::item_settled&), on_successes(const sturdy::successes&), before_commit(const "
                   "sturdy::chunk_committing<T>&), after_chunk(const sturdy::chunk_ended&), on_failure(const "
                   "sturdy::failure_record&), on_run_end(const sturdy::report&) (sturdy/hook.hpp)");
-    static_assert(!requires { &H::on_run_start; } || handles_run_start<H>,
-                  "sturdy::hook: on_run_start must take const sturdy::run_started&");
-    static_assert(!requires { &H::before_chunk; } || handles_before_chunk<H>,
-                  "sturdy::hook: before_chunk must take const sturdy::chunk_starting& and return void or "
-                  "sturdy::verdict");
-    static_assert(!requires { &H::on_item; } || handles_item<H>,
-                  "sturdy::hook: on_item must take const sturdy::item_settled& and return void or sturdy::verdict");
-    static_assert(!requires { &H::on_successes; } || handles_successes<H>,
-                  "sturdy::hook: on_successes must take const sturdy::successes&");
-    static_assert(!requires { &H::before_commit; } || handles_before_commit<H, T>,
-                  "sturdy::hook: before_commit must take const sturdy::chunk_committing<T>& (T: the pipeline's "
-                  "items)");
-    static_assert(!requires { &H::after_chunk; } || handles_after_chunk<H>,
-                  "sturdy::hook: after_chunk must take const sturdy::chunk_ended&");
-    static_assert(!requires { &H::on_failure; } || handles_failure<H>,
-                  "sturdy::hook: on_failure must take const sturdy::failure_record&");
-    static_assert(!requires { &H::on_run_end; } || handles_run_end<H>,
-                  "sturdy::hook: on_run_end must take const sturdy::report&");
+    static_assert(
+        !requires { &H::on_run_start; } || handles_run_start<H>,
+        "sturdy::hook: on_run_start must take const sturdy::run_started&");
+    static_assert(
+        !requires { &H::before_chunk; } || handles_before_chunk<H>,
+        "sturdy::hook: before_chunk must take const sturdy::chunk_starting& and return void or "
+        "sturdy::verdict");
+    static_assert(
+        !requires { &H::on_item; } || handles_item<H>,
+        "sturdy::hook: on_item must take const sturdy::item_settled& and return void or sturdy::verdict");
+    static_assert(
+        !requires { &H::on_successes; } || handles_successes<H>,
+        "sturdy::hook: on_successes must take const sturdy::successes&");
+    static_assert(
+        !requires { &H::before_commit; } || handles_before_commit<H, T>,
+        "sturdy::hook: before_commit must take const sturdy::chunk_committing<T>& (T: the pipeline's "
+        "items)");
+    static_assert(
+        !requires { &H::after_chunk; } || handles_after_chunk<H>,
+        "sturdy::hook: after_chunk must take const sturdy::chunk_ended&");
+    static_assert(
+        !requires { &H::on_failure; } || handles_failure<H>,
+        "sturdy::hook: on_failure must take const sturdy::failure_record&");
+    static_assert(
+        !requires { &H::on_run_end; } || handles_run_end<H>,
+        "sturdy::hook: on_run_end must take const sturdy::report&");
     return true;
 }
 
@@ -221,13 +254,11 @@ template <class Input, class Held> auto operator|(Input&& input, hook_stage<Held
     if constexpr (is_unset<current>) {
         return replace<hooks_slot_i>(std::move(j), hook_list<Held>{std::tuple<Held>(std::forward<Held>(s.held))});
     } else {
-        return [&]<class... Earlier>(hook_list<Earlier...> & list)
-        {
+        return [&]<class... Earlier>(hook_list<Earlier...>& list) {
             return replace<hooks_slot_i>(
-                std::move(j), hook_list<Earlier..., Held>{std::tuple_cat(std::move(list.hooks),
-                                                                         std::tuple<Held>(std::forward<Held>(s.held)))});
-        }
-        (std::get<hooks_slot_i>(j.slots));
+                std::move(j), hook_list<Earlier..., Held>{
+                                  std::tuple_cat(std::move(list.hooks), std::tuple<Held>(std::forward<Held>(s.held)))});
+        }(std::get<hooks_slot_i>(j.slots));
     }
 }
 

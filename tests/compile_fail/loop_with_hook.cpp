@@ -21,8 +21,8 @@ int main()
     std::vector<int> input{1, 2, 3};
     chunk_counter counter;
 #ifdef STURDY_COMPILE_FAIL_CONTROL
-    auto r = input | sturdy::chunked(db, 2) | sturdy::guarded([&](int v) { out.put(v, "x"); }) |
-             sturdy::hook(counter) | sturdy::drain;
+    auto r = input | sturdy::chunked(db, 2) | sturdy::guarded([&](int v) { out.put(v, "x"); }) | sturdy::hook(counter) |
+             sturdy::drain;
     return r.ok() && counter.chunks == 2 ? 0 : 1;
 #else
     for (int v : input | sturdy::chunked(db, 2) | sturdy::hook(counter)) {

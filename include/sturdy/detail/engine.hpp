@@ -182,18 +182,25 @@ template <class Job> class engine {
     static constexpr bool has_log = has<log_slot_i>;
     static constexpr bool has_clock = has<clock_slot_i>;
     static constexpr bool has_failure_budget = has<failure_budget_slot_i>;
-    static constexpr bool has_time_budget = has<time_budget_slot_i>;
     static constexpr bool has_watermark = has<watermark_slot_i>;
 
-    // The user's hooks (hook.hpp), and which events any of them handles: an event no hook
-    // handles is not computed.
+    // The hooks (hook.hpp): the built-in run-level stages that are in the pipeline, in a fixed
+    // order, then the user's, in the order written; and which events any of them handles: an
+    // event no hook handles is not computed.
     template <class S> struct hook_types {
         using type = std::tuple<>;
     };
     template <class... Held> struct hook_types<hook_list<Held...>> {
         using type = std::tuple<std::remove_reference_t<Held>...>;
     };
-    using hook_tuple = typename hook_types<slot_t<hooks_slot_i>>::type;
+    template <std::size_t I> using builtin_hook = std::conditional_t<has<I>, std::tuple<slot_t<I>>, std::tuple<>>;
+    static constexpr std::size_t builtin_hooks[] = {time_budget_slot_i};
+    template <class Seq> struct all_hooks;
+    template <std::size_t... I> struct all_hooks<std::index_sequence<I...>> {
+        using type = decltype(std::tuple_cat(std::declval<builtin_hook<builtin_hooks[I]>>()...,
+                                             std::declval<typename hook_types<slot_t<hooks_slot_i>>::type>()));
+    };
+    using hook_tuple = typename all_hooks<std::make_index_sequence<std::size(builtin_hooks)>>::type;
     template <template <class> class Handles> static constexpr bool any_hook = []<class... H>(std::tuple<H...>*) {
         return (Handles<H>::value || ...);
     }(static_cast<hook_tuple*>(nullptr));
@@ -317,18 +324,10 @@ public:
         items.reserve(std::min<std::size_t>(chunk_size_, 1U << 16U));
         auto it = std::ranges::begin(job_.source);
         auto end = std::ranges::end(job_.source);
-        duration longest_chunk{};
         // A claiming input compares equal to its end once the chunk's claim is read: the run ends
         // after a chunk that claimed nothing.
         while ((claims_input || it != end) && stop_reason_.empty()) {
             const auto chunk_start = now();
-            if constexpr (has_time_budget) {
-                const auto budget = slot<time_budget_slot_i>().budget;
-                if (chunk_start + longest_chunk - start_ > budget) {
-                    stop_reason_ = "time budget of " + format_duration(budget) + " reached";
-                    break;
-                }
-            }
             if (!hooks_before_chunk(chunk_start)) {
                 break;
             }
@@ -340,7 +339,7 @@ public:
             if (fast) {
                 if (run_fast_chunk(it, end, stop)) {
                     fast_backoff_ /= 2;
-                    finish_chunk_tick(chunk_start, longest_chunk);
+                    finish_chunk_tick(chunk_start);
                     if (claims_input && fast_read_ == 0) {
                         break;
                     }
@@ -373,7 +372,7 @@ public:
                 }
                 run_chunk_with_retries(items, after_fast, read_chunk);
                 if (items.empty()) {
-                    finish_chunk_tick(chunk_start, longest_chunk);
+                    finish_chunk_tick(chunk_start);
                     break;
                 }
             } else {
@@ -385,7 +384,7 @@ public:
             } else if (!fast && careful_chunks_left_ > 0) {
                 --careful_chunks_left_;
             }
-            finish_chunk_tick(chunk_start, longest_chunk);
+            finish_chunk_tick(chunk_start);
         }
         report_.stopped_early = stop_reason_;
         if constexpr (!claims_input) { // what a claiming input has left is not this worker's to count
@@ -776,10 +775,9 @@ private:
         segment_limit_ = std::clamp<std::size_t>((stop.index + 1) / 2, min_segment, max_segment);
     }
 
-    void finish_chunk_tick(time_point chunk_start, duration& longest_chunk)
+    void finish_chunk_tick(time_point chunk_start)
     {
         const time_point end = now();
-        longest_chunk = std::max(longest_chunk, end - chunk_start);
         if (log_) {
             log_->tick(report_.seen, report_, [this] { return now(); });
         }
@@ -794,6 +792,17 @@ private:
     /// Calls `f` on each of the user's hooks, in the order they were written.
     template <class F> void each_hook(F&& f)
     {
+        [&]<std::size_t... I>(std::index_sequence<I...>)
+        {
+            (
+                [&] {
+                    if constexpr (has<builtin_hooks[I]>) {
+                        f(slot<builtin_hooks[I]>());
+                    }
+                }(),
+                ...);
+        }
+        (std::make_index_sequence<std::size(builtin_hooks)>{});
         if constexpr (has<hooks_slot_i>) {
             std::apply([&](auto&... h) { (f(h), ...); }, slot<hooks_slot_i>().hooks);
         } else {
