@@ -194,7 +194,7 @@ template <class Job> class engine {
         using type = std::tuple<std::remove_reference_t<Held>...>;
     };
     template <std::size_t I> using builtin_hook = std::conditional_t<has<I>, std::tuple<slot_t<I>>, std::tuple<>>;
-    static constexpr std::size_t builtin_hooks[] = {time_budget_slot_i};
+    static constexpr std::size_t builtin_hooks[] = {time_budget_slot_i, watermark_slot_i};
     template <class Seq> struct all_hooks;
     template <std::size_t... I> struct all_hooks<std::index_sequence<I...>> {
         using type = decltype(std::tuple_cat(std::declval<builtin_hook<builtin_hooks[I]>>()...,
@@ -211,7 +211,7 @@ template <class Job> class engine {
     static constexpr bool hooks_see_items = any_hook<sees_items>;
     static constexpr bool hooks_before_commit = any_hook<sees_commit>;
     /// The fast path keeps the chunk's last item for a `before_commit` event.
-    static constexpr bool wants_last_item = has_watermark || hooks_before_commit;
+    static constexpr bool wants_last_item = hooks_before_commit;
     /// Item outcomes must be seen in order: the fast path leaves a chunk to the careful path at
     /// an item whose key function threw (it would otherwise be reported after the chunk).
     static constexpr bool outcomes_in_order = has_failure_budget || hooks_see_items;
@@ -491,7 +491,7 @@ private:
         if constexpr (rereadable) {
             chunk_begin.emplace(it);
         }
-        std::optional<It> last; // the chunk's last item, for the watermark
+        std::optional<It> last; // the chunk's last item, for before_commit (the watermark)
         fast_counts c;
         try {
             auto scope = policy::open_chunk(*tx_);
@@ -530,9 +530,6 @@ private:
                         last_item = &copy.emplace(**last);
                     } else {
                         last_item = &replay_.back();
-                    }
-                    if constexpr (has_watermark) {
-                        set_watermark(*last_item);
                     }
                     hooks_before_commit_event(chunk_committing<value_type>{last_item, c.n, c.done});
                 }
@@ -1328,7 +1325,6 @@ private:
         if (failed_in_chunk_) { // the fast path has nothing to record
             record_failures(items);
         }
-        advance_watermark(items);
         if constexpr (hooks_before_commit) {
             if (!items.empty()) {
                 const entry* last = nullptr;
@@ -1366,30 +1362,6 @@ private:
     }
 
     /// The checkpoint moves to `v`, the last item of the chunk that was not left unprocessed.
-    void set_watermark(const value_type& v)
-    {
-        auto& s = slot<watermark_slot_i>();
-        s.store->set_checkpoint(s.name, make_key(std::invoke(s.value_fn, v)).str());
-    }
-
-    void advance_watermark(std::vector<entry>& items)
-    {
-        if constexpr (has_watermark) {
-            const entry* last = nullptr;
-            for (const auto& e : items) {
-                if (e.st == state::unprocessed) {
-                    break;
-                }
-                last = &e;
-            }
-            if (last != nullptr) {
-                set_watermark(last->item);
-            }
-        } else {
-            (void)items;
-        }
-    }
-
     // `after_fast`: the fast attempt that gave way to this one (its failure is the first attempt's).
     template <class Read> void run_chunk_with_retries(std::vector<entry>& items, fast_stop* after_fast, Read read_chunk)
     {
