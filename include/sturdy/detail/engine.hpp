@@ -179,7 +179,6 @@ template <class Job> class engine {
     static constexpr bool has_ledger = has<ledger_slot_i>;
     static constexpr bool has_chunk = has<chunk_slot_i>;
     static constexpr bool has_retry = has<retry_slot_i>;
-    static constexpr bool has_log = has<log_slot_i>;
     static constexpr bool has_clock = has<clock_slot_i>;
     static constexpr bool has_failure_budget = has<failure_budget_slot_i>;
     static constexpr bool has_watermark = has<watermark_slot_i>;
@@ -194,7 +193,7 @@ template <class Job> class engine {
         using type = std::tuple<std::remove_reference_t<Held>...>;
     };
     template <std::size_t I> using builtin_hook = std::conditional_t<has<I>, std::tuple<slot_t<I>>, std::tuple<>>;
-    static constexpr std::size_t builtin_hooks[] = {time_budget_slot_i, watermark_slot_i};
+    static constexpr std::size_t builtin_hooks[] = {time_budget_slot_i, log_slot_i, watermark_slot_i};
     template <class Seq> struct all_hooks;
     template <std::size_t... I> struct all_hooks<std::index_sequence<I...>> {
         using type = decltype(std::tuple_cat(std::declval<builtin_hook<builtin_hooks[I]>>()...,
@@ -295,15 +294,6 @@ public:
     report run()
     {
         start_ = now();
-        if constexpr (has_log) {
-            auto& s = slot<log_slot_i>();
-            log_.emplace(s.every, s.sink);
-            std::optional<std::size_t> total;
-            if constexpr (std::ranges::sized_range<source_type>) {
-                total = static_cast<std::size_t>(std::ranges::size(job_.source));
-            }
-            log_->start(start_, total);
-        }
         each_hook([&](auto& h) {
             if constexpr (handles_run_start<std::remove_reference_t<decltype(h)>>) {
                 std::optional<std::size_t> total;
@@ -393,12 +383,6 @@ public:
             }
         }
         report_.elapsed = now() - start_;
-        if (log_) {
-            if (!stop_reason_.empty()) {
-                log_->message(level::warning, "stopped early: " + stop_reason_);
-            }
-            log_->summary(report_);
-        }
         each_hook([&](auto& h) {
             if constexpr (handles_run_end<std::remove_reference_t<decltype(h)>>) {
                 h.on_run_end(std::as_const(report_));
@@ -775,9 +759,6 @@ private:
     void finish_chunk_tick(time_point chunk_start)
     {
         const time_point end = now();
-        if (log_) {
-            log_->tick(report_.seen, report_, [this] { return now(); });
-        }
         each_hook([&](auto& h) {
             if constexpr (handles_after_chunk<std::remove_reference_t<decltype(h)>>) {
                 h.after_chunk(chunk_ended{end, end - chunk_start, std::as_const(report_)});
@@ -1419,9 +1400,6 @@ private:
     /// A failure, final for this run: counted, logged, and kept for the report (up to a limit).
     void report_failure(failure_record rec)
     {
-        if (log_) {
-            log_->failure(rec);
-        }
         each_hook([&](auto& h) {
             if constexpr (handles_failure<std::remove_reference_t<decltype(h)>>) {
                 h.on_failure(std::as_const(rec));
@@ -1476,7 +1454,6 @@ private:
     bool per_item_ = true;
     jitter_source jitter_{0x5eedU};
     time_point start_{};
-    std::optional<progress_log> log_;
     std::unordered_map<key, bool> failing_; ///< keys with failure records -> quarantined
     std::string stop_reason_;
     std::size_t stop_index_ = static_cast<std::size_t>(-1);

@@ -11,16 +11,22 @@
 /// failure with its key and reason, the first three of one reason only, then "... and 120 more
 /// like this: <reason>" at the end; and one "finished: <report>" line.
 /// Counting: `seen` is every item read, including those the ledger skips.
+/// A hook (sturdy/hook.hpp) under `drain`: it starts at `on_run_start`, writes progress at
+/// `after_chunk`, failures at `on_failure` and the summary at `on_run_end`. The loop form logs
+/// as items finish (detail/cursor.hpp).
 /// Preconditions: every >= 1 item, or a positive duration.
 
 #include <sturdy/concepts.hpp>
 #include <sturdy/error.hpp>
+#include <sturdy/hook.hpp>
 #include <sturdy/job.hpp>
 #include <sturdy/log.hpp>
+#include <sturdy/report.hpp>
 
 #include <concepts>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +35,25 @@ namespace detail {
 struct log_slot {
     progress_interval every;
     std::function<void(level, std::string_view)> sink;
+    std::optional<progress_log> log; ///< the run's, from on_run_start
+
+    void on_run_start(const run_started& e)
+    {
+        log.emplace(every, sink);
+        log->start(e.start, e.total);
+    }
+    void after_chunk(const chunk_ended& e)
+    {
+        log->tick(e.so_far.seen, e.so_far, [&] { return e.now; });
+    }
+    void on_failure(const failure_record& f) { log->failure(f); }
+    void on_run_end(const report& r)
+    {
+        if (!r.stopped_early.empty()) {
+            log->message(level::warning, "stopped early: " + r.stopped_early);
+        }
+        log->summary(r);
+    }
 };
 } // namespace detail
 
@@ -57,7 +82,7 @@ struct logged_every_fn {
 private:
     template <class Sink> static auto make(detail::progress_interval every, Sink sink)
     {
-        return detail::stage<detail::log_slot_i, detail::log_slot>{{every, std::move(sink)}};
+        return detail::stage<detail::log_slot_i, detail::log_slot>{{every, std::move(sink), std::nullopt}};
     }
 };
 
