@@ -180,7 +180,6 @@ template <class Job> class engine {
     static constexpr bool has_chunk = has<chunk_slot_i>;
     static constexpr bool has_retry = has<retry_slot_i>;
     static constexpr bool has_clock = has<clock_slot_i>;
-    static constexpr bool has_failure_budget = has<failure_budget_slot_i>;
     static constexpr bool has_watermark = has<watermark_slot_i>;
 
     // The hooks (hook.hpp): the built-in run-level stages that are in the pipeline, in a fixed
@@ -193,7 +192,8 @@ template <class Job> class engine {
         using type = std::tuple<std::remove_reference_t<Held>...>;
     };
     template <std::size_t I> using builtin_hook = std::conditional_t<has<I>, std::tuple<slot_t<I>>, std::tuple<>>;
-    static constexpr std::size_t builtin_hooks[] = {time_budget_slot_i, log_slot_i, watermark_slot_i};
+    static constexpr std::size_t builtin_hooks[] = {failure_budget_slot_i, time_budget_slot_i, log_slot_i,
+                                                    watermark_slot_i};
     template <class Seq> struct all_hooks;
     template <std::size_t... I> struct all_hooks<std::index_sequence<I...>> {
         using type = decltype(std::tuple_cat(std::declval<builtin_hook<builtin_hooks[I]>>()...,
@@ -213,7 +213,7 @@ template <class Job> class engine {
     static constexpr bool wants_last_item = hooks_before_commit;
     /// Item outcomes must be seen in order: the fast path leaves a chunk to the careful path at
     /// an item whose key function threw (it would otherwise be reported after the chunk).
-    static constexpr bool outcomes_in_order = has_failure_budget || hooks_see_items;
+    static constexpr bool outcomes_in_order = hooks_see_items;
 
     static_assert(has<effect_slot_i>, "sturdy::drain: the pipeline has no effect to run; add | sturdy::guarded(fn)");
 
@@ -540,7 +540,6 @@ private:
         report_.skipped += c.skipped;
         report_.quarantined += c.quarantined;
         report_.chunks += c.n > 0 ? 1 : 0; // a claiming input's last claim may find nothing
-        note_successes(c.done + c.skipped);
         hooks_on_successes(successes{c.done, c.skipped, c.quarantined});
         if (!fast_key_failures_.empty()) {
             report_fast_key_failures();
@@ -742,7 +741,6 @@ private:
             }
         }
         if (succeeded > 0) {
-            note_successes(succeeded);
             hooks_on_successes(successes{succeeded, 0, 0});
         }
         entry& bad = items[stop.index];
@@ -1024,22 +1022,17 @@ private:
         stop_index_ = index;
     }
 
-    // The failure budget and the hooks' on_item watch final outcomes in processing order, once
-    // per item. A verdict that stops the run gives back the chunk's latest failures (they become
-    // "unprocessed": an outage is not the items' fault) and the chunk stops after the items
-    // before `index` are finished.
+    // Hooks with on_item (the failure budget among them) see final outcomes in processing
+    // order, once per item. A verdict that stops the run gives back the chunk's latest failures
+    // (they become "unprocessed": an outage is not the items' fault) and the chunk stops after
+    // the items before `index` are finished.
     void watch(std::vector<entry>& items, std::size_t index)
     {
         if constexpr (outcomes_in_order) {
             if (items[index].st == state::unprocessed || std::exchange(items[index].watched, true)) {
                 return;
             }
-            budget_watch(items, index);
-            if constexpr (hooks_see_items) {
-                if (items[index].st != state::unprocessed) {
-                    hooks_on_item(items, index);
-                }
-            }
+            hooks_on_item(items, index);
         } else {
             (void)items;
             (void)index;
@@ -1048,7 +1041,7 @@ private:
 
     void hooks_on_item(std::vector<entry>& items, std::size_t index)
     {
-        entry& e = items[index];
+        const entry& e = items[index];
         const bool failed = e.st == state::failed;
         if (failed) {
             chunk_failures_.push_back(index);
@@ -1080,77 +1073,6 @@ private:
                 }
             }
         });
-    }
-
-    void budget_watch(std::vector<entry>& items, std::size_t index)
-    {
-        if constexpr (has_failure_budget) {
-            const auto& budget = slot<failure_budget_slot_i>();
-            const bool failed = items[index].st == state::failed;
-            if (!failed) {
-                note_successes(1);
-                return;
-            }
-            observe_in_window(true);
-            ++streak_;
-            streak_in_chunk_.push_back(index);
-            std::string why;
-            if (streak_ >= budget.consecutive) {
-                why = std::to_string(streak_) + " consecutive failures";
-            } else if (budget.window > 0 && window_.size() == budget.window &&
-                       static_cast<double>(window_failures_) >= budget.rate * static_cast<double>(budget.window)) {
-                why = std::to_string(window_failures_) + " of the last " + std::to_string(budget.window) +
-                      " items failed";
-            }
-            if (!why.empty()) {
-                stop_reason_ = "failure budget spent: " + why + ", the last: " + items[index].why() +
-                               " (is a service they depend on unavailable?)";
-                for (const auto i : streak_in_chunk_) {
-                    items[i].st = state::unprocessed;
-                }
-                stop_index_ = index;
-            }
-        } else {
-            (void)items;
-            (void)index;
-        }
-    }
-
-    void observe_in_window(bool failed)
-    {
-        if constexpr (has_failure_budget) {
-            const auto& budget = slot<failure_budget_slot_i>();
-            if (budget.window == 0) {
-                return;
-            }
-            if (window_.size() < budget.window) {
-                window_.push_back(failed);
-            } else {
-                window_failures_ -= window_[window_next_] ? 1 : 0;
-                window_[window_next_] = failed;
-                window_next_ = (window_next_ + 1) % budget.window;
-            }
-            window_failures_ += failed ? 1 : 0;
-        } else {
-            (void)failed;
-        }
-    }
-
-    /// `count` items succeeded (or were skipped as done), in order: the failure budget sees them.
-    void note_successes(std::size_t count)
-    {
-        if constexpr (has_failure_budget) {
-            if (count == 0) {
-                return;
-            }
-            for (std::size_t i = 0; i < std::min(count, slot<failure_budget_slot_i>().window); ++i) {
-                observe_in_window(false); // a window of w forgets all but the last w
-            }
-            streak_ = 0;
-            streak_in_chunk_.clear();
-        } else {
-            (void)count;
-        }
     }
 
     // Successful runs of items share one savepoint; a failure rolls it back, re-runs the items
@@ -1282,7 +1204,6 @@ private:
             (void)read_chunk;
             (void)holds_claim;
         }
-        streak_in_chunk_.clear();
         chunk_failures_.clear();
         failed_in_chunk_ = false;
         if (after_fast != nullptr) {
@@ -1458,8 +1379,6 @@ private:
     std::string stop_reason_;
     std::size_t stop_index_ = static_cast<std::size_t>(-1);
     bool failed_in_chunk_ = false;                  ///< an item of the chunk in flight failed for good
-    std::size_t streak_ = 0;                        ///< consecutive failures, across chunks
-    std::vector<std::size_t> streak_in_chunk_;      ///< the streak's items in the chunk in flight
     std::vector<std::size_t> chunk_failures_;       ///< the chunk's failed items, in the order the hooks saw them
     std::vector<failure_record> fast_key_failures_; ///< items of the fast chunk whose key function threw
     std::vector<value_type> replay_;                ///< a single-pass input's items of the chunk in flight (fast path)
@@ -1468,9 +1387,6 @@ private:
     std::vector<std::size_t> batch_positions_;      ///< each key's item, by position in the chunk
     std::vector<bool> batch_claimed_;               ///< which keys the claim took
     std::vector<bool> segment_claimed_;             ///< careful path: which items of the segment were claimed
-    std::vector<bool> window_;
-    std::size_t window_next_ = 0;
-    std::size_t window_failures_ = 0;
     report report_;
 };
 
