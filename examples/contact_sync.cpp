@@ -1,6 +1,8 @@
-// contact_sync — push the contacts changed since the last run to an external tool, on the SQLite
-// store. The external tool is a second SQLite file standing in for a CRM that honours
-// idempotency keys: it has its own transactions, so a push cannot be rolled back with ours.
+// contact_sync — push the contacts changed since the last run to an external tool, on SQLite
+// (--db FILE) or PostgreSQL (--db postgresql://...): the job is written once, over the store's
+// type. The external tool is a second database (--remote, a SQLite file or a PostgreSQL URI)
+// standing in for a CRM that honours idempotency keys: it has its own transactions, so a push
+// cannot be rolled back with ours.
 // The fragile version of this job fails in four ways; each adaptor below removes one:
 //
 //   it always processes all data             -> watermark: read only what changed since the
@@ -16,7 +18,9 @@
 // See docs/examples.md.
 
 #include "common/cli.hpp"
+#include "common/databases.hpp"
 
+#include <sturdy/store/postgres.hpp>
 #include <sturdy/store/sqlite.hpp>
 #include <sturdy/sturdy.hpp>
 
@@ -46,10 +50,22 @@ inline constexpr const char* local_schema = R"sql(
     CREATE INDEX IF NOT EXISTS contact_write_date ON contact(write_date, id);
 )sql";
 
+/// The same table in PostgreSQL's types.
+inline constexpr const char* postgres_local_schema = R"sql(
+    CREATE TABLE IF NOT EXISTS contact(
+        id bigint PRIMARY KEY, name text NOT NULL, email text NOT NULL,
+        write_date bigint NOT NULL);
+    CREATE INDEX IF NOT EXISTS contact_write_date ON contact(write_date, id);
+)sql";
+
 /// The remote's tables (fixed).
 inline constexpr const char* remote_schema = R"sql(
     CREATE TABLE IF NOT EXISTS remote_contact(contact_id INTEGER PRIMARY KEY, name TEXT, email TEXT, version INTEGER);
     CREATE TABLE IF NOT EXISTS remote_request(idempotency_key TEXT PRIMARY KEY, contact_id INTEGER, version INTEGER);
+)sql";
+inline constexpr const char* postgres_remote_schema = R"sql(
+    CREATE TABLE IF NOT EXISTS remote_contact(contact_id bigint PRIMARY KEY, name text, email text, version bigint);
+    CREATE TABLE IF NOT EXISTS remote_request(idempotency_key text PRIMARY KEY, contact_id bigint, version bigint);
 )sql";
 
 struct contact {
@@ -66,9 +82,27 @@ inline constexpr const char* changed_sql = R"sql(
      WHERE write_date >= ?1 OR id IN (SELECT value FROM json_each(?2))
      ORDER BY write_date, id
 )sql";
+/// The same on PostgreSQL: $2 is an array of ids.
+inline constexpr const char* postgres_changed_sql = R"sql(
+    SELECT id, name, email, write_date FROM contact
+     WHERE write_date >= $1 OR id = ANY($2::bigint[])
+     ORDER BY write_date, id
+)sql";
 
-/// The stand-in CRM. It honours idempotency keys: a request whose key it has already applied
-/// is acknowledged and not applied again. Each push is one transaction of the remote's own.
+/// `changed_sql` read lazily, with the ids still failing in the store's syntax.
+inline auto changed_contacts(sturdy::sqlite::database& db, std::int64_t since, const std::vector<std::int64_t>& failing)
+{
+    return db.rows<contact>(changed_sql, since, fmt::format("[{}]", fmt::join(failing, ",")));
+}
+inline auto changed_contacts(sturdy::postgres::database& db, std::int64_t since,
+                             const std::vector<std::int64_t>& failing)
+{
+    return db.rows<contact>(postgres_changed_sql, since, fmt::format("{{{}}}", fmt::join(failing, ",")));
+}
+
+/// The stand-in CRM, in a SQLite file or a PostgreSQL database (`where`: a path or a libpq URI).
+/// It honours idempotency keys: a request whose key it has already applied is acknowledged and
+/// not applied again. Each push is one transaction of the remote's own.
 class remote_crm {
 public:
     struct faults {
@@ -77,11 +111,17 @@ public:
         std::uint64_t seed = 0;
     };
 
-    remote_crm(const std::string& path, faults f) : db_(path), faults_(f)
+    /// `fn(db)` with the remote's database, whichever store it is in.
+    template <class Fn> decltype(auto) visit(Fn&& fn) { return postgres_ ? fn(*postgres_) : fn(*sqlite_); }
+
+    remote_crm(const std::string& where, faults f) : faults_(f)
     {
-        db_.begin();
-        db_.exec(remote_schema);
-        db_.commit();
+        if (example::is_postgres_uri(where)) {
+            postgres_.emplace(where);
+        } else {
+            sqlite_.emplace(where);
+        }
+        visit([](auto& db) { example::create_tables(db, remote_schema, postgres_remote_schema, 0x63726d); }); // "crm"
     }
 
     /// Applies `c` under `idempotency_key`. `draw` varies the injected faults between attempts and runs.
@@ -91,27 +131,29 @@ public:
             example::injected(faults_.rate / 2, faults_.seed, idempotency_key, runs_before, attempt)) {
             throw sturdy::transient_error("remote CRM unavailable (503 Service Unavailable)");
         }
-        auto tx = db_.savepoint(); // no transaction is open: BEGIN IMMEDIATE ... COMMIT on release
-        if (!db_.query_one<int>("SELECT 1 FROM remote_request WHERE idempotency_key = ?", idempotency_key)) {
-            // Never let an older version overwrite a newer one.
-            db_.execute("INSERT INTO remote_contact(contact_id, name, email, version) VALUES(?, ?, ?, ?) "
-                        "ON CONFLICT(contact_id) DO UPDATE SET name = excluded.name, email = excluded.email, "
-                        "version = excluded.version WHERE excluded.version >= remote_contact.version",
-                        c.id, c.name, c.email, c.write_date);
-            db_.execute("INSERT INTO remote_request(idempotency_key, contact_id, version) VALUES(?, ?, ?)",
-                        idempotency_key, c.id, c.write_date);
-        }
-        tx.release();
+        visit([&](auto& db) {
+            auto tx = db.savepoint(); // no transaction is open: one begins here and commits on release
+            if (!db.template query_one<int>("SELECT 1 FROM remote_request WHERE idempotency_key = $1",
+                                            idempotency_key)) {
+                // Never let an older version overwrite a newer one.
+                db.execute("INSERT INTO remote_contact(contact_id, name, email, version) VALUES($1, $2, $3, $4) "
+                           "ON CONFLICT(contact_id) DO UPDATE SET name = excluded.name, email = excluded.email, "
+                           "version = excluded.version WHERE excluded.version >= remote_contact.version",
+                           c.id, c.name, c.email, c.write_date);
+                db.execute("INSERT INTO remote_request(idempotency_key, contact_id, version) VALUES($1, $2, $3)",
+                           idempotency_key, c.id, c.write_date);
+            }
+            tx.release();
+        });
         if (example::injected(faults_.rate / 2, faults_.seed ^ 0x5eedU, idempotency_key, runs_before, attempt)) {
             // Applied, but the reply is lost: the retry re-sends with the same key.
             throw sturdy::transient_error("remote CRM: timed out waiting for the reply");
         }
     }
 
-    sturdy::sqlite::database& database() { return db_; }
-
 private:
-    sturdy::sqlite::database db_;
+    std::optional<sturdy::sqlite::database> sqlite_;
+    std::optional<sturdy::postgres::database> postgres_;
     faults faults_;
 };
 
@@ -122,25 +164,23 @@ struct options {
     std::size_t log_every = 1000;
 };
 
-inline void create_schema(sturdy::sqlite::database& db)
+template <class Db> void create_schema(Db& db)
 {
-    db.begin();
-    db.exec(local_schema);
-    db.commit();
-    db.ledger("contact_sync");
+    example::create_tables(db, local_schema, postgres_local_schema, 0x636f6e74616374); // "contact" in ASCII
+    db.ledger("contact_sync"); // creates the sturdy_ tables now, not in the first chunk
 }
 
 /// `--init N`: when the contact table is empty, fills it with N contacts in one transaction.
 /// Contact i: name "Contact i", email "contact<i>@example.com", write_date 1700000000 + i.
-inline std::int64_t init_contacts(sturdy::sqlite::database& db, std::int64_t n)
+template <class Db> std::int64_t init_contacts(Db& db, std::int64_t n)
 {
     db.begin();
-    if (*db.query_one<std::int64_t>("SELECT count(*) FROM contact") > 0) {
+    if (*db.template query_one<std::int64_t>("SELECT count(*) FROM contact") > 0) {
         db.rollback();
         return 0;
     }
     for (std::int64_t i = 1; i <= n; ++i) {
-        db.execute("INSERT INTO contact(id, name, email, write_date) VALUES(?, ?, ?, ?)", i,
+        db.execute("INSERT INTO contact(id, name, email, write_date) VALUES($1, $2, $3, $4)", i,
                    fmt::format("Contact {}", i), fmt::format("contact{}@example.com", i),
                    std::int64_t{1'700'000'000} + i);
     }
@@ -163,9 +203,8 @@ inline std::optional<std::int64_t> contact_of(const sturdy::key& k)
 /// The job: pushes every contact changed since the last committed checkpoint, and every contact
 /// whose push is still failing, to `remote`.
 template <sturdy::commit_policy Commit = sturdy::commit, sturdy::clock Clock = sturdy::steady_clock,
-          sturdy::log_sink Sink = sturdy::stderr_sink>
-sturdy::report sync_contacts(sturdy::sqlite::database& db, remote_crm& remote, const options& o, Clock& clock,
-                             Sink sink = {})
+          sturdy::log_sink Sink = sturdy::stderr_sink, class Db>
+sturdy::report sync_contacts(Db& db, remote_crm& remote, const options& o, Clock& clock, Sink sink = {})
 {
     using namespace std::chrono_literals;
     auto ledger = db.ledger("contact_sync");
@@ -189,10 +228,9 @@ sturdy::report sync_contacts(sturdy::sqlite::database& db, remote_crm& remote, c
             failing[*id].push_back(std::move(f));
         }
     }
-    const auto retry_json = fmt::format("[{}]", fmt::join(retry_ids, ","));
 
     auto job =
-        db.rows<contact>(changed_sql, since, retry_json)
+        changed_contacts(db, since, retry_ids)
         // Each version of each contact is pushed once; a second run the same day sends nothing.
         | sturdy::idempotent_by(
               ledger, [](const contact& c) { return std::tuple(c.id, c.write_date); }, // "42/1700000042"
@@ -237,11 +275,13 @@ sturdy::report sync_contacts(sturdy::sqlite::database& db, remote_crm& remote, c
     return std::move(job) | sturdy::drain;
 }
 
-inline constexpr const char* usage = R"(usage: contact_sync --db FILE --remote FILE [--init N] [--chunk N]
-                    [--outage-rate P --seed S] [--outage] [--deadline SECONDS] [--report text|json]
-                    [--quarantine-after RUNS]
-  --db FILE            the local SQLite database (must exist unless --init is given)
-  --remote FILE        the SQLite file standing in for the CRM (created if missing)
+inline constexpr const char* usage = R"(usage: contact_sync --db FILE|postgresql://... --remote FILE|postgresql://...
+                    [--init N] [--chunk N] [--outage-rate P --seed S] [--outage]
+                    [--deadline SECONDS] [--report text|json] [--quarantine-after RUNS]
+  --db FILE            the local SQLite database (must exist unless --init is given), or a
+                       PostgreSQL database as a libpq URI (postgresql://user@host/dbname)
+  --remote FILE        the database standing in for the CRM: a SQLite file (created if
+                       missing) or a PostgreSQL URI
   --init N             fill an empty local database with N demo contacts, then run
   --chunk N            contacts per local transaction (default 200)
   --outage-rate P      the remote fails a fraction P of calls transiently (seeded by --seed)
@@ -267,12 +307,12 @@ inline int run_cli(const std::vector<std::string_view>& args, std::FILE* out)
                                     "--report", "--quarantine-after"},
                                    {"--outage"});
         if (!a.has("--db") || !a.has("--remote")) {
-            throw example::usage_error("--db FILE and --remote FILE are required");
+            throw example::usage_error("--db and --remote are required (each a SQLite file or a postgresql:// URI)");
         }
         path = *a.text("--db");
         remote_path = *a.text("--remote");
         if (path == remote_path) {
-            throw example::usage_error("--db and --remote must be different files");
+            throw example::usage_error("--db and --remote must be different databases");
         }
         init = a.integer("--init", 0, 10'000'000);
         o.chunk = static_cast<std::size_t>(a.integer("--chunk", 1, 1'000'000).value_or(200));
@@ -288,7 +328,7 @@ inline int run_cli(const std::vector<std::string_view>& args, std::FILE* out)
             throw example::usage_error(fmt::format("--report takes text or json (got '{}')", format));
         }
         json = format == "json";
-        if (!init && !std::filesystem::exists(path)) {
+        if (!init && !example::is_postgres_uri(path) && !std::filesystem::exists(path)) {
             throw example::usage_error(fmt::format("database '{}' does not exist: check the path, or pass --init N "
                                                    "to create a demo database with N contacts",
                                                    path));
@@ -299,23 +339,19 @@ inline int run_cli(const std::vector<std::string_view>& args, std::FILE* out)
     }
 
     try {
-        sturdy::sqlite::database db(path);
-        create_schema(db);
-        if (init && init_contacts(db, *init) == 0) {
-            fmt::print(stderr, "{}: --init: the database already holds contacts; none added\n", program);
-        }
-        remote_crm remote(remote_path, faults);
-        sturdy::steady_clock clock;
-        const auto r = sync_contacts(db, remote, o, clock);
-        example::print_report(out, r, json);
-        return example::exit_status(r);
+        return example::with_database(path, [&](auto& db) {
+            create_schema(db);
+            if (init && init_contacts(db, *init) == 0) {
+                fmt::print(stderr, "{}: --init: the database already holds contacts; none added\n", program);
+            }
+            remote_crm remote(remote_path, faults);
+            sturdy::steady_clock clock;
+            const auto r = sync_contacts(db, remote, o, clock);
+            example::print_report(out, r, json);
+            return example::exit_status(r);
+        });
     } catch (const sturdy::failure_error& e) {
-        fmt::print(stderr, "{}: {}\n", program, e.message());
-        if (sturdy::is_transient(e.code())) {
-            fmt::print(stderr, "{}: a database is busy; run again soon\n", program);
-            return example::exit_run_again;
-        }
-        return example::exit_usage;
+        return example::exit_on_store_error(program, e);
     } catch (const std::exception& e) {
         fmt::print(stderr, "{}: {}\n", program, e.what());
         return example::exit_usage;

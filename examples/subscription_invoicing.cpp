@@ -18,6 +18,7 @@
 // STURDY_EXAMPLE_NO_MAIN and call both.
 
 #include "common/cli.hpp"
+#include "common/databases.hpp"
 
 #include <sturdy/store/postgres.hpp>
 #include <sturdy/store/postgres_claim.hpp>
@@ -27,7 +28,6 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <concepts>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -73,7 +73,7 @@ inline constexpr const char* postgres_schema = R"sql(
     CREATE INDEX IF NOT EXISTS invoice_subscription_period ON invoice(subscription_id, period);
 )sql";
 
-template <class Db> inline constexpr bool on_postgres = std::same_as<Db, sturdy::postgres::database>;
+using example::on_postgres;
 
 /// A well-formed start_period on PostgreSQL (SQLite's test is the GLOB in due_sql).
 inline constexpr const char* postgres_well_formed = "s.start_period ~ '^[0-9]{4}-(0[1-9]|1[0-2])$'";
@@ -117,14 +117,7 @@ struct options {
 /// take turns (an advisory lock), as two CREATE TABLE IF NOT EXISTS can otherwise collide.
 template <class Db> void create_schema(Db& db)
 {
-    db.begin();
-    if constexpr (on_postgres<Db>) {
-        db.execute("SELECT pg_advisory_xact_lock(7310302560386)"); // "invoic" in ASCII
-        db.exec(postgres_schema);
-    } else {
-        db.exec(schema);
-    }
-    db.commit();
+    example::create_tables(db, schema, postgres_schema, 7310302560386); // "invoic" in ASCII
     db.ledger("invoice"); // creates the sturdy_ tables now, not in the first chunk
 }
 
@@ -365,20 +358,9 @@ inline int run_cli(const std::vector<std::string_view>& args, std::FILE* out)
         return example::exit_status(r);
     };
     try {
-        if (example::is_postgres_uri(path)) {
-            sturdy::postgres::database db(path);
-            return run(db);
-        }
-        sturdy::sqlite::database db(path);
-        return run(db);
+        return example::with_database(path, run);
     } catch (const sturdy::failure_error& e) {
-        // The store's messages name the file and say what to do.
-        fmt::print(stderr, "{}: {}\n", program, e.message());
-        if (sturdy::is_transient(e.code())) {
-            fmt::print(stderr, "{}: the database is busy; run again soon\n", program);
-            return example::exit_run_again;
-        }
-        return example::exit_usage;
+        return example::exit_on_store_error(program, e);
     } catch (const std::exception& e) {
         fmt::print(stderr, "{}: {}\n", program, e.what());
         return example::exit_usage;

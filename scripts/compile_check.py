@@ -6,7 +6,7 @@ line of a probe translation unit is taken from the build directory's compile_com
 include paths, -std, warnings, -Werror, defines and the compiler itself (GCC, clang, with or
 without sanitizers) are the build's own.
 
-  compile_check.py headers  BUILD_ROOT PROBE_SRC INCLUDE_DIR [--separate]
+  compile_check.py headers  BUILD_ROOT PROBE_SRC INCLUDE_DIR [--separate] [--skip=HEADER]...
       every include/sturdy/**/*.hpp, found when the test runs, compiles on its own
       (included twice, so a missing #pragma once shows too) and defines no function or
       variable that is not inline (a strong symbol in its object file, which two translation
@@ -15,7 +15,8 @@ without sanitizers) are the build's own.
       With --separate, the same with -DSTURDY_SEPARATE_COMPILATION, where the headers only
       declare what the source headers define; the source headers and every impl/*.ipp must
       then compile on their own too (they define the functions, so they are not checked for
-      strong symbols).
+      strong symbols). --skip=sturdy/sink/spdlog.hpp leaves a header out (one whose optional
+      dependency the build did not find); a skipped header that does not exist is an error.
   compile_check.py fail     BUILD_ROOT PROBE_SRC CASE.cpp
       CASE.cpp must be rejected, and the compiler's output must contain the text of each
       `// expect: ...` line in it (a static_assert message), one of them in the first error,
@@ -102,7 +103,7 @@ def is_source_header(path):
     return name == "src.hpp" or name.endswith("_src.hpp")
 
 
-def check_headers(build_root, probe_src, include_dir, separate):
+def check_headers(build_root, probe_src, include_dir, separate, skip=()):
     directory, cmd = probe_command(build_root, probe_src)
     extra = ["-DSTURDY_SEPARATE_COMPILATION"] if separate else []
     headers = []
@@ -113,7 +114,10 @@ def check_headers(build_root, probe_src, include_dir, separate):
                 headers.append(path)
             elif name.endswith(".ipp") and separate:
                 headers.append(path)
-    headers.sort()
+    for h in skip:
+        if h not in headers:
+            sys.exit(f"compile_check: --skip={h}: no such header under {include_dir}")
+    headers = sorted(h for h in headers if h not in skip)
     if not headers:
         sys.exit(f"compile_check: no headers under {include_dir}/sturdy")
 
@@ -139,7 +143,8 @@ def check_headers(build_root, probe_src, include_dir, separate):
             else:
                 print(f"ok    {h}")
     mode = "separate compilation (-DSTURDY_SEPARATE_COMPILATION)" if separate else "header-only"
-    print(f"{len(headers) - failed} of {len(headers)} headers compile on their own, {mode}")
+    print(f"{len(headers) - failed} of {len(headers)} headers compile on their own, {mode}" +
+          (f"; left out (optional dependency not found): {', '.join(skip)}" if skip else ""))
     print("command: " + shlex.join(cmd + extra))
     return 1 if failed else 0
 
@@ -180,8 +185,12 @@ def check_fail(build_root, probe_src, case):
 
 
 def main(argv):
-    if len(argv) in (5, 6) and argv[1] == "headers" and argv[5:] in ([], ["--separate"]):
-        return check_headers(argv[2], argv[3], argv[4], argv[5:] == ["--separate"])
+    if len(argv) >= 5 and argv[1] == "headers":
+        options = argv[5:]
+        skip = [o[len("--skip="):] for o in options if o.startswith("--skip=")]
+        rest = [o for o in options if not o.startswith("--skip=")]
+        if rest in ([], ["--separate"]):
+            return check_headers(argv[2], argv[3], argv[4], rest == ["--separate"], skip)
     if len(argv) == 5 and argv[1] == "fail":
         return check_fail(argv[2], argv[3], argv[4])
     print(__doc__)

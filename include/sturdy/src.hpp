@@ -20,4 +20,5 @@
 #include <sturdy/impl/report.ipp>
 #include <sturdy/policy/impl/backoff.ipp>
 #include <sturdy/policy/impl/classify.ipp>
+#include <sturdy/sink/impl/json_lines.ipp>
 #include <sturdy/store/impl/memory.ipp>

@@ -12,7 +12,7 @@
 namespace {
 using sturdy::sqlite::database;
 
-std::int64_t count(database& db, const char* sql) { return *db.query_one<std::int64_t>(sql); }
+template <class Db> std::int64_t count(Db& db, const char* sql) { return *db.template query_one<std::int64_t>(sql); }
 
 struct fixture {
     test::temp_dir dir;
@@ -39,15 +39,21 @@ struct fixture {
         db.execute("UPDATE contact SET email = ?, write_date = (SELECT max(write_date) + 1 FROM contact) WHERE id = ?",
                    email, id);
     }
-    std::int64_t requests() { return count(remote->database(), "SELECT count(*) FROM remote_request"); }
+    std::int64_t requests()
+    {
+        return remote->visit([](auto& r) { return count(r, "SELECT count(*) FROM remote_request"); });
+    }
     // After a clean run: every local contact is in the remote, same name, email, version.
     std::int64_t mismatches()
     {
-        auto& r = remote->database();
+        return remote->visit([&](auto& r) { return mismatches(r); });
+    }
+    template <class Db> std::int64_t mismatches(Db& r)
+    {
         std::int64_t bad = 0;
         for (const auto& c : db.query<contacts::contact>("SELECT id, name, email, write_date FROM contact")) {
-            const auto row = r.query_one<std::tuple<std::string, std::string, std::int64_t>>(
-                "SELECT name, email, version FROM remote_contact WHERE contact_id = ?", c.id);
+            const auto row = r.template query_one<std::tuple<std::string, std::string, std::int64_t>>(
+                "SELECT name, email, version FROM remote_contact WHERE contact_id = $1", c.id);
             bad += row == std::tuple(c.name, c.email, c.write_date) ? 0 : 1;
         }
         return bad;
@@ -178,4 +184,11 @@ TEST_CASE("contact_sync: the command line refuses bad usage with what to do")
     auto [down, out2] = test::run_cli(
         contacts::run_cli, {"--db", dir.file("l.db"), "--remote", dir.file("r.db"), "--outage", "--report", "json"});
     CHECK(down == example::exit_ok); // nothing changed, so nothing to push: the outage does not matter
+    // A PostgreSQL URI is not a file: no server listens there, and the run exits 1 with the reason.
+    CHECK(test::run_cli(contacts::run_cli, {"--db", "postgresql://nobody@127.0.0.1:1/none", "--remote",
+                                            dir.file("r.db"), "--report", "json"})
+              .first == example::exit_usage);
+    CHECK(test::run_cli(contacts::run_cli, {"--db", dir.file("l.db"), "--remote",
+                                            "postgresql://nobody@127.0.0.1:1/none", "--report", "json"})
+              .first == example::exit_usage);
 }

@@ -15,24 +15,11 @@ import json
 import os
 import subprocess
 import sys
-import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "postgres"))
+from pg_support import check, fresh_database, psql, require_server  # noqa: E402
 
 THROUGH = "2025-06"
-
-
-def fail(message):
-    print(f"FAILED: {message}", flush=True)
-    sys.exit(1)
-
-
-def check(cond, message):
-    if not cond:
-        fail(message)
-
-
-def psql(sql, dbname="postgres"):
-    return subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dbname, "-c", sql],
-                          check=True, capture_output=True, text=True).stdout.strip()
 
 
 def run_set(cmd, workers):
@@ -46,6 +33,7 @@ def run_set(cmd, workers):
 
 
 def main():
+    require_server()
     p = argparse.ArgumentParser()
     p.add_argument("binary")
     p.add_argument("--subscriptions", type=int, default=1500)
@@ -53,10 +41,7 @@ def main():
     args = p.parse_args()
     n = args.subscriptions
 
-    psql("DROP DATABASE IF EXISTS invoicing")
-    psql("CREATE DATABASE invoicing")
-    uri = (f"postgresql://{os.environ['PGUSER']}@{urllib.parse.quote(os.environ['PGHOST'], safe='')}:"
-           f"{os.environ['PGPORT']}/invoicing")
+    uri = fresh_database("invoicing")
     base = [args.binary, "--db", uri, "--through", THROUGH, "--chunk", "50", "--report", "json"]
 
     init = subprocess.run(base + ["--init", str(n), "--deadline", "0.001"], capture_output=True, text=True)

@@ -48,7 +48,9 @@ int setup(const std::string& conninfo, std::int64_t n)
 int run(const std::string& conninfo, int worker, std::size_t chunk, std::int64_t poison)
 {
     using namespace std::chrono_literals;
-    sturdy::postgres::database db(conninfo);
+    // A server restart (workers_test.py's restart) takes seconds on a loaded machine: the
+    // reconnect attempts' waits add up to about 30 s (0.1, 0.2 ... 5 s) before the worker gives up.
+    sturdy::postgres::database db(conninfo, {.reconnect_attempts = 12});
     auto ledger = db.ledger("work");
     std::int64_t overlaps = 0;
     auto input = sturdy::postgres::claim_rows<item>(db, ledger,

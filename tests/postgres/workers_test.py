@@ -12,9 +12,11 @@ checks with SQL that every item's effect ran exactly once and never in two worke
               run to the end: 0 lost, 0 duplicated
   terminate   pg_terminate_backend of the workers' connections mid-run: they reconnect and
               finish, 0 lost, 0 duplicated
+  restart     the server restarted mid-run ($STURDY_PG_CTL restart -m fast): the workers
+              reconnect and finish, 0 lost, 0 duplicated
 
     workers_test.py WORKER_BINARY [--workers 4] [--items 20000] [--kill-items 2000] [--kills 12]
-                    [--seed S] [--only split|kill|terminate]
+                    [--seed S] [--only split|kill|terminate|restart]
 
 STURDY_WORKERS_KILLS overrides --kills (the long run: STURDY_WORKERS_KILLS=500
 --kill-items 100000, see docs/postgres.md). Timing decides only where kills land, never whether
@@ -27,26 +29,11 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 
+from pg_support import check, fresh_database, psql, require_server
+
 OK, AGAIN = 0, 75
-
-
-def fail(message):
-    print(f"FAILED: {message}", flush=True)
-    sys.exit(1)
-
-
-def check(cond, message):
-    if not cond:
-        fail(message)
-
-
-def psql(sql, dbname="postgres"):
-    out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dbname, "-c", sql],
-                         check=True, capture_output=True, text=True)
-    return out.stdout.strip()
 
 
 class Job:
@@ -55,8 +42,7 @@ class Job:
         self.name = name
         self.chunk = chunk
         self.poison = poison
-        psql(f"DROP DATABASE IF EXISTS {name}")
-        psql(f"CREATE DATABASE {name}")
+        fresh_database(name)
         self.conninfo = (f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user={os.environ['PGUSER']} "
                          f"dbname={name} application_name=claim_worker")
         subprocess.run([binary, self.conninfo, "setup", str(items)], check=True)
@@ -162,7 +148,31 @@ def terminate(args, rng):
     print(f"terminate: {terminated} backends terminated mid-run; every item done once")
 
 
+def restart(args, rng):
+    job = Job(args.binary, "restarted", args.kill_items, 50, 0)
+    procs = [job.start(w) for w in range(1, args.workers + 1)]
+    # Restart once some chunks have committed (a bounded wait: the workers may finish first).
+    target = rng.randrange(args.kill_items // 10, args.kill_items // 3)
+    deadline = time.monotonic() + 60
+    done = 0
+    while done < target and time.monotonic() < deadline and any(p.poll() is None for p in procs):
+        time.sleep(0.02)
+        done = int(psql("SELECT count(*) FROM sturdy_ledger WHERE namespace = 'work'", "restarted"))
+    running = sum(1 for p in procs if p.poll() is None)
+    subprocess.run([os.environ["STURDY_PG_CTL"], "restart", "-m", "fast", "-w", "-t", "60"], check=True,
+                   stdout=subprocess.DEVNULL)
+    reports = [job.finish(p, w) for w, p in enumerate(procs, start=1)]
+    check(running > 0 and done < args.kill_items,
+          f"restart: the workers had finished ({done} done) before the server restarted")
+    job.check_exactly_once()
+    total = sum(r["done"] for r in reports)
+    check(total == args.kill_items, f"restart: the workers report {total} done, expected {args.kill_items}")
+    print(f"restart: the server restarted with {done} of {args.kill_items} items done and {running} workers "
+          f"running; every item done once")
+
+
 def main():
+    require_server()
     p = argparse.ArgumentParser()
     p.add_argument("binary")
     p.add_argument("--workers", type=int, default=4)
@@ -170,7 +180,7 @@ def main():
     p.add_argument("--kill-items", type=int, default=2000)
     p.add_argument("--kills", type=int, default=int(os.environ.get("STURDY_WORKERS_KILLS", "12")))
     p.add_argument("--seed", type=int, default=int(os.environ.get("STURDY_WORKERS_SEED", random.randrange(1 << 30))))
-    p.add_argument("--only", choices=["split", "kill", "terminate"])
+    p.add_argument("--only", choices=["split", "kill", "terminate", "restart"])
     args = p.parse_args()
     print(f"seed {args.seed}", flush=True)
     rng = random.Random(args.seed)
@@ -180,6 +190,8 @@ def main():
         kill(args, rng)
     if args.only in (None, "terminate"):
         terminate(args, rng)
+    if args.only in (None, "restart"):
+        restart(args, rng)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <unistd.h>
@@ -76,7 +77,7 @@ struct sqlite_store : sql_store<sqlite_store> {
 inline std::string postgres_conninfo()
 {
     const char* env = std::getenv("STURDY_TEST_POSTGRES");
-    if (env == nullptr) {
+    if (env == nullptr || *env == '\0') {
         FAIL("STURDY_TEST_POSTGRES is not set: run the PostgreSQL tests through meson test, or under "
              "scripts/with-postgres");
     }
@@ -112,9 +113,13 @@ struct postgres_store : sql_store<postgres_store> {
     static constexpr const char* name = "postgres";
     using database = sturdy::postgres::database;
     postgres_schema schema;
-    database db{schema.conninfo};
+    database db;
 
-    postgres_store() { db.exec(user_tables); }
+    postgres_store() : postgres_store(sturdy::postgres::options{}) {}
+    explicit postgres_store(sturdy::postgres::options opts) : db(schema.conninfo, std::move(opts))
+    {
+        db.exec(user_tables);
+    }
 };
 
 } // namespace test

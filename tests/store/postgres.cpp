@@ -10,12 +10,14 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <optional>
 #include <ranges>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <netinet/in.h>
@@ -49,6 +51,39 @@ std::string state_of(const sturdy::failure_error& e) { return pg::sqlstate(e.cod
 struct fresh {
     test::postgres_store store;
     pg::database& db = store.db;
+
+    fresh() = default;
+    explicit fresh(pg::options opts) : store(std::move(opts)) {}
+};
+
+/// Refuses new connections to the database `db` is connected to while it lives (ALTER DATABASE
+/// ... ALLOW_CONNECTIONS false, from the `postgres` database: the server will not do it from
+/// the database itself); connections already open stay. `allow()` ends it early.
+struct connections_refused {
+    std::string name;
+    pg::database admin{"dbname=postgres"}; // host, port and user: scripts/with-postgres's PG* variables
+    bool refused = false;
+
+    explicit connections_refused(pg::database& db) : name(*db.query_one<std::string>("SELECT current_database()"))
+    {
+        admin.exec("ALTER DATABASE " + name + " ALLOW_CONNECTIONS false");
+        refused = true;
+    }
+    connections_refused(const connections_refused&) = delete;
+    connections_refused& operator=(const connections_refused&) = delete;
+    void allow()
+    {
+        if (std::exchange(refused, false)) {
+            admin.exec("ALTER DATABASE " + name + " ALLOW_CONNECTIONS true");
+        }
+    }
+    ~connections_refused()
+    {
+        try {
+            allow();
+        } catch (...) { // NOLINT(bugprone-empty-catch): the test has failed already
+        }
+    }
 };
 
 /// A second connection into the same schema.
@@ -334,12 +369,14 @@ TEST_CASE("postgres: SQLSTATEs map onto transient, permanent and fatal")
     SECTION("a terminated backend: transient, and the next statement reconnects")
     {
         auto admin = other_connection(f);
+        CHECK(db.query_one<int>("SELECT $1 + 1", 1) == 2); // prepared on this connection
         admin.query_one<bool>("SELECT pg_terminate_backend($1, 10000)", db.backend_pid()); // waits until it is gone
         const auto e = failure_of([&] { db.query_one<int>("SELECT 1"); });
         CHECK(kind(e) == failure_kind::transient);
         CHECK((state_of(e) == "57P01" || state_of(e).starts_with("08")));
         CHECK(db.query_one<int>("SELECT 1") == 1);
         CHECK(db.reconnects() == 1);
+        CHECK(db.query_one<int>("SELECT $1 + 1", 2) == 3); // prepared again on the new connection
     }
 }
 
@@ -419,6 +456,106 @@ TEST_CASE("postgres: a server restart mid-run: the store reconnects and finishes
     CHECK(f.store.count() == 100);
     CHECK(ledger.size() == 100);
     CHECK(db.reconnects() >= 1);
+    CHECK(*db.query_one<std::int64_t>("SELECT count(*) FROM line") == 100); // none written twice
+}
+
+TEST_CASE("postgres: a lost connection that cannot be re-established at once: bounded backoff through the "
+          "injected sleep, then the run goes on")
+{
+    sturdy::manual_clock clock;
+    std::vector<std::chrono::milliseconds> waits; // the store's, apart from the loop's backoff
+    std::function<void()> on_wait;
+    pg::options opts;
+    opts.sleep = [&](std::chrono::milliseconds d) {
+        waits.push_back(d);
+        clock.sleep_for(d);
+        on_wait();
+    };
+    fresh f(opts);
+    auto& db = f.db;
+    auto admin = other_connection(f);
+    auto ledger = db.ledger("job");
+
+    SECTION("the server accepts connections again after two waits")
+    {
+        std::optional<connections_refused> refused;
+        on_wait = [&] {
+            if (waits.size() == 2) {
+                refused->allow();
+            }
+        };
+        const auto r = std::views::iota(std::int64_t{1}, std::int64_t{201}) |
+                       sturdy::idempotent_by(ledger, [](std::int64_t i) { return i; }) | sturdy::chunked(db, 20) |
+                       sturdy::guarded([&](std::int64_t i) {
+                           if (i == 77 && !refused) {
+                               refused.emplace(admin);
+                               admin.query_one<bool>("SELECT pg_terminate_backend($1, 10000)", db.backend_pid());
+                           }
+                           f.store.write(i, 1); // prepared before the loss, prepared again after it
+                       }) |
+                       sturdy::retry_bounded(3, sturdy::backoff::exponential(10ms)) | sturdy::with_clock(clock) |
+                       sturdy::drain;
+        CHECK(refused.has_value());
+        CHECK(waits == std::vector<std::chrono::milliseconds>{100ms, 200ms});
+        CHECK(r.done == 200);
+        CHECK(r.failed == 0);
+        CHECK(db.reconnects() == 1);
+        CHECK(f.store.count() == 200);
+        CHECK(ledger.size() == 200);
+        CHECK(*admin.query_one<std::int64_t>("SELECT count(DISTINCT id) FROM line") == 200);
+        CHECK(*admin.query_one<std::int64_t>("SELECT count(*) FROM line") == 200);
+    }
+    SECTION("it never does: after reconnect_attempts the run stops with the reason, nothing failure-recorded")
+    {
+        on_wait = [] {};
+        std::optional<connections_refused> refused;
+        const auto r = std::views::iota(std::int64_t{1}, std::int64_t{201}) |
+                       sturdy::idempotent_by(ledger, [](std::int64_t i) { return i; }) | sturdy::chunked(db, 20) |
+                       sturdy::guarded([&](std::int64_t i) {
+                           if (i == 77 && !refused) {
+                               refused.emplace(admin);
+                               admin.query_one<bool>("SELECT pg_terminate_backend($1, 10000)", db.backend_pid());
+                           }
+                           f.store.write(i, 1);
+                       }) |
+                       sturdy::retry_bounded(3, sturdy::backoff::exponential(10ms)) | sturdy::with_clock(clock) |
+                       sturdy::drain;
+        // 6 attempts, 5 waits: 100 ms doubled each time.
+        CHECK(waits == std::vector<std::chrono::milliseconds>{100ms, 200ms, 400ms, 800ms, 1600ms});
+        CHECK(contains_text(r.stopped_early, "6 attempts to reconnect failed"));
+        CHECK(contains_text(r.stopped_early, "not currently accepting connections"));
+        CHECK(r.done == 60);
+        CHECK(r.failed == 0);
+        refused->allow();
+        CHECK(ledger.failures().empty());
+        CHECK(f.store.count() == 60);
+        CHECK(ledger.size() == 60);
+    }
+}
+
+TEST_CASE("postgres: reconnect waits double up to 5 s")
+{
+    test::postgres_schema schema;
+    std::vector<std::chrono::milliseconds> waits;
+    pg::options opts;
+    opts.reconnect_attempts = 8;
+    opts.reconnect_delay = 1s;
+    opts.sleep = [&](std::chrono::milliseconds d) { waits.push_back(d); };
+    pg::database db(schema.conninfo, opts);
+    pg::database admin(schema.conninfo);
+    {
+        const connections_refused refused(admin);
+        admin.query_one<bool>("SELECT pg_terminate_backend($1, 10000)", db.backend_pid());
+        const auto lost = failure_of([&] { db.begin(); }); // what finds the connection gone
+        CHECK(sturdy::kind_of(lost.code()) == sturdy::failure_kind::transient);
+        const auto e = failure_of([&] { db.begin(); }); // reconnects
+        CHECK(e.code() == sturdy::errc::store_unavailable);
+        CHECK(contains_text(e.message(), "8 attempts to reconnect failed"));
+    }
+    CHECK(waits == std::vector<std::chrono::milliseconds>{1s, 2s, 4s, 5s, 5s, 5s, 5s});
+    db.begin(); // the server accepts connections again: reconnected
+    db.rollback();
+    CHECK(db.reconnects() == 1);
 }
 
 TEST_CASE("postgres: several workers creating the sturdy tables at once all succeed")

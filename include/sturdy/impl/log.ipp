@@ -25,8 +25,7 @@ STURDY_DECL void stderr_sink::operator()(level l, std::string_view message) cons
 
 namespace detail {
 
-STURDY_DECL progress_log::progress_log(progress_interval every, std::function<void(level, std::string_view)> sink)
-    : every_(every), sink_(std::move(sink))
+STURDY_DECL progress_log::progress_log(progress_interval every, event_fn sink) : every_(every), sink_(std::move(sink))
 {
 }
 
@@ -44,11 +43,20 @@ STURDY_DECL void progress_log::failure(const failure_record& f)
     if (count <= reasons_shown) {
         std::string text;
         append_failure(text, f);
-        sink_(level::warning, text);
+        log_event e{.kind = log_event_kind::failure, .severity = level::warning, .text = text};
+        e.failure = &f;
+        sink_(e);
     }
 }
 
-STURDY_DECL void progress_log::message(level l, std::string_view text) { sink_(l, text); }
+STURDY_DECL void progress_log::stopped(std::string_view why)
+{
+    std::string text = "stopped early: ";
+    text += why;
+    log_event e{.kind = log_event_kind::stopped, .severity = level::warning, .text = text};
+    e.reason = why;
+    sink_(e);
+}
 
 STURDY_DECL void progress_log::summary(const report& r)
 {
@@ -56,18 +64,31 @@ STURDY_DECL void progress_log::summary(const report& r)
         if (count > reasons_shown) {
             std::string text;
             append(text, "... and ", count - reasons_shown, " more like this: ", reason);
-            sink_(level::warning, text);
+            log_event e{.kind = log_event_kind::folded, .severity = level::warning, .text = text};
+            e.reason = reason;
+            e.more = count - reasons_shown;
+            sink_(e);
         }
     }
     std::string text = "finished: ";
     append_report_text(text, r);
-    sink_(r.failed == 0 ? level::info : level::warning, text);
+    log_event e{
+        .kind = log_event_kind::finished, .severity = r.failed == 0 ? level::info : level::warning, .text = text};
+    e.counts = &r;
+    e.elapsed = r.elapsed;
+    sink_(e);
 }
 
 STURDY_DECL void progress_log::line(std::size_t seen, const report& r, time_point now)
 {
-    const double secs = std::chrono::duration<double>(now - start_).count();
+    log_event e{.kind = log_event_kind::progress, .severity = level::info};
+    e.counts = &r;
+    e.seen = seen;
+    e.total = total_;
+    e.elapsed = now - start_;
+    const double secs = std::chrono::duration<double>(e.elapsed).count();
     const double rate = secs > 0 ? static_cast<double>(seen) / secs : 0.0;
+    e.rate = rate;
     // "progress 300/1000 (30.0%): done 290, skipped 5, failed 5, retried 2 | 830 items/s, ETA 8.4s"
     std::string text = "progress ";
     append_int(text, seen);
@@ -81,11 +102,13 @@ STURDY_DECL void progress_log::line(std::size_t seen, const report& r, time_poin
     append_fixed(text, rate, 0);
     text += " items/s";
     if (total_ && rate > 0 && *total_ >= seen) {
+        e.eta = std::chrono::duration_cast<duration>(
+            std::chrono::duration<double>(static_cast<double>(*total_ - seen) / rate));
         text += ", ETA ";
-        text += format_duration(std::chrono::duration_cast<duration>(
-            std::chrono::duration<double>(static_cast<double>(*total_ - seen) / rate)));
+        text += format_duration(*e.eta);
     }
-    sink_(level::info, text);
+    e.text = text;
+    sink_(e);
 }
 
 } // namespace detail

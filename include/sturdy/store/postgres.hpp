@@ -287,6 +287,10 @@ struct options {
     /// every attempt failed, the error is `errc::store_unavailable` (fatal: the run stops).
     int reconnect_attempts = 6;
     std::chrono::milliseconds reconnect_delay{100};
+    /// How the store waits between reconnect attempts; empty: a real sleep. A job that injects
+    /// a clock passes the same one here, e.g. `[&](auto d) { clock.sleep_for(d); }` with the
+    /// `sturdy::manual_clock` it gives `with_clock`, so that a test's reconnects never wait.
+    std::function<void(std::chrono::milliseconds)> sleep{};
     /// Shown in pg_stat_activity unless the connection string sets `application_name`.
     std::string application_name = "sturdy";
 };

@@ -10,6 +10,8 @@
 /// after each `every` items or each `every` of clock time, so they report committed counts; each
 /// failure with its key and reason, the first three of one reason only, then "... and 120 more
 /// like this: <reason>" at the end; and one "finished: <report>" line.
+/// Sink: a text sink, `sink(sturdy::level, std::string_view)`, or an event sink,
+/// `sink(const sturdy::log_event&)`, which gets each line's fields too (sturdy/log.hpp).
 /// Counting: `seen` is every item read, including those the ledger skips.
 /// A hook (sturdy/hook.hpp) under `drain`: it starts at `on_run_start`, writes progress at
 /// `after_chunk`, failures at `on_failure` and the summary at `on_run_end`. The loop form logs
@@ -34,7 +36,7 @@ namespace sturdy {
 namespace detail {
 struct log_slot {
     progress_interval every;
-    std::function<void(level, std::string_view)> sink;
+    event_fn sink;
     std::optional<progress_log> log; ///< the run's, from on_run_start
 
     void on_run_start(const run_started& e)
@@ -50,7 +52,7 @@ struct log_slot {
     void on_run_end(const report& r)
     {
         if (!r.stopped_early.empty()) {
-            log->message(level::warning, "stopped early: " + r.stopped_early);
+            log->stopped(r.stopped_early);
         }
         log->summary(r);
     }
@@ -60,8 +62,9 @@ struct log_slot {
 struct logged_every_fn {
     template <class Sink = stderr_sink> auto operator()(std::integral auto every, Sink sink = {}) const
     {
-        static_assert(log_sink<Sink>,
-                      "logged_every: the sink must be callable as sink(sturdy::level, std::string_view)");
+        static_assert(log_sink<Sink> || event_sink<Sink>,
+                      "logged_every: the sink must be callable as sink(sturdy::level, std::string_view) or "
+                      "sink(const sturdy::log_event&)");
         if (every < 1) {
             throw usage_error("logged_every: log every n items with n >= 1 (got " + std::to_string(every) + ")");
         }
@@ -70,8 +73,9 @@ struct logged_every_fn {
     template <class Rep, class Period, class Sink = stderr_sink>
     auto operator()(std::chrono::duration<Rep, Period> every, Sink sink = {}) const
     {
-        static_assert(log_sink<Sink>,
-                      "logged_every: the sink must be callable as sink(sturdy::level, std::string_view)");
+        static_assert(log_sink<Sink> || event_sink<Sink>,
+                      "logged_every: the sink must be callable as sink(sturdy::level, std::string_view) or "
+                      "sink(const sturdy::log_event&)");
         if (every <= every.zero()) {
             throw usage_error(
                 "logged_every: the interval must be positive, e.g. logged_every(std::chrono::seconds(10))");
@@ -82,7 +86,8 @@ struct logged_every_fn {
 private:
     template <class Sink> static auto make(detail::progress_interval every, Sink sink)
     {
-        return detail::stage<detail::log_slot_i, detail::log_slot>{{every, std::move(sink), std::nullopt}};
+        return detail::stage<detail::log_slot_i, detail::log_slot>{
+            {every, detail::to_event_fn(std::move(sink)), std::nullopt}};
     }
 };
 

@@ -435,7 +435,11 @@ STURDY_DECL void database::reconnect()
     std::string last;
     for (int attempt = 1; attempt <= std::max(1, options_.reconnect_attempts); ++attempt) {
         if (attempt > 1) {
-            std::this_thread::sleep_for(delay);
+            if (options_.sleep) {
+                options_.sleep(delay);
+            } else {
+                std::this_thread::sleep_for(delay);
+            }
             delay = std::min<std::chrono::milliseconds>(delay * 2, std::chrono::seconds(5));
         }
         try {

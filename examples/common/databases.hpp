@@ -1,0 +1,63 @@
+#pragma once
+// Shared by the examples that run on SQLite or on PostgreSQL: which store a --db names, opening
+// it, creating the example's tables in the store's dialect, and what a store error ends with.
+
+#include "cli.hpp"
+
+#include <sturdy/error.hpp>
+#include <sturdy/store/postgres.hpp>
+#include <sturdy/store/sqlite.hpp>
+
+#include <fmt/format.h>
+
+#include <concepts>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace example {
+
+template <class Db> inline constexpr bool on_postgres = std::same_as<Db, sturdy::postgres::database>;
+
+/// Opens the database `name` names (a libpq URI, postgresql://...: PostgreSQL; anything else: a
+/// SQLite file) and returns `fn(db)`.
+template <class Fn> auto with_database(const std::string& name, Fn&& fn)
+{
+    if (is_postgres_uri(name)) {
+        sturdy::postgres::database db(name);
+        return fn(db);
+    }
+    sturdy::sqlite::database db(name);
+    return fn(db);
+}
+
+/// Creates the tables if missing, in one transaction: `sqlite_sql` on SQLite, `postgres_sql` on
+/// PostgreSQL, where processes starting at once take turns on the advisory lock `lock` (two
+/// CREATE TABLE IF NOT EXISTS can otherwise collide).
+template <class Db> void create_tables(Db& db, const char* sqlite_sql, const char* postgres_sql, std::int64_t lock)
+{
+    db.begin();
+    if constexpr (on_postgres<Db>) {
+        db.execute("SELECT pg_advisory_xact_lock($1)", lock);
+        db.exec(postgres_sql);
+    } else {
+        (void)postgres_sql;
+        (void)lock;
+        db.exec(sqlite_sql);
+    }
+    db.commit();
+}
+
+/// Prints the store error that ended a run (the stores' messages name the database and say what
+/// to do) and returns the exit status: 75 (run again soon) when it is transient, else 1.
+inline int exit_on_store_error(const char* program, const sturdy::failure_error& e)
+{
+    fmt::print(stderr, "{}: {}\n", program, e.message());
+    if (sturdy::is_transient(e.code())) {
+        fmt::print(stderr, "{}: a database is busy or was lost; run again soon\n", program);
+        return exit_run_again;
+    }
+    return exit_usage;
+}
+
+} // namespace example
