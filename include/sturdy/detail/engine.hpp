@@ -192,14 +192,13 @@ template <class Job> class engine {
         using type = std::tuple<std::remove_reference_t<Held>...>;
     };
     template <std::size_t I> using builtin_hook = std::conditional_t<has<I>, std::tuple<slot_t<I>>, std::tuple<>>;
-    static constexpr std::size_t builtin_hooks[] = {failure_budget_slot_i, time_budget_slot_i, log_slot_i,
-                                                    watermark_slot_i};
+    using builtin_hooks = std::index_sequence<failure_budget_slot_i, time_budget_slot_i, log_slot_i, watermark_slot_i>;
     template <class Seq> struct all_hooks;
     template <std::size_t... I> struct all_hooks<std::index_sequence<I...>> {
-        using type = decltype(std::tuple_cat(std::declval<builtin_hook<builtin_hooks[I]>>()...,
+        using type = decltype(std::tuple_cat(std::declval<builtin_hook<I>>()...,
                                              std::declval<typename hook_types<slot_t<hooks_slot_i>>::type>()));
     };
-    using hook_tuple = typename all_hooks<std::make_index_sequence<std::size(builtin_hooks)>>::type;
+    using hook_tuple = typename all_hooks<builtin_hooks>::type;
     template <template <class> class Handles> static constexpr bool any_hook = []<class... H>(std::tuple<H...>*) {
         return (Handles<H>::value || ...);
     }(static_cast<hook_tuple*>(nullptr));
@@ -772,13 +771,13 @@ private:
         {
             (
                 [&] {
-                    if constexpr (has<builtin_hooks[I]>) {
-                        f(slot<builtin_hooks[I]>());
+                    if constexpr (has<I>) {
+                        f(slot<I>());
                     }
                 }(),
                 ...);
         }
-        (std::make_index_sequence<std::size(builtin_hooks)>{});
+        (builtin_hooks{});
         if constexpr (has<hooks_slot_i>) {
             std::apply([&](auto&... h) { (f(h), ...); }, slot<hooks_slot_i>().hooks);
         } else {
