@@ -45,9 +45,9 @@ bool is_metric_name(std::string_view s)
 bool is_label_name(std::string_view s) { return is_metric_name(s) && s.find(':') == std::string_view::npos; }
 
 struct exposition {
-    std::map<std::string, std::string> types;   ///< family -> counter / gauge
-    std::map<std::string, double> samples;      ///< `name{a="x",b="y"}` (labels as written, unescaped) -> value
-    std::vector<std::string> errors;            ///< lines that break the grammar, with why
+    std::map<std::string, std::string> types; ///< family -> counter / gauge
+    std::map<std::string, double> samples;    ///< `name{a="x",b="y"}` (labels as written, unescaped) -> value
+    std::vector<std::string> errors;          ///< lines that break the grammar, with why
     [[nodiscard]] double at(const std::string& series) const
     {
         const auto it = samples.find(series);
@@ -249,8 +249,8 @@ TEST_CASE("the textfile parses as the exposition format, with the report's value
     bool broken = true;
     int busy = 0;
     const auto run = [&](sturdy::prometheus_textfile& metrics) {
-        return test::range_of(100) | sturdy::idempotent_by(ledger, [](int v) { return v; }) |
-               sturdy::chunked(db, 10) | sturdy::guarded([&](int v) {
+        return test::range_of(100) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 10) |
+               sturdy::guarded([&](int v) {
                    clock.advance(5ms);
                    if (broken && v % 25 == 3) {
                        throw std::runtime_error("no address");
@@ -263,15 +263,17 @@ TEST_CASE("the textfile parses as the exposition format, with the report's value
                sturdy::with_clock(clock) | sturdy::drain;
     };
 
-    sturdy::prometheus_textfile metrics(path, "invoicing", sturdy::prometheus_textfile::at_run_end,
-                                        [&] { return wall_time + std::chrono::duration_cast<std::chrono::system_clock::duration>(clock.now().time_since_epoch()); });
+    sturdy::prometheus_textfile metrics(path, "invoicing", sturdy::prometheus_textfile::at_run_end, [&] {
+        return wall_time +
+               std::chrono::duration_cast<std::chrono::system_clock::duration>(clock.now().time_since_epoch());
+    });
     const auto first = run(metrics);
     REQUIRE(first.failed == 4);
     REQUIRE(first.retried == 1);
     CHECK(metrics.last_error().empty());
     const auto e1 = parse(read(path));
-    check_matches(e1, "invoicing", first, {first.done, first.skipped, first.failed, first.quarantined, first.retried, 1, 0.0},
-                  false);
+    check_matches(e1, "invoicing", first,
+                  {first.done, first.skipped, first.failed, first.quarantined, first.retried, 1, 0.0}, false);
     CHECK(e1.at(R"(sturdy_run_duration_seconds{job_name="invoicing"})") ==
           Approx(std::chrono::duration<double>(first.elapsed).count()).margin(0.0005));
     CHECK(e1.types.at("sturdy_items_total") == "counter");
@@ -280,8 +282,10 @@ TEST_CASE("the textfile parses as the exposition format, with the report's value
     // A second run, by a new hook (a new process would be the same): the failed items succeed,
     // the counters add to the file's, and the success is stamped by the wall clock.
     broken = false;
-    sturdy::prometheus_textfile again(path, "invoicing", sturdy::prometheus_textfile::at_run_end,
-                                      [&] { return wall_time + std::chrono::duration_cast<std::chrono::system_clock::duration>(clock.now().time_since_epoch()); });
+    sturdy::prometheus_textfile again(path, "invoicing", sturdy::prometheus_textfile::at_run_end, [&] {
+        return wall_time +
+               std::chrono::duration_cast<std::chrono::system_clock::duration>(clock.now().time_since_epoch());
+    });
     const auto second = run(again);
     REQUIRE(second.ok());
     REQUIRE_FALSE(second.run_again_soon());
@@ -297,9 +301,9 @@ TEST_CASE("the textfile parses as the exposition format, with the report's value
     // A third run that fails keeps the last success's time.
     broken = true;
     auto other = db.ledger("other");
-    test::range_of(1) | sturdy::idempotent_by(other, [](int v) { return v + 3; }) |
-        sturdy::chunked(db, 10) | sturdy::guarded([](int) { throw std::runtime_error("no"); }) | sturdy::hook(again) |
-        sturdy::with_clock(clock) | sturdy::drain;
+    test::range_of(1) | sturdy::idempotent_by(other, [](int v) { return v + 3; }) | sturdy::chunked(db, 10) |
+        sturdy::guarded([](int) { throw std::runtime_error("no"); }) | sturdy::hook(again) | sturdy::with_clock(clock) |
+        sturdy::drain;
     const auto e3 = parse(read(path));
     CHECK(e3.errors.empty());
     CHECK(e3.at(R"(sturdy_last_success_timestamp_seconds{job_name="invoicing"})") == Approx(stamp));
@@ -388,7 +392,8 @@ TEST_CASE("label values are escaped, and the counters are read back under the es
     sturdy::write_textfile(path, job, r, wall_time);
     sturdy::write_textfile(path, job, r, wall_time);
     const auto text = read(path);
-    CHECK(text.find(R"(sturdy_retries_total{job_name="a \"quoted\" back\\slash\nnewline job"} 4)") != std::string::npos);
+    CHECK(text.find(R"(sturdy_retries_total{job_name="a \"quoted\" back\\slash\nnewline job"} 4)") !=
+          std::string::npos);
     const auto e = parse(text);
     CHECK(e.errors.empty());
     CHECK(e.at("sturdy_items_total{job_name=\"" + job + "\",outcome=\"done\"}") == 6);
@@ -401,12 +406,12 @@ TEST_CASE("the parser rejects what breaks the format")
 {
     CHECK(parse("# HELP a_total x\n# TYPE a_total counter\na_total 1\n").errors.empty());
     CHECK(parse("# HELP a x\n# TYPE a counter\na 1\n").errors.size() == 1);          // a counter without _total
-    CHECK(parse("# HELP a x\n# TYPE a gauge\na{b=\"c} 1\n").errors.size() == 1);      // unterminated
-    CHECK(parse("# HELP a x\n# TYPE a gauge\na{b=\"c\"} one\n").errors.size() == 1);  // not a number
-    CHECK(parse("# HELP a x\n# TYPE a gauge\nb 1\n").errors.size() == 1);             // outside its family
-    CHECK(parse("# HELP a x\n# TYPE a gauge\na 1\na 2\n").errors.size() == 1);        // twice
-    CHECK(parse("# HELP a x\n# TYPE a gauge\na{b=\"\\x\"} 1\n").errors.size() == 1);  // bad escape
-    CHECK(parse("# HELP a x\n# TYPE a gauge\na 1").errors.size() == 1);               // no final newline
+    CHECK(parse("# HELP a x\n# TYPE a gauge\na{b=\"c} 1\n").errors.size() == 1);     // unterminated
+    CHECK(parse("# HELP a x\n# TYPE a gauge\na{b=\"c\"} one\n").errors.size() == 1); // not a number
+    CHECK(parse("# HELP a x\n# TYPE a gauge\nb 1\n").errors.size() == 1);            // outside its family
+    CHECK(parse("# HELP a x\n# TYPE a gauge\na 1\na 2\n").errors.size() == 1);       // twice
+    CHECK(parse("# HELP a x\n# TYPE a gauge\na{b=\"\\x\"} 1\n").errors.size() == 1); // bad escape
+    CHECK(parse("# HELP a x\n# TYPE a gauge\na 1").errors.size() == 1);              // no final newline
 }
 
 TEST_CASE("bad paths and names are refused with the fix; a failed write keeps the run and says why")
@@ -424,6 +429,8 @@ TEST_CASE("bad paths and names are refused with the fix; a failed write keeps th
     const auto r = test::range_of(3) | sturdy::chunked(db, 10) | sturdy::guarded([](int) {}) | sturdy::hook(metrics) |
                    sturdy::drain;
     CHECK(r.done == 3);
-    CHECK_THAT(metrics.last_error(), Catch::Contains("cannot create a temporary file next to " + (sub / "job.prom").string()));
-    CHECK_THROWS_WITH(sturdy::write_textfile(sub / "job.prom", "job", r), Catch::Contains("cannot create a temporary file"));
+    CHECK_THAT(metrics.last_error(),
+               Catch::Contains("cannot create a temporary file next to " + (sub / "job.prom").string()));
+    CHECK_THROWS_WITH(sturdy::write_textfile(sub / "job.prom", "job", r),
+                      Catch::Contains("cannot create a temporary file"));
 }

@@ -68,7 +68,8 @@ STURDY_DECL std::string prometheus_text(std::string_view job, const prometheus_t
     const bool success = !running && r.ok() && !r.run_again_soon();
     const double now_s = std::chrono::duration<double>(now.time_since_epoch()).count();
 
-    header("sturdy_items_total", "counter", "Items by outcome (done, skipped, failed, quarantined) over the job's runs.");
+    header("sturdy_items_total", "counter",
+           "Items by outcome (done, skipped, failed, quarantined) over the job's runs.");
     sample("sturdy_items_total", "done", before.done + r.done);
     sample("sturdy_items_total", "skipped", before.skipped + r.skipped);
     sample("sturdy_items_total", "failed", before.failed + r.failed);
@@ -187,8 +188,8 @@ STURDY_DECL void write_textfile(const std::filesystem::path& path, std::string_v
                                 std::chrono::system_clock::time_point now)
 {
     const auto before = read_prometheus_totals(path, job);
-    write_file_atomically(path, prometheus_text(job, before, r, std::chrono::duration<double>(r.elapsed).count(),
-                                                false, now));
+    write_file_atomically(
+        path, prometheus_text(job, before, r, std::chrono::duration<double>(r.elapsed).count(), false, now));
 }
 
 STURDY_DECL prometheus_textfile::prometheus_textfile(std::filesystem::path path, std::string job, when w,
