@@ -118,6 +118,13 @@ TEST_CASE("README: invoice_month<no_commit> inside the caller's transaction leav
 {
     test::temp_dir dir;
     const auto path = fresh_file(dir, 450);
+    {
+        // Subscription 7 was invoiced for 2026-11 by hand: its item fails (the unique constraint)
+        // and is rolled back alone, on a file that has no sturdy tables yet, so the run creates
+        // them inside the caller's transaction and reads the subscriptions on that connection.
+        sturdy::sqlite::database db(path);
+        db.execute("INSERT INTO invoice(subscription_id, period, amount_cents) VALUES(7, '2026-11', 1)");
+    }
     const auto rows_before = dump(path);
     const auto bytes_before = bytes_of(path);
     {
@@ -127,19 +134,24 @@ TEST_CASE("README: invoice_month<no_commit> inside the caller's transaction leav
             return r;
         };
         const auto r = run();
-        CHECK(r.done == 450); // the run did invoice, inside the transaction the caller rolled back
-        CHECK(r.failed == 0);
+        CHECK(r.done == 449); // the run did invoice, inside the transaction the caller rolled back
+        CHECK(r.failed == 1);
+        CHECK(r.stopped_early.empty());
     }
     CHECK(dump(path) == rows_before);
     CHECK(bytes_of(path) == bytes_before);
 
-    // The same code with the default policy commits, and a second run skips everything.
+    // The same code with the default policy commits, and a second run skips everything but
+    // the failing subscription, which it tries again.
     {
         sturdy::sqlite::database db(path);
-        CHECK(invoice_month(db, "2026-11").done == 450);
+        const auto first = invoice_month(db, "2026-11");
+        CHECK(first.done == 449);
+        CHECK(first.failed == 1);
         const auto again = invoice_month(db, "2026-11");
         CHECK(again.done == 0);
-        CHECK(again.skipped == 450);
+        CHECK(again.skipped == 449);
+        CHECK(again.failed == 1);
         CHECK(*db.query_one<std::int64_t>("SELECT count(*) FROM invoice WHERE period = '2026-11'") == 450);
     }
     CHECK(dump(path) != rows_before);

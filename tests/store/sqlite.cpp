@@ -641,6 +641,54 @@ TEST_CASE("sqlite: sturdy tables created inside a transaction that is rolled bac
     CHECK(ledger.contains(1));
 }
 
+TEST_CASE("sqlite: on a fresh file, the sturdy tables created in the caller's transaction do not break a read "
+          "when an item fails")
+{
+    temp_dir dir;
+    const auto path = dir.file("jobs.db");
+    {
+        sqlite::database setup(path);
+        setup.exec("CREATE TABLE item(id INTEGER PRIMARY KEY); CREATE TABLE done(id INTEGER PRIMARY KEY)");
+        for (int i = 1; i <= 100; ++i) {
+            setup.execute("INSERT INTO item(id) VALUES(?)", i);
+        }
+    }
+    sqlite::database db(path);
+    db.begin();
+    auto ledger = db.ledger("job"); // creates the sturdy tables inside this transaction
+    std::vector<std::int64_t> effects;
+    const auto r = db.rows<std::int64_t>("SELECT id FROM item ORDER BY id") |
+                   sturdy::idempotent_by(ledger, [](std::int64_t id) { return id; }) |
+                   sturdy::chunked<sturdy::no_commit>(db, 10) | sturdy::guarded([&](std::int64_t id) {
+                       db.execute("INSERT INTO done(id) VALUES(?)", id);
+                       if (id % 30 == 0) {
+                           throw sturdy::permanent_error("item " + std::to_string(id) + " fails");
+                       }
+                       effects.push_back(id);
+                   }) |
+                   sturdy::drain;
+    // Each ROLLBACK TO of a failed item would have aborted a read pending on this connection.
+    CHECK(r.seen == 100);
+    CHECK(r.done == 97);
+    CHECK(r.failed == 3);
+    CHECK(count(db, "done") == 97);
+    db.rollback();
+    CHECK(count(db, "done") == 0);
+    CHECK(db.ledger("job").size() == 0);
+
+    SECTION("a read already pending when the tables would be created is refused, with the fix")
+    {
+        sqlite::database fresh(dir.file("other.db"));
+        fresh.exec("CREATE TABLE item(id INTEGER PRIMARY KEY); INSERT INTO item(id) VALUES(1), (2)");
+        fresh.begin();
+        auto rows = fresh.rows<std::int64_t>("SELECT id FROM item");
+        auto it = rows.begin();
+        CHECK(*it == 1);
+        CHECK_THROWS_WITH(fresh.ledger("job"), Catch::Contains("call ledger() or checkpoint() before reading"));
+        fresh.rollback();
+    }
+}
+
 TEST_CASE("sqlite: the store forgets sturdy tables exactly when the rollback that undoes them happens")
 {
     temp_dir dir;

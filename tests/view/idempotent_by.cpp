@@ -200,6 +200,54 @@ TEST_CASE("a key failure and a neighbour's failure in one chunk are each reporte
     }
 }
 
+TEST_CASE("the key function runs once per item read: once more for the items a careful re-run reads again")
+{
+    // docs/architecture.md, step 3, and view/idempotent_by.hpp: under per_chunk, item 14's failure
+    // abandons the second chunk's fast attempt (which read 10..14) and the careful path reads the
+    // whole chunk again; per_item never re-runs anything.
+    const auto mode = GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_item);
+    auto run = [&](auto&& input) {
+        sturdy::memory::database db;
+        auto ledger = db.ledger("job");
+        auto& out = db.table("out");
+        std::map<int, int> key_calls;
+        const auto r = std::forward<decltype(input)>(input) |
+                       sturdy::idempotent_by(ledger,
+                                             [&](int v) {
+                                                 ++key_calls[v];
+                                                 return v;
+                                             }) |
+                       sturdy::chunked(db, 10) |
+                       sturdy::guarded(
+                           [&](int v) {
+                               out.put(v, "x");
+                               if (v == 14) {
+                                   throw sturdy::permanent_error("poison");
+                               }
+                           },
+                           mode) |
+                       sturdy::drain;
+        CHECK(r.done == 19);
+        CHECK(r.failed == 1);
+        for (int v = 0; v < 20; ++v) {
+            INFO("item " << v);
+            const bool read_again = mode == sturdy::isolation::per_chunk && v >= 10 && v <= 14;
+            CHECK(key_calls[v] == (read_again ? 2 : 1));
+        }
+    };
+    SECTION("a vector")
+    {
+        std::vector<int> items(20);
+        std::iota(items.begin(), items.end(), 0);
+        run(items);
+    }
+    SECTION("a single-pass stream")
+    {
+        std::istringstream text("0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19");
+        run(std::views::istream<int>(text));
+    }
+}
+
 TEST_CASE("keys: integers stay integers, strings and tuples become text")
 {
     CHECK(sturdy::make_key(42).is_integer());

@@ -377,7 +377,9 @@ public:
     // --- ledger and checkpoints ----------------------------------------------------------
 
     /// The ledger of job `name` (its namespace in `sturdy_ledger` / `sturdy_failure`),
-    /// creating the sturdy tables on first use.
+    /// creating the sturdy tables on first use: in their own transaction, or in yours if one is
+    /// open (then a lazy range begun after it reads its rows at once, see `row_range`, and one
+    /// already reading on this connection is refused with `usage_error`).
     sqlite::ledger ledger(std::string name);
 
     /// The checkpoint (watermark) called `name`, or nullopt if it was never set.
@@ -468,6 +470,9 @@ private:
     // While their creation is not committed: the savepoint depth whose rollback undoes it (0:
     // only the transaction's). Rolling back a deeper savepoint leaves them be.
     std::optional<std::size_t> schema_created_at_;
+    // The sturdy tables were created in the open transaction: SQLite then aborts the
+    // connection's pending reads at each ROLLBACK TO, so a lazy range reads its rows at once.
+    bool schema_changed_in_transaction_ = false;
 };
 
 // --- lazy rows ---------------------------------------------------------------------------
@@ -482,8 +487,13 @@ private:
 /// once another process committed, every later BEGIN would fail with SQLITE_BUSY_SNAPSHOT).
 /// Inside a transaction (a test's, or `no_commit`'s) it reads on the main connection and so
 /// sees that transaction's uncommitted rows; whether it sees rows the loop itself writes to
-/// the table being read is then up to SQLite. In WAL mode a long read keeps the WAL from being
-/// checkpointed past its snapshot until the range is finished or destroyed.
+/// the table being read is then up to SQLite. One exception: when that transaction created the
+/// sturdy tables (the first `ledger()` or `checkpoint()` on a fresh file, inside a test's
+/// transaction), SQLite aborts the connection's pending reads at every ROLLBACK TO, a failed
+/// item's included, so the range reads all its rows when `begin()` is called (memory O(rows)
+/// for that run). Your own CREATE or ALTER inside the transaction has the same effect on SQLite's
+/// side, which sturdy does not see: commit the schema first. In WAL mode a long read keeps the
+/// WAL from being checkpointed past its snapshot until the range is finished or destroyed.
 template <class Row> class row_range {
 public:
     class iterator {
@@ -523,6 +533,15 @@ public:
 private:
     void advance()
     {
+        if (buffered_) {
+            if (next_ < buffered_->size()) {
+                current_ = std::move((*buffered_)[next_++]);
+            } else {
+                current_.reset();
+                buffered_.reset();
+            }
+            return;
+        }
         if (stmt_->step()) {
             current_ = stmt_->row<Row>();
         } else {
@@ -536,6 +555,8 @@ private:
     std::function<void(statement&)> bind_;
     std::optional<statement> stmt_;
     std::optional<Row> current_;
+    std::optional<std::vector<Row>> buffered_; ///< rows read at once (see database::schema_changed_in_transaction_)
+    std::size_t next_ = 0;
 };
 
 // --- ledger ------------------------------------------------------------------------------
@@ -596,9 +617,17 @@ private:
 template <class Row> typename row_range<Row>::iterator row_range<Row>::begin()
 {
     if (!stmt_) {
-        stmt_.emplace(db_->cursor_connection(), sql_, false);
+        sqlite3* const connection = db_->cursor_connection();
+        stmt_.emplace(connection, sql_, false);
         stmt_->template expect_columns<Row>();
         bind_(*stmt_);
+        if (connection == db_->db_ && db_->schema_changed_in_transaction_) {
+            buffered_.emplace();
+            while (stmt_->step()) {
+                buffered_->push_back(stmt_->template row<Row>());
+            }
+            stmt_->reset();
+        }
         advance();
     }
     return iterator(this);

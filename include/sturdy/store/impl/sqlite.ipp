@@ -357,6 +357,22 @@ STURDY_DECL void database::ensure_schema()
     const auto found = stored_schema_version();
     if (!found) {
         const bool owns = !in_transaction();
+        if (!owns) {
+            // In a transaction that changed the schema, SQLite aborts every read pending on the
+            // connection at each ROLLBACK TO (a failed item's): a range reading on it already
+            // would break at the first failure. Ranges begun after this read their rows at once.
+            for (sqlite3_stmt* s = sqlite3_next_stmt(db_, nullptr); s != nullptr; s = sqlite3_next_stmt(db_, s)) {
+                if (sqlite3_stmt_busy(s) != 0 && sqlite3_stmt_readonly(s) != 0) {
+                    throw usage_error("sqlite::database: the sturdy tables of " + path_ +
+                                      " would be created inside your transaction while rows are being read on "
+                                      "it (" +
+                                      std::string(sqlite3_sql(s)) +
+                                      "), and SQLite would abort that read at the first failed item: call "
+                                      "ledger() or checkpoint() before reading, or before begin()");
+                }
+            }
+            schema_changed_in_transaction_ = true;
+        }
         auto sp = savepoint();
         exec(schema_v1);
         execute("INSERT INTO sturdy_schema(version) VALUES(?)", schema_version);
@@ -479,6 +495,7 @@ STURDY_DECL void database::end_transaction(bool committed)
         schema_ready_ = true;
     }
     schema_created_at_.reset();
+    schema_changed_in_transaction_ = false;
 }
 
 STURDY_DECL void database::savepoint_released(std::size_t depth) noexcept
