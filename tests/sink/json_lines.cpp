@@ -77,8 +77,9 @@ TEST_CASE("each event is one line of JSON with its fields; strings are escaped")
     sturdy::log_event folded{.kind = sturdy::log_event_kind::folded, .severity = sturdy::level::warning};
     folded.reason = "no address";
     folded.more = 119;
-    CHECK(sink.line(folded, at_ms(0)).ends_with(R"("event":"folded","job":"job \"a\"\n","reason":"no address","more":119})"
-                                                "\n"));
+    CHECK(sink.line(folded, at_ms(0))
+              .ends_with(R"("event":"folded","job":"job \"a\"\n","reason":"no address","more":119})"
+                         "\n"));
 
     sturdy::log_event stopped{.kind = sturdy::log_event_kind::stopped, .severity = sturdy::level::error};
     stopped.reason = "time budget";

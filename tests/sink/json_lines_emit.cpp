@@ -20,9 +20,11 @@ int main()
     // The wall clock of the lines: a fixed instant, plus the manual clock's time.
     const auto base = std::chrono::system_clock::time_point(std::chrono::milliseconds(1764558514123));
     sturdy::json_lines_sink sink(
-        "invoicing \"eu\"",
-        [](std::string_view line) { std::fwrite(line.data(), 1, line.size(), stdout); },
-        [&] { return base + std::chrono::duration_cast<std::chrono::system_clock::duration>(clock.now().time_since_epoch()); });
+        "invoicing \"eu\"", [](std::string_view line) { std::fwrite(line.data(), 1, line.size(), stdout); },
+        [&] {
+            return base +
+                   std::chrono::duration_cast<std::chrono::system_clock::duration>(clock.now().time_since_epoch());
+        });
     std::vector<int> input(200);
     for (int i = 0; i < 200; ++i) {
         input[static_cast<std::size_t>(i)] = i;
