@@ -14,6 +14,7 @@
 #error "sturdy/src.hpp is for STURDY_SEPARATE_COMPILATION builds: define it for every file (sturdy/config.hpp)"
 #endif
 
+#include <sturdy/hook/impl/prometheus.ipp>
 #include <sturdy/impl/clock.ipp>
 #include <sturdy/impl/error.ipp>
 #include <sturdy/impl/log.ipp>

@@ -2,6 +2,7 @@
 // includes every public header, as the test's own file does: a header that defines a function
 // that is not inline makes the link fail with a multiple definition. Its test runs a pipeline
 // from this file, against the same definitions (compiled once, in the libraries built from src/).
+#include <sturdy/hook/prometheus.hpp>
 #include <sturdy/sink/json_lines.hpp>
 #include <sturdy/store/memory.hpp>
 #include <sturdy/store/postgres.hpp>

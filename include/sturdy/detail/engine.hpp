@@ -179,21 +179,26 @@ template <class Job> class engine {
     static constexpr bool has_ledger = has<ledger_slot_i>;
     static constexpr bool has_chunk = has<chunk_slot_i>;
     static constexpr bool has_retry = has<retry_slot_i>;
-    static constexpr bool has_log = has<log_slot_i>;
     static constexpr bool has_clock = has<clock_slot_i>;
-    static constexpr bool has_failure_budget = has<failure_budget_slot_i>;
-    static constexpr bool has_time_budget = has<time_budget_slot_i>;
     static constexpr bool has_watermark = has<watermark_slot_i>;
 
-    // The user's hooks (hook.hpp), and which events any of them handles: an event no hook
-    // handles is not computed.
+    // The hooks (hook.hpp): the built-in run-level stages that are in the pipeline, in a fixed
+    // order, then the user's, in the order written; and which events any of them handles: an
+    // event no hook handles is not computed.
     template <class S> struct hook_types {
         using type = std::tuple<>;
     };
     template <class... Held> struct hook_types<hook_list<Held...>> {
         using type = std::tuple<std::remove_reference_t<Held>...>;
     };
-    using hook_tuple = typename hook_types<slot_t<hooks_slot_i>>::type;
+    template <std::size_t I> using builtin_hook = std::conditional_t<has<I>, std::tuple<slot_t<I>>, std::tuple<>>;
+    using builtin_hooks = std::index_sequence<failure_budget_slot_i, time_budget_slot_i, log_slot_i, watermark_slot_i>;
+    template <class Seq> struct all_hooks;
+    template <std::size_t... I> struct all_hooks<std::index_sequence<I...>> {
+        using type = decltype(std::tuple_cat(std::declval<builtin_hook<I>>()...,
+                                             std::declval<typename hook_types<slot_t<hooks_slot_i>>::type>()));
+    };
+    using hook_tuple = typename all_hooks<builtin_hooks>::type;
     template <template <class> class Handles> static constexpr bool any_hook = []<class... H>(std::tuple<H...>*) {
         return (Handles<H>::value || ...);
     }(static_cast<hook_tuple*>(nullptr));
@@ -204,10 +209,10 @@ template <class Job> class engine {
     static constexpr bool hooks_see_items = any_hook<sees_items>;
     static constexpr bool hooks_before_commit = any_hook<sees_commit>;
     /// The fast path keeps the chunk's last item for a `before_commit` event.
-    static constexpr bool wants_last_item = has_watermark || hooks_before_commit;
+    static constexpr bool wants_last_item = hooks_before_commit;
     /// Item outcomes must be seen in order: the fast path leaves a chunk to the careful path at
     /// an item whose key function threw (it would otherwise be reported after the chunk).
-    static constexpr bool outcomes_in_order = has_failure_budget || hooks_see_items;
+    static constexpr bool outcomes_in_order = hooks_see_items;
 
     static_assert(has<effect_slot_i>, "sturdy::drain: the pipeline has no effect to run; add | sturdy::guarded(fn)");
 
@@ -288,15 +293,6 @@ public:
     report run()
     {
         start_ = now();
-        if constexpr (has_log) {
-            auto& s = slot<log_slot_i>();
-            log_.emplace(s.every, s.sink);
-            std::optional<std::size_t> total;
-            if constexpr (std::ranges::sized_range<source_type>) {
-                total = static_cast<std::size_t>(std::ranges::size(job_.source));
-            }
-            log_->start(start_, total);
-        }
         each_hook([&](auto& h) {
             if constexpr (handles_run_start<std::remove_reference_t<decltype(h)>>) {
                 std::optional<std::size_t> total;
@@ -317,18 +313,10 @@ public:
         items.reserve(std::min<std::size_t>(chunk_size_, 1U << 16U));
         auto it = std::ranges::begin(job_.source);
         auto end = std::ranges::end(job_.source);
-        duration longest_chunk{};
         // A claiming input compares equal to its end once the chunk's claim is read: the run ends
         // after a chunk that claimed nothing.
         while ((claims_input || it != end) && stop_reason_.empty()) {
             const auto chunk_start = now();
-            if constexpr (has_time_budget) {
-                const auto budget = slot<time_budget_slot_i>().budget;
-                if (chunk_start + longest_chunk - start_ > budget) {
-                    stop_reason_ = "time budget of " + format_duration(budget) + " reached";
-                    break;
-                }
-            }
             if (!hooks_before_chunk(chunk_start)) {
                 break;
             }
@@ -340,7 +328,7 @@ public:
             if (fast) {
                 if (run_fast_chunk(it, end, stop)) {
                     fast_backoff_ /= 2;
-                    finish_chunk_tick(chunk_start, longest_chunk);
+                    finish_chunk_tick(chunk_start);
                     if (claims_input && fast_read_ == 0) {
                         break;
                     }
@@ -373,7 +361,7 @@ public:
                 }
                 run_chunk_with_retries(items, after_fast, read_chunk);
                 if (items.empty()) {
-                    finish_chunk_tick(chunk_start, longest_chunk);
+                    finish_chunk_tick(chunk_start);
                     break;
                 }
             } else {
@@ -385,7 +373,7 @@ public:
             } else if (!fast && careful_chunks_left_ > 0) {
                 --careful_chunks_left_;
             }
-            finish_chunk_tick(chunk_start, longest_chunk);
+            finish_chunk_tick(chunk_start);
         }
         report_.stopped_early = stop_reason_;
         if constexpr (!claims_input) { // what a claiming input has left is not this worker's to count
@@ -394,12 +382,6 @@ public:
             }
         }
         report_.elapsed = now() - start_;
-        if (log_) {
-            if (!stop_reason_.empty()) {
-                log_->stopped(stop_reason_);
-            }
-            log_->summary(report_);
-        }
         each_hook([&](auto& h) {
             if constexpr (handles_run_end<std::remove_reference_t<decltype(h)>>) {
                 h.on_run_end(std::as_const(report_));
@@ -492,7 +474,7 @@ private:
         if constexpr (rereadable) {
             chunk_begin.emplace(it);
         }
-        std::optional<It> last; // the chunk's last item, for the watermark
+        std::optional<It> last; // the chunk's last item, for before_commit (the watermark)
         fast_counts c;
         try {
             auto scope = policy::open_chunk(*tx_);
@@ -532,9 +514,6 @@ private:
                     } else {
                         last_item = &replay_.back();
                     }
-                    if constexpr (has_watermark) {
-                        set_watermark(*last_item);
-                    }
                     hooks_before_commit_event(chunk_committing<value_type>{last_item, c.n, c.done});
                 }
             }
@@ -544,6 +523,8 @@ private:
             scope.commit();
         } catch (const std::logic_error&) {
             throw; // a usage error: as on the careful path, it is not the chunk's fault
+        } catch (const crash&) {
+            throw; // a simulated process death: nothing may survive it
         } catch (...) {
             stop.what = fast_stop::cause::chunk_error;
             stop.error = std::current_exception();
@@ -560,7 +541,6 @@ private:
         report_.skipped += c.skipped;
         report_.quarantined += c.quarantined;
         report_.chunks += c.n > 0 ? 1 : 0; // a claiming input's last claim may find nothing
-        note_successes(c.done + c.skipped);
         hooks_on_successes(successes{c.done, c.skipped, c.quarantined});
         if (!fast_key_failures_.empty()) {
             report_fast_key_failures();
@@ -721,6 +701,8 @@ private:
     {
         try {
             return make_key(std::invoke(slot<ledger_slot_i>().key_fn, v));
+        } catch (const crash&) {
+            throw; // a simulated process death: nothing may survive it
         } catch (...) {
             threw = true;
             note_fast_key_failure(position);
@@ -762,7 +744,6 @@ private:
             }
         }
         if (succeeded > 0) {
-            note_successes(succeeded);
             hooks_on_successes(successes{succeeded, 0, 0});
         }
         entry& bad = items[stop.index];
@@ -776,13 +757,9 @@ private:
         segment_limit_ = std::clamp<std::size_t>((stop.index + 1) / 2, min_segment, max_segment);
     }
 
-    void finish_chunk_tick(time_point chunk_start, duration& longest_chunk)
+    void finish_chunk_tick(time_point chunk_start)
     {
         const time_point end = now();
-        longest_chunk = std::max(longest_chunk, end - chunk_start);
-        if (log_) {
-            log_->tick(report_.seen, report_, [this] { return now(); });
-        }
         each_hook([&](auto& h) {
             if constexpr (handles_after_chunk<std::remove_reference_t<decltype(h)>>) {
                 h.after_chunk(chunk_ended{end, end - chunk_start, std::as_const(report_)});
@@ -794,6 +771,17 @@ private:
     /// Calls `f` on each of the user's hooks, in the order they were written.
     template <class F> void each_hook(F&& f)
     {
+        [&]<std::size_t... I>(std::index_sequence<I...>)
+        {
+            (
+                [&] {
+                    if constexpr (has<I>) {
+                        f(slot<I>());
+                    }
+                }(),
+                ...);
+        }
+        (builtin_hooks{});
         if constexpr (has<hooks_slot_i>) {
             std::apply([&](auto&... h) { (f(h), ...); }, slot<hooks_slot_i>().hooks);
         } else {
@@ -901,6 +889,8 @@ private:
         if constexpr (has_ledger) {
             try {
                 e.item_key = make_key(std::invoke(slot<ledger_slot_i>().key_fn, std::as_const(e.item)));
+            } catch (const crash&) {
+                throw; // a simulated process death: nothing may survive it
             } catch (...) {
                 e.initial = e.st = state::failed;
                 e.fail(key_failure_reason(e.item_key));
@@ -946,6 +936,8 @@ private:
                 }
             }
             return state::done;
+        } catch (const crash&) {
+            throw; // a simulated process death: nothing may survive it
         } catch (...) {
             failure = failure_from_current_exception(&item_key);
             return state::failed;
@@ -1037,22 +1029,17 @@ private:
         stop_index_ = index;
     }
 
-    // The failure budget and the hooks' on_item watch final outcomes in processing order, once
-    // per item. A verdict that stops the run gives back the chunk's latest failures (they become
-    // "unprocessed": an outage is not the items' fault) and the chunk stops after the items
-    // before `index` are finished.
+    // Hooks with on_item (the failure budget among them) see final outcomes in processing
+    // order, once per item. A verdict that stops the run gives back the chunk's latest failures
+    // (they become "unprocessed": an outage is not the items' fault) and the chunk stops after
+    // the items before `index` are finished.
     void watch(std::vector<entry>& items, std::size_t index)
     {
         if constexpr (outcomes_in_order) {
             if (items[index].st == state::unprocessed || std::exchange(items[index].watched, true)) {
                 return;
             }
-            budget_watch(items, index);
-            if constexpr (hooks_see_items) {
-                if (items[index].st != state::unprocessed) {
-                    hooks_on_item(items, index);
-                }
-            }
+            hooks_on_item(items, index);
         } else {
             (void)items;
             (void)index;
@@ -1061,7 +1048,7 @@ private:
 
     void hooks_on_item(std::vector<entry>& items, std::size_t index)
     {
-        entry& e = items[index];
+        const entry& e = items[index];
         const bool failed = e.st == state::failed;
         if (failed) {
             chunk_failures_.push_back(index);
@@ -1093,77 +1080,6 @@ private:
                 }
             }
         });
-    }
-
-    void budget_watch(std::vector<entry>& items, std::size_t index)
-    {
-        if constexpr (has_failure_budget) {
-            const auto& budget = slot<failure_budget_slot_i>();
-            const bool failed = items[index].st == state::failed;
-            if (!failed) {
-                note_successes(1);
-                return;
-            }
-            observe_in_window(true);
-            ++streak_;
-            streak_in_chunk_.push_back(index);
-            std::string why;
-            if (streak_ >= budget.consecutive) {
-                why = std::to_string(streak_) + " consecutive failures";
-            } else if (budget.window > 0 && window_.size() == budget.window &&
-                       static_cast<double>(window_failures_) >= budget.rate * static_cast<double>(budget.window)) {
-                why = std::to_string(window_failures_) + " of the last " + std::to_string(budget.window) +
-                      " items failed";
-            }
-            if (!why.empty()) {
-                stop_reason_ = "failure budget spent: " + why + ", the last: " + items[index].why() +
-                               " (is a service they depend on unavailable?)";
-                for (const auto i : streak_in_chunk_) {
-                    items[i].st = state::unprocessed;
-                }
-                stop_index_ = index;
-            }
-        } else {
-            (void)items;
-            (void)index;
-        }
-    }
-
-    void observe_in_window(bool failed)
-    {
-        if constexpr (has_failure_budget) {
-            const auto& budget = slot<failure_budget_slot_i>();
-            if (budget.window == 0) {
-                return;
-            }
-            if (window_.size() < budget.window) {
-                window_.push_back(failed);
-            } else {
-                window_failures_ -= window_[window_next_] ? 1 : 0;
-                window_[window_next_] = failed;
-                window_next_ = (window_next_ + 1) % budget.window;
-            }
-            window_failures_ += failed ? 1 : 0;
-        } else {
-            (void)failed;
-        }
-    }
-
-    /// `count` items succeeded (or were skipped as done), in order: the failure budget sees them.
-    void note_successes(std::size_t count)
-    {
-        if constexpr (has_failure_budget) {
-            if (count == 0) {
-                return;
-            }
-            for (std::size_t i = 0; i < std::min(count, slot<failure_budget_slot_i>().window); ++i) {
-                observe_in_window(false); // a window of w forgets all but the last w
-            }
-            streak_ = 0;
-            streak_in_chunk_.clear();
-        } else {
-            (void)count;
-        }
     }
 
     // Successful runs of items share one savepoint; a failure rolls it back, re-runs the items
@@ -1295,7 +1211,6 @@ private:
             (void)read_chunk;
             (void)holds_claim;
         }
-        streak_in_chunk_.clear();
         chunk_failures_.clear();
         failed_in_chunk_ = false;
         if (after_fast != nullptr) {
@@ -1319,7 +1234,6 @@ private:
         if (failed_in_chunk_) { // the fast path has nothing to record
             record_failures(items);
         }
-        advance_watermark(items);
         if constexpr (hooks_before_commit) {
             if (!items.empty()) {
                 const entry* last = nullptr;
@@ -1357,30 +1271,6 @@ private:
     }
 
     /// The checkpoint moves to `v`, the last item of the chunk that was not left unprocessed.
-    void set_watermark(const value_type& v)
-    {
-        auto& s = slot<watermark_slot_i>();
-        s.store->set_checkpoint(s.name, make_key(std::invoke(s.value_fn, v)).str());
-    }
-
-    void advance_watermark(std::vector<entry>& items)
-    {
-        if constexpr (has_watermark) {
-            const entry* last = nullptr;
-            for (const auto& e : items) {
-                if (e.st == state::unprocessed) {
-                    break;
-                }
-                last = &e;
-            }
-            if (last != nullptr) {
-                set_watermark(last->item);
-            }
-        } else {
-            (void)items;
-        }
-    }
-
     // `after_fast`: the fast attempt that gave way to this one (its failure is the first attempt's).
     template <class Read> void run_chunk_with_retries(std::vector<entry>& items, fast_stop* after_fast, Read read_chunk)
     {
@@ -1397,6 +1287,8 @@ private:
                 return;
             } catch (const std::logic_error&) {
                 throw; // a usage error: retrying or skipping the chunk would hide it
+            } catch (const crash&) {
+                throw; // a simulated process death: nothing may survive it
             } catch (...) {
                 const auto failure = failure_from_current_exception(nullptr);
                 report_.retried += retried;
@@ -1438,9 +1330,6 @@ private:
     /// A failure, final for this run: counted, logged, and kept for the report (up to a limit).
     void report_failure(failure_record rec)
     {
-        if (log_) {
-            log_->failure(rec);
-        }
         each_hook([&](auto& h) {
             if constexpr (handles_failure<std::remove_reference_t<decltype(h)>>) {
                 h.on_failure(std::as_const(rec));
@@ -1495,13 +1384,10 @@ private:
     bool per_item_ = true;
     jitter_source jitter_{0x5eedU};
     time_point start_{};
-    std::optional<progress_log> log_;
     std::unordered_map<key, bool> failing_; ///< keys with failure records -> quarantined
     std::string stop_reason_;
     std::size_t stop_index_ = static_cast<std::size_t>(-1);
     bool failed_in_chunk_ = false;                  ///< an item of the chunk in flight failed for good
-    std::size_t streak_ = 0;                        ///< consecutive failures, across chunks
-    std::vector<std::size_t> streak_in_chunk_;      ///< the streak's items in the chunk in flight
     std::vector<std::size_t> chunk_failures_;       ///< the chunk's failed items, in the order the hooks saw them
     std::vector<failure_record> fast_key_failures_; ///< items of the fast chunk whose key function threw
     std::vector<value_type> replay_;                ///< a single-pass input's items of the chunk in flight (fast path)
@@ -1510,9 +1396,6 @@ private:
     std::vector<std::size_t> batch_positions_;      ///< each key's item, by position in the chunk
     std::vector<bool> batch_claimed_;               ///< which keys the claim took
     std::vector<bool> segment_claimed_;             ///< careful path: which items of the segment were claimed
-    std::vector<bool> window_;
-    std::size_t window_next_ = 0;
-    std::size_t window_failures_ = 0;
     report report_;
 };
 

@@ -13,16 +13,22 @@
 /// Sink: a text sink, `sink(sturdy::level, std::string_view)`, or an event sink,
 /// `sink(const sturdy::log_event&)`, which gets each line's fields too (sturdy/log.hpp).
 /// Counting: `seen` is every item read, including those the ledger skips.
+/// A hook (sturdy/hook.hpp) under `drain`: it starts at `on_run_start`, writes progress at
+/// `after_chunk`, failures at `on_failure` and the summary at `on_run_end`. The loop form logs
+/// as items finish (detail/cursor.hpp).
 /// Preconditions: every >= 1 item, or a positive duration.
 
 #include <sturdy/concepts.hpp>
 #include <sturdy/error.hpp>
+#include <sturdy/hook.hpp>
 #include <sturdy/job.hpp>
 #include <sturdy/log.hpp>
+#include <sturdy/report.hpp>
 
 #include <concepts>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,6 +37,25 @@ namespace detail {
 struct log_slot {
     progress_interval every;
     event_fn sink;
+    std::optional<progress_log> log; ///< the run's, from on_run_start
+
+    void on_run_start(const run_started& e)
+    {
+        log.emplace(every, sink);
+        log->start(e.start, e.total);
+    }
+    void after_chunk(const chunk_ended& e)
+    {
+        log->tick(e.so_far.seen, e.so_far, [&] { return e.now; });
+    }
+    void on_failure(const failure_record& f) { log->failure(f); }
+    void on_run_end(const report& r)
+    {
+        if (!r.stopped_early.empty()) {
+            log->stopped(r.stopped_early);
+        }
+        log->summary(r);
+    }
 };
 } // namespace detail
 
@@ -61,7 +86,8 @@ struct logged_every_fn {
 private:
     template <class Sink> static auto make(detail::progress_interval every, Sink sink)
     {
-        return detail::stage<detail::log_slot_i, detail::log_slot>{{every, detail::to_event_fn(std::move(sink))}};
+        return detail::stage<detail::log_slot_i, detail::log_slot>{
+            {every, detail::to_event_fn(std::move(sink)), std::nullopt}};
     }
 };
 

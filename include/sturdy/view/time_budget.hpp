@@ -8,20 +8,35 @@
 /// chunk would end after the deadline (judging by the longest chunk so far) and stops instead,
 /// so no chunk is cut off. The report gives done and `remaining` and says to run again soon.
 /// Time is read from the job's clock (`with_clock`), measured from the start of `drain`.
+/// A hook (sturdy/hook.hpp): `before_chunk` decides, `after_chunk` measures the chunk.
 /// Run with `| sturdy::drain`: a pipeline iterated in a for loop refuses `time_budget` at
 /// compile time.
 /// Preconditions: a positive duration.
 
 #include <sturdy/concepts.hpp>
 #include <sturdy/error.hpp>
+#include <sturdy/hook.hpp>
 #include <sturdy/job.hpp>
+#include <sturdy/report.hpp>
 
+#include <algorithm>
 #include <chrono>
 
 namespace sturdy {
 namespace detail {
 struct time_budget_slot {
     duration budget;
+    duration longest_chunk{}; ///< in this run so far
+
+    void on_run_start(const run_started& /*unused*/) { longest_chunk = {}; }
+    verdict before_chunk(const chunk_starting& e) const
+    {
+        if (e.now + longest_chunk - e.run_start > budget) {
+            return verdict::stop("time budget of " + format_duration(budget) + " reached");
+        }
+        return verdict::go_on();
+    }
+    void after_chunk(const chunk_ended& e) { longest_chunk = std::max(longest_chunk, e.took); }
 };
 } // namespace detail
 
@@ -32,7 +47,7 @@ struct time_budget_fn {
             throw usage_error("time_budget: the budget must be positive, e.g. time_budget(std::chrono::minutes(10))");
         }
         return detail::stage<detail::time_budget_slot_i, detail::time_budget_slot>{
-            {std::chrono::duration_cast<duration>(budget)}};
+            {std::chrono::duration_cast<duration>(budget), {}}};
     }
 };
 

@@ -16,12 +16,16 @@
 /// skipped by the ledger.
 /// Run with `| sturdy::drain`: a pipeline iterated in a for loop refuses `watermark` at
 /// compile time.
+/// A hook (sturdy/hook.hpp): `before_commit` writes the checkpoint.
 /// Preconditions: the store has `checkpoint(name)` and `set_checkpoint(name, value)`.
 
 #include <sturdy/concepts.hpp>
+#include <sturdy/hook.hpp>
 #include <sturdy/job.hpp>
 #include <sturdy/key.hpp>
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -42,6 +46,14 @@ template <class Store, class ValueFn> struct watermark_slot {
     Store* store;
     std::string name;
     ValueFn value_fn;
+
+    /// The checkpoint moves to the chunk's last processed item, in the chunk's transaction.
+    template <class T> void before_commit(const chunk_committing<T>& c)
+    {
+        if (c.last != nullptr) {
+            store->set_checkpoint(name, make_key(std::invoke(value_fn, *c.last)).str());
+        }
+    }
 };
 } // namespace detail
 

@@ -1,0 +1,123 @@
+#pragma once
+/// sturdy/hook/prometheus.hpp — `prometheus_textfile`: a hook that writes a job's metrics in
+/// the Prometheus text exposition format, for node_exporter's textfile collector (the usual way
+/// to monitor batch jobs: node_exporter --collector.textfile.directory=DIR reads DIR/*.prom).
+///
+///     sturdy::prometheus_textfile metrics("/var/lib/node_exporter/textfile/invoicing.prom", "invoicing");
+///     input | ... | sturdy::guarded(fn) | sturdy::hook(metrics) | sturdy::drain;
+///     // or, to see a long run progress: prometheus_textfile(path, job, sturdy::prometheus_textfile::after_each_chunk)
+///
+/// The file is written when the run ends, and also after each chunk with `after_each_chunk`.
+/// Each write is atomic: the text goes to a temporary file in the same directory (named
+/// `.<file name>.XXXXXX`, which the collector ignores: it reads `*.prom` only), made readable by
+/// all (0644, for a collector running as another user), then renamed over the file, so a
+/// reader sees the previous file or the new one, never a part. One file per job: the collector
+/// refuses a series that two files both hold.
+///
+/// The metrics, each labelled `job_name="<job>"` (not `job`, which Prometheus sets to the
+/// scrape job's name and would rename to `exported_job`):
+///
+/// | metric                                   | type    | value                                                     |
+/// |------------------------------------------|---------|-----------------------------------------------------------|
+/// | `sturdy_items_total{outcome=...}`        | counter | items done, skipped, failed, quarantined (report's counts) |
+/// | `sturdy_retries_total`                   | counter | extra attempts after transient failures                    |
+/// | `sturdy_runs_total`                      | counter | runs that ended                                            |
+/// | `sturdy_run_items{outcome=...}`          | gauge   | the last run's (or, while it runs, the current run's) done,
+/// skipped, failed, quarantined, remaining | | `sturdy_run_duration_seconds`            | gauge   | the last run's
+/// duration (the current one's so far), by the job's clock | | `sturdy_last_success_timestamp_seconds`  | gauge   |
+/// Unix time when a run last ended with nothing failed and nothing left (`ok()` and not `run_again_soon()`); 0 if none
+/// has | | `sturdy_work_remains`                    | gauge   | 1 when the last run left work for a rerun soon
+/// (`run_again_soon()`), else 0 | | `sturdy_running`                         | gauge   | 1 in a file written after a
+/// chunk, 0 in the one written at the run's end |
+///
+/// Counters add up over runs: each run starts from the values in the file it replaces (so they
+/// only grow, as Prometheus expects; a missing or unreadable file starts them at 0, which
+/// Prometheus reads as a counter reset), and `last_success` is kept from it when the run does
+/// not succeed. A run that dies leaves its last file, with `sturdy_running 1`: alert on
+/// `sturdy_running == 1` with an old `node_textfile_mtime_seconds`.
+/// Time: durations from the job's clock (`with_clock`); the success timestamp needs a calendar
+/// time, which the steady job clock does not have, so it comes from the wall clock given to the
+/// constructor (the system clock by default; tests pass a fixed one).
+/// Errors: a job name that is empty, or a directory that does not exist, are refused by the
+/// constructor (`usage_error`). A write that fails during the run (disk full, permissions) does
+/// not end the run, whose work is done: the message is kept in `last_error()` and the next write
+/// tries again. `write_textfile` (below) throws instead.
+
+#include <sturdy/config.hpp>
+#include <sturdy/hook.hpp>
+#include <sturdy/report.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace sturdy {
+
+/// The counters a textfile holds, read back so that the next run adds to them.
+struct prometheus_totals {
+    std::size_t done = 0;
+    std::size_t skipped = 0;
+    std::size_t failed = 0;
+    std::size_t quarantined = 0;
+    std::size_t retries = 0;
+    std::size_t runs = 0;
+    double last_success = 0; ///< Unix seconds; 0: never
+};
+
+/// The exposition text for `job`: `before` (the previous file's counters) plus `r`, `r`'s own
+/// counts as the run gauges, `seconds` as the run's duration. `running`: written mid-run (the
+/// counters are not yet final and `runs` is not incremented).
+[[nodiscard]] STURDY_DECL std::string prometheus_text(std::string_view job, const prometheus_totals& before,
+                                                      const report& r, double seconds, bool running,
+                                                      std::chrono::system_clock::time_point now);
+
+/// The counters in a textfile written by `prometheus_text` for `job`; zeros when the file does
+/// not exist or holds none of them.
+[[nodiscard]] STURDY_DECL prometheus_totals read_prometheus_totals(const std::filesystem::path& path,
+                                                                   std::string_view job);
+
+/// Writes `text` to `path` atomically: a temporary file in the same directory, mode 0644, then
+/// renamed over `path`. Throws std::system_error naming the file on failure (and removes the
+/// temporary file).
+STURDY_DECL void write_file_atomically(const std::filesystem::path& path, std::string_view text);
+
+/// At a run's end, without the hook: reads the counters in `path`, adds `r`'s, writes the file
+/// atomically. Throws on failure. `now`: for the success timestamp.
+STURDY_DECL void write_textfile(const std::filesystem::path& path, std::string_view job, const report& r,
+                                std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+
+class prometheus_textfile {
+public:
+    enum when { at_run_end, after_each_chunk };
+    using wall_clock = std::function<std::chrono::system_clock::time_point()>;
+
+    STURDY_DECL prometheus_textfile(std::filesystem::path path, std::string job, when w = at_run_end,
+                                    wall_clock now = {});
+
+    STURDY_DECL void on_run_start(const run_started& e);
+    STURDY_DECL void after_chunk(const chunk_ended& e);
+    STURDY_DECL void on_run_end(const report& r);
+
+    /// Why the last write failed; empty when it succeeded.
+    [[nodiscard]] const std::string& last_error() const noexcept { return last_error_; }
+    [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+
+private:
+    STURDY_DECL void write(const report& r, double seconds, bool running);
+
+    std::filesystem::path path_;
+    std::string job_;
+    when when_;
+    wall_clock now_;
+    prometheus_totals before_;
+    time_point start_{};
+    std::string last_error_;
+};
+
+} // namespace sturdy
+
+#ifndef STURDY_SEPARATE_COMPILATION
+#include <sturdy/hook/impl/prometheus.ipp>
+#endif
