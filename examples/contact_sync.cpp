@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -89,10 +90,14 @@ inline constexpr const char* postgres_changed_sql = R"sql(
      ORDER BY write_date, id
 )sql";
 
-/// `changed_sql` read lazily, with the ids still failing in the store's syntax.
-inline auto changed_contacts(sturdy::sqlite::database& db, std::int64_t since, const std::vector<std::int64_t>& failing)
+/// `changed_sql` read lazily, with the ids still failing in the store's syntax. SQLite: `Db` is
+/// the database or a store around it (the crash simulation's sturdy::testing::faulty,
+/// tests/testing/seed_jobs.cpp).
+template <class Db>
+requires(!std::same_as<Db, sturdy::postgres::database>) auto changed_contacts(Db& db, std::int64_t since,
+                                                                              const std::vector<std::int64_t>& failing)
 {
-    return db.rows<contact>(changed_sql, since, fmt::format("[{}]", fmt::join(failing, ",")));
+    return db.template rows<contact>(changed_sql, since, fmt::format("[{}]", fmt::join(failing, ",")));
 }
 inline auto changed_contacts(sturdy::postgres::database& db, std::int64_t since,
                              const std::vector<std::int64_t>& failing)
@@ -202,6 +207,8 @@ inline std::optional<std::int64_t> contact_of(const sturdy::key& k)
 
 /// The job: pushes every contact changed since the last committed checkpoint, and every contact
 /// whose push is still failing, to `remote`.
+/// `Db` is the SQLite database, or a sturdy::testing::faulty one around it in the crash
+/// simulation (tests/testing/seed_jobs.cpp).
 template <sturdy::commit_policy Commit = sturdy::commit, sturdy::clock Clock = sturdy::steady_clock,
           sturdy::log_sink Sink = sturdy::stderr_sink, class Db>
 sturdy::report sync_contacts(Db& db, remote_crm& remote, const options& o, Clock& clock, Sink sink = {})

@@ -160,11 +160,13 @@ template <class Db> std::vector<std::int64_t> malformed_starts(Db& db)
     }
 }
 
-/// The due (subscription, period) items. SQLite: one query, read lazily. PostgreSQL: each chunk
-/// claims its items in its transaction, so several workers split them.
-inline auto due_items(sturdy::sqlite::database& db, const sturdy::sqlite::ledger&, const std::string& through)
+/// The due (subscription, period) items. SQLite: one query, read lazily; `Db` is the database or
+/// a store around it (the crash simulation's sturdy::testing::faulty, tests/testing/seed_jobs.cpp).
+/// PostgreSQL: each chunk claims its items in its transaction, so several workers split them.
+template <class Db, class Ledger>
+requires(!on_postgres<Db>) auto due_items(Db& db, const Ledger&, const std::string& through)
 {
-    return db.rows<due>(due_sql, through);
+    return db.template rows<due>(due_sql, through);
 }
 inline auto due_items(sturdy::postgres::database& db, const sturdy::postgres::ledger& ledger,
                       const std::string& through)
@@ -200,6 +202,8 @@ template <class Db> std::int64_t insert_invoice(Db& db, const due& d)
 
 /// The job: invoices every due (subscription, period) through `o.through`. `Commit` is
 /// sturdy::commit in production and sturdy::no_commit in tests that roll everything back.
+/// `Db` is the SQLite database, or a sturdy::testing::faulty one around it in the crash
+/// simulation (tests/testing/seed_jobs.cpp).
 template <sturdy::commit_policy Commit = sturdy::commit, sturdy::clock Clock = sturdy::steady_clock,
           sturdy::log_sink Sink = sturdy::stderr_sink, class Db>
 sturdy::report invoice_due(Db& db, const options& o, Clock& clock, Sink sink = {})

@@ -97,6 +97,15 @@ public:
     using std::invalid_argument::invalid_argument;
 };
 
+/// The death of the process, simulated: no loop in sturdy handles it (each of the loop's
+/// catch-alls rethrows it), so it leaves `drain` at once with the chunk in flight uncommitted,
+/// as a kill would leave it. sturdy/testing.hpp's crash simulator throws it; an effect of yours
+/// that catches everything must rethrow it too (`catch (const sturdy::crash&) { throw; }`).
+class crash : public std::exception {
+public:
+    [[nodiscard]] const char* what() const noexcept override { return "sturdy::crash (a simulated process death)"; }
+};
+
 /// Outcome's hook, found by ADL: `value()` on a `sturdy::result` holding an error throws
 /// `failure_error` with the error's code and message.
 [[noreturn]] STURDY_DECL void outcome_throw_as_system_error_with_payload(error e);

@@ -210,7 +210,8 @@ def check_meson(ctx, where, words, env):
             fail(where, f"selects no test: {proc.stdout.strip()}")
             return None
         for k in env:
-            if not any(k in open(f, encoding="utf-8").read() for f in (ctx.source / "tests").rglob("*.py")):
+            readers = [*(ctx.source / "tests").rglob("*.py"), *(ctx.source / "tests").rglob("*.cpp")]
+            if not any(k in open(f, encoding="utf-8").read() for f in readers):
                 fail(where, f"no test reads {k}")
         return "selects " + ", ".join(line.split(" / ")[-1] for line in proc.stdout.strip().splitlines())
     fail(where, f"no check for 'meson {' '.join(args)}'")

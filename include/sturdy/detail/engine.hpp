@@ -523,6 +523,8 @@ private:
             scope.commit();
         } catch (const std::logic_error&) {
             throw; // a usage error: as on the careful path, it is not the chunk's fault
+        } catch (const crash&) {
+            throw; // a simulated process death: nothing may survive it
         } catch (...) {
             stop.what = fast_stop::cause::chunk_error;
             stop.error = std::current_exception();
@@ -699,6 +701,8 @@ private:
     {
         try {
             return make_key(std::invoke(slot<ledger_slot_i>().key_fn, v));
+        } catch (const crash&) {
+            throw; // a simulated process death: nothing may survive it
         } catch (...) {
             threw = true;
             note_fast_key_failure(position);
@@ -885,6 +889,8 @@ private:
         if constexpr (has_ledger) {
             try {
                 e.item_key = make_key(std::invoke(slot<ledger_slot_i>().key_fn, std::as_const(e.item)));
+            } catch (const crash&) {
+                throw; // a simulated process death: nothing may survive it
             } catch (...) {
                 e.initial = e.st = state::failed;
                 e.fail(key_failure_reason(e.item_key));
@@ -930,6 +936,8 @@ private:
                 }
             }
             return state::done;
+        } catch (const crash&) {
+            throw; // a simulated process death: nothing may survive it
         } catch (...) {
             failure = failure_from_current_exception(&item_key);
             return state::failed;
@@ -1279,6 +1287,8 @@ private:
                 return;
             } catch (const std::logic_error&) {
                 throw; // a usage error: retrying or skipping the chunk would hide it
+            } catch (const crash&) {
+                throw; // a simulated process death: nothing may survive it
             } catch (...) {
                 const auto failure = failure_from_current_exception(nullptr);
                 report_.retried += retried;

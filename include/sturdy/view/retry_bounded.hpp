@@ -76,6 +76,8 @@ template <class Backoff, class Classifier> struct retry_slot {
         for (int attempt = 1;; ++attempt) {
             try {
                 return work();
+            } catch (const crash&) {
+                throw; // a simulated process death: nothing may survive it
             } catch (...) {
                 attempt_failure f{nullptr, std::current_exception(), {}, describe(std::current_exception())};
                 auto c = classifier;
