@@ -225,3 +225,30 @@ TEST_CASE("a hook without events is refused (compile-time checks)")
     STATIC_REQUIRE(sturdy::run_hook<stop_after, int>);
     STATIC_REQUIRE(sturdy::run_hook<two_strikes, int>);
 }
+
+TEST_CASE(
+    "the built-in stages are hooks called before the user's: a spent failure budget stops before they see the item")
+{
+    sturdy::memory::database db;
+    auto ledger = db.ledger("job");
+    std::vector<std::string> events;
+    const auto r = range_of(10) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 10) |
+                   sturdy::guarded([](int v) {
+                       if (v == 3 || v == 4) {
+                           throw std::runtime_error("down");
+                       }
+                   }) |
+                   sturdy::hook(recorder{"a", &events}) | sturdy::failure_budget(2) | sturdy::drain;
+    CHECK(r.stopped_early.starts_with("failure budget spent: 2 consecutive failures"));
+    CHECK(r.done == 3);
+    CHECK(r.remaining == 7); // 3 and 4 given back, 5..9 not reached
+    CHECK(events == std::vector<std::string>{
+                        "a start 10",
+                        "a chunk after 0",
+                        "a successes 3/0/0",
+                        "a item 3 failed: down", // item 4 spent the budget, which was called first
+                        "a commit 10 items, 3 done, last 2",
+                        "a ended, done 3",
+                        "a end, done 3",
+                    });
+}

@@ -119,7 +119,8 @@ def invoicing(binary, kills, rng, workdir):
                               "VALUES(?, ?, ?, ?, ?)", (next_id, f"late-{next_id}", amount,
                                                         month_add(through, -rng.randrange(0, 6)), 1))
                     next_id += 1
-    report = r.finish(base + ["--through", through, "--fail-rate", "0.2", "--seed", "1"])
+    # --init: a kill that landed before the file was created leaves none (it adds nothing otherwise).
+    report = r.finish(base + ["--through", through, "--fail-rate", "0.2", "--seed", "1", "--init", "300"])
     check(report["remaining"] == 0 and report["awaiting_retry"] == 0, f"final report: {report}")
 
     c = sqlite3.connect(db)
@@ -181,7 +182,7 @@ def contact_sync(binary, kills, rng, workdir):
                     cid = rng.randrange(1, n + 1)
                     c.execute("UPDATE contact SET email = ?, write_date = (SELECT max(write_date) + 1 FROM contact) "
                               "WHERE id = ?", (f"c{cid}-{rng.randrange(1 << 20)}@example.com", cid))
-    report = r.finish(base + ["--outage-rate", "0.2", "--seed", "1"])
+    report = r.finish(base + ["--outage-rate", "0.2", "--seed", "1", "--init", "500"])
     check(report["remaining"] == 0 and report["awaiting_retry"] == 0, f"final report: {report}")
 
     c = sqlite3.connect(db)

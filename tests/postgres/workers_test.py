@@ -15,7 +15,7 @@ checks with SQL that every item's effect ran exactly once and never in two worke
   restart     the server restarted mid-run ($STURDY_PG_CTL restart -m fast): the workers
               reconnect and finish, 0 lost, 0 duplicated
 
-    workers_test.py WORKER_BINARY [--workers 4] [--items 20000] [--kill-items 2000] [--kills 12]
+    workers_test.py WORKER_BINARY [--workers 4] [--items 20000] [--kill-items 10000] [--kills 12]
                     [--seed S] [--only split|kill|terminate|restart]
 
 STURDY_WORKERS_KILLS overrides --kills (the long run: STURDY_WORKERS_KILLS=500
@@ -62,6 +62,9 @@ class Job:
     def run_all(self, workers):
         procs = [self.start(w) for w in range(1, workers + 1)]
         return [self.finish(p, w) for w, p in enumerate(procs, start=1)]
+
+    def done(self):
+        return int(psql("SELECT count(*) FROM sturdy_ledger WHERE namespace = 'work'", self.name))
 
     def check_exactly_once(self):
         q = lambda sql: psql(sql, self.name)
@@ -120,13 +123,14 @@ def kill(args, rng):
         else:
             job.finish(proc, victim)
         procs[victim] = job.start(victim)
-        if all(p.poll() is not None for p in procs.values()):
+        if job.done() == job.items:
             break  # the work ran out before the kills did
     for w, p in procs.items():
         job.finish(p, w)
     for r in job.run_all(args.workers):  # what the dead left behind, if the others had ended
         pass
     job.check_exactly_once()
+    check(kills > 0, "kill: no worker was killed mid-run (the work ran out first)")
     print(f"kill: {kills} SIGKILLs over {args.workers} workers x {args.kill_items} items: 0 lost, 0 duplicated")
 
 
@@ -157,7 +161,7 @@ def restart(args, rng):
     done = 0
     while done < target and time.monotonic() < deadline and any(p.poll() is None for p in procs):
         time.sleep(0.02)
-        done = int(psql("SELECT count(*) FROM sturdy_ledger WHERE namespace = 'work'", "restarted"))
+        done = job.done()
     running = sum(1 for p in procs if p.poll() is None)
     subprocess.run([os.environ["STURDY_PG_CTL"], "restart", "-m", "fast", "-w", "-t", "60"], check=True,
                    stdout=subprocess.DEVNULL)
@@ -177,7 +181,7 @@ def main():
     p.add_argument("binary")
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--items", type=int, default=20000)
-    p.add_argument("--kill-items", type=int, default=2000)
+    p.add_argument("--kill-items", type=int, default=10000)
     p.add_argument("--kills", type=int, default=int(os.environ.get("STURDY_WORKERS_KILLS", "12")))
     p.add_argument("--seed", type=int, default=int(os.environ.get("STURDY_WORKERS_SEED", random.randrange(1 << 30))))
     p.add_argument("--only", choices=["split", "kill", "terminate", "restart"])

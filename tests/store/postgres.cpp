@@ -3,6 +3,7 @@
 #include "fixtures.hpp"
 
 #include <sturdy/store/postgres.hpp>
+#include <sturdy/store/postgres_claim.hpp>
 #include <sturdy/sturdy.hpp>
 
 #include <catch2/catch.hpp>
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
+#include <numeric>
 #include <optional>
 #include <ranges>
 #include <stdexcept>
@@ -616,4 +618,62 @@ TEST_CASE("postgres: claim_all claims a batch of keys in one statement")
     CHECK(ledger.size() == 1);
     ledger.claim_all({}, claimed);
     CHECK(claimed.empty());
+}
+
+namespace {
+/// The lines of a plan that read `table`, each of which must be a per-row index probe (an
+/// Index Scan or Index Only Scan), never a scan of the table's rows of the whole namespace.
+void check_index_probes(const std::vector<std::string>& plan, std::string_view table)
+{
+    const std::string all = std::accumulate(plan.begin(), plan.end(), std::string(),
+                                            [](std::string a, const std::string& b) { return a + b + "\n"; });
+    INFO(all);
+    int probes = 0;
+    for (const auto& line : plan) {
+        if (contains_text(line, std::string(" on ") + std::string(table))) {
+            CHECK(contains_text(line, "Index"));
+            CHECK_FALSE(contains_text(line, "Bitmap"));
+            ++probes;
+        }
+    }
+    CHECK(probes > 0);
+    CHECK_FALSE(contains_text(all, "Materialize"));
+    CHECK_FALSE(contains_text(all, "hashed SubPlan"));
+}
+} // namespace
+
+TEST_CASE("postgres: a claim looks its candidates up in the ledger by index, even when the ledger's statistics are "
+          "stale")
+{
+    fresh f;
+    auto& db = f.db;
+    auto ledger = db.ledger("job");
+    // A job in progress before autovacuum has analyzed the ledger: without statistics the
+    // planner guesses that few of its rows are this job's, and would rather read them all once
+    // and compare each candidate against them (every done key per claim, growing with the job).
+    db.exec("ALTER TABLE sturdy_ledger SET (autovacuum_enabled = false);"
+            "ALTER TABLE sturdy_failure SET (autovacuum_enabled = false);"
+            "CREATE TABLE w(id bigint PRIMARY KEY, v bigint NOT NULL);"
+            "INSERT INTO w SELECT i, i FROM generate_series(1, 20000) AS i;"
+            "INSERT INTO sturdy_ledger SELECT 'job', i::text, false, 0 FROM generate_series(1, 15000) AS i;"
+            "ANALYZE w");
+    auto work = pg::claim_rows<std::tuple<std::int64_t, std::int64_t>>(
+        db, ledger, {.select = "w.id, w.v", .from = "w", .key = "w.id", .lock = "w", .resume = "w.id"});
+    db.begin();
+    check_index_probes(work.explain_claim(200), "sturdy_ledger");
+    // A claim, then the next one from where it ended, and the statement that follows each claim.
+    work.begin_chunk(200);
+    auto it = work.begin();
+    REQUIRE(it != work.end()); // claims
+    CHECK(std::get<0>(*it) == 15001);
+    CHECK(work.claims() == 1);
+    check_index_probes(work.explain_claim(200), "sturdy_ledger");
+    check_index_probes(db.query<std::string>(std::string("EXPLAIN ") + pg::detail::finished_sql,
+                                             "1\x1f"
+                                             "2",
+                                             "3\x1f"
+                                             "4",
+                                             "job", std::int64_t{0}),
+                       "sturdy_ledger");
+    db.rollback();
 }

@@ -4,8 +4,8 @@
 /// `idempotent_by` is present) and, every n items, the chunk commits (when `chunked(tx, n)` is).
 /// Leaving the loop early, by `break` or an exception, rolls back the chunk in flight; finished
 /// chunks stay committed. Progress is logged when `logged_every` is present, as items finish.
-/// `watermark`, `time_budget`, `failure_budget` and `retry_bounded` are refused at compile time
-/// (job.hpp): they need `| sturdy::drain`.
+/// `watermark`, `time_budget`, `failure_budget`, `retry_bounded` and hooks (`sturdy::hook`) are
+/// refused at compile time (job.hpp): they need `| sturdy::drain`.
 
 #include <sturdy/clock.hpp>
 #include <sturdy/concepts.hpp>

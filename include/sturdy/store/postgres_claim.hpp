@@ -53,6 +53,23 @@
 
 namespace sturdy::postgres {
 
+namespace detail {
+/// After a claim: which of its keys ($1) the ledger or a failure record of this run holds
+/// (true), and which keys of the claim before ($2) the ledger does not hold (false). $3 the
+/// namespace, $4 when the worker started. Each lookup is an index probe per key: OFFSET 0 keeps
+/// the planner from turning an EXISTS into a join or a hashed subplan over the whole namespace,
+/// which it picks when its statistics of `sturdy_ledger` are older than the job's progress (the
+/// usual case while a job fills the ledger): each claim then read every done key of the job,
+/// and a job's claims grew slower the further it went.
+inline constexpr const char* finished_sql =
+    "SELECT true, k FROM unnest(string_to_array($1, E'\\x1f')) AS k WHERE EXISTS "
+    "(SELECT 1 FROM sturdy_ledger WHERE namespace = $3 AND item_key = k OFFSET 0) OR EXISTS "
+    "(SELECT 1 FROM sturdy_failure WHERE namespace = $3 AND item_key = k AND (quarantined OR last_failed >= $4) "
+    "OFFSET 0) "
+    "UNION ALL SELECT false, k FROM unnest(string_to_array($2, E'\\x1f')) AS k WHERE NOT EXISTS "
+    "(SELECT 1 FROM sturdy_ledger WHERE namespace = $3 AND item_key = k OFFSET 0)";
+} // namespace detail
+
 /// The parts of a claiming query. Parameters of the caller's SQL are $1, $2 ... (the arguments
 /// given to `claim_rows`).
 struct claim_query {
@@ -133,14 +150,18 @@ public:
         const std::string resume_column = q.resume.empty() ? "" : ", (" + q.resume + ")::text";
         const std::string from_floor =
             q.resume.empty() ? "" : " AND (" + q.resume + ") >= $" + std::to_string(sizeof...(Args) + 5);
-        claim_sql_ = "SELECT " + q.select + ", " + key + resume_column + " FROM " + q.from + " WHERE " + where +
-                     " AND NOT EXISTS (SELECT 1 FROM sturdy_ledger AS sturdy_l WHERE sturdy_l.namespace = $" +
-                     std::to_string(sizeof...(Args) + 1) + " AND sturdy_l.item_key = " + key +
-                     ") AND NOT EXISTS (SELECT 1 FROM sturdy_failure AS sturdy_f WHERE sturdy_f.namespace = $" +
-                     std::to_string(sizeof...(Args) + 1) + " AND sturdy_f.item_key = " + key +
-                     " AND (sturdy_f.quarantined OR sturdy_f.last_failed >= $" + std::to_string(sizeof...(Args) + 4) +
-                     ")) AND NOT (" + key + " = ANY(string_to_array($" + std::to_string(sizeof...(Args) + 2) +
-                     ", E'\\x1f')))";
+        // Each candidate row's ledger and failure lookups are index probes, one per row, whatever
+        // the planner's statistics say (OFFSET 0 keeps each NOT EXISTS a subplan: see
+        // detail::finished_sql).
+        claim_sql_ =
+            "SELECT " + q.select + ", " + key + resume_column + " FROM " + q.from + " WHERE " + where +
+            " AND NOT EXISTS (SELECT 1 FROM sturdy_ledger AS sturdy_l WHERE sturdy_l.namespace = $" +
+            std::to_string(sizeof...(Args) + 1) + " AND sturdy_l.item_key = " + key +
+            " OFFSET 0) AND NOT EXISTS (SELECT 1 FROM sturdy_failure AS sturdy_f WHERE sturdy_f.namespace = $" +
+            std::to_string(sizeof...(Args) + 1) + " AND sturdy_f.item_key = " + key +
+            " AND (sturdy_f.quarantined OR sturdy_f.last_failed >= $" + std::to_string(sizeof...(Args) + 4) +
+            ") OFFSET 0) AND NOT (" + key + " = ANY(string_to_array($" + std::to_string(sizeof...(Args) + 2) +
+            ", E'\\x1f')))";
         const std::string tail =
             order + " LIMIT $" + std::to_string(sizeof...(Args) + 3) + " FOR NO KEY UPDATE" + lock + " SKIP LOCKED";
         if (!q.resume.empty()) {
@@ -170,6 +191,24 @@ public:
 
     /// Claims made so far (statements run), for tests and diagnostics.
     [[nodiscard]] std::size_t claims() const noexcept { return claims_; }
+
+    /// The server's plan (EXPLAIN, one line per element) for the next claim of `n` rows, with
+    /// this worker's current parameters: for diagnosing a slow claim. Claims nothing.
+    [[nodiscard]] std::vector<std::string> explain_claim(std::size_t n)
+    {
+        const std::string excluded = joined(left_out_);
+        const auto limit = static_cast<std::int64_t>(n);
+        return std::apply(
+            [&](const auto&... a) {
+                if (floor_) {
+                    return db_->template query<std::string>("EXPLAIN " + claim_from_sql_, a..., namespace_, excluded,
+                                                            limit, started_, *floor_);
+                }
+                return db_->template query<std::string>("EXPLAIN " + claim_sql_, a..., namespace_, excluded, limit,
+                                                        started_);
+            },
+            args_);
+    }
 
 private:
     friend class iterator;
@@ -279,14 +318,8 @@ private:
         if (keys_.empty() && previous_.empty()) {
             return;
         }
-        const auto found = db_->query<std::tuple<bool, std::string>>(
-            "SELECT true, k FROM unnest(string_to_array($1, E'\\x1f')) AS k WHERE EXISTS "
-            "(SELECT 1 FROM sturdy_ledger WHERE namespace = $3 AND item_key = k) OR EXISTS "
-            "(SELECT 1 FROM sturdy_failure WHERE namespace = $3 AND item_key = k AND (quarantined OR last_failed >= "
-            "$4)) "
-            "UNION ALL SELECT false, k FROM unnest(string_to_array($2, E'\\x1f')) AS k WHERE NOT EXISTS "
-            "(SELECT 1 FROM sturdy_ledger WHERE namespace = $3 AND item_key = k)",
-            joined(keys_), joined(previous_), namespace_, started_);
+        const auto found = db_->query<std::tuple<bool, std::string>>(detail::finished_sql, joined(keys_),
+                                                                     joined(previous_), namespace_, started_);
         previous_ = keys_;
         if (found.empty()) {
             return;

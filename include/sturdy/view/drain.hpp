@@ -9,6 +9,8 @@
 /// in the chunk's transaction (`chunked`); on failure the chunk is re-run with savepoints around
 /// the failing item, which is retried (`retry_bounded`) or recorded; at the chunk's end, failure
 /// records and watermark, commit (or release, under `no_commit`), progress (`logged_every`).
+/// The run-level adaptors and the user's `sturdy::hook`s are called at the run's events
+/// (sturdy/hook.hpp).
 /// The path in full, with where each guarantee is enforced: docs/architecture.md.
 
 #include <sturdy/detail/engine.hpp>
