@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -276,7 +277,10 @@ int run_cli(const command& cmd, const std::vector<std::string_view>& args, std::
         const arguments a(args, valued, cmd.flags);
         c = common_options::parse(a, cmd.missing_db);
         parse(a, std::as_const(c));
-        if (!c.init && !is_postgres_uri(c.db) && !std::filesystem::exists(c.db)) {
+        // A path that cannot be looked up (too long, no permission) is left to the store, whose
+        // error names it: only a file known to be absent is a usage mistake.
+        std::error_code lookup;
+        if (!c.init && !is_postgres_uri(c.db) && !std::filesystem::exists(c.db, lookup) && !lookup) {
             throw usage_error(fmt::format("database '{}' does not exist: check the path, or pass --init N to create a "
                                           "demo database with N {}",
                                           c.db, cmd.demo_rows));

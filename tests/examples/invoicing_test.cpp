@@ -212,6 +212,10 @@ TEST_CASE("invoicing: the command line: --init, the JSON report, exit statuses, 
     CHECK(test::run_cli(invoicing::run_cli, {"--db", path, "--fail-rate", "2"}).first == example::exit_usage);
     CHECK(test::run_cli(invoicing::run_cli, {"--db", dir.file("no/such/dir.db"), "--init", "3"}).first ==
           example::exit_usage);
+    // A path the file system refuses to look up (a name longer than NAME_MAX): the store's error
+    // and exit 1, not an exception out of main.
+    CHECK(test::run_cli(invoicing::run_cli, {"--db", dir.file(std::string(300, 'x') + ".db")}).first ==
+          example::exit_usage);
 
     // 200 subscriptions: 2 poison (97, 194), 4 inactive; start periods 0..11 months back.
     const std::vector<std::string_view> args{
