@@ -31,7 +31,6 @@
 #include <concepts>
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
 #include <limits>
 #include <optional>
 #include <string>
@@ -299,70 +298,42 @@ inline constexpr const char* usage = R"(usage: contact_sync --db FILE|postgresql
 exit status: 0 nothing pending; 75 work remains, run again soon; 1 bad usage or unusable database
 )";
 
+/// The command line; returns the exit status. The report goes to `out`, logs to stderr.
 inline int run_cli(const std::vector<std::string_view>& args, std::FILE* out)
 {
-    const char* const program = "contact_sync";
+    const char* const required = "--db and --remote are required (each a SQLite file or a postgresql:// URI)";
+    const example::command cli{.program = "contact_sync",
+                               .usage = usage,
+                               .missing_db = required,
+                               .demo_rows = "contacts",
+                               .valued = {"--remote", "--outage-rate", "--seed"},
+                               .flags = {"--outage"}};
     options o;
     remote_crm::faults faults;
-    std::string path;
     std::string remote_path;
-    std::optional<std::int64_t> init;
-    bool json = false;
-    try {
-        const example::arguments a(args,
-                                   {"--db", "--remote", "--init", "--chunk", "--outage-rate", "--seed", "--deadline",
-                                    "--report", "--quarantine-after"},
-                                   {"--outage"});
-        if (!a.has("--db") || !a.has("--remote")) {
-            throw example::usage_error("--db and --remote are required (each a SQLite file or a postgresql:// URI)");
+    const auto parse = [&](const example::arguments& a, const example::common_options& c) {
+        c.copy_to(o);
+        if (!a.has("--remote")) {
+            throw example::usage_error(required);
         }
-        path = *a.text("--db");
         remote_path = *a.text("--remote");
-        if (path == remote_path) {
+        if (remote_path == c.db) {
             throw example::usage_error("--db and --remote must be different databases");
         }
-        init = a.integer("--init", 0, 10'000'000);
-        o.chunk = static_cast<std::size_t>(a.integer("--chunk", 1, 1'000'000).value_or(200));
         faults.rate = a.number("--outage-rate", 0.0, 1.0).value_or(0.0);
         faults.seed = static_cast<std::uint64_t>(a.integer("--seed", 0, INT64_MAX).value_or(0));
         faults.outage = a.has("--outage");
-        if (auto d = a.number("--deadline", 0.001, 1e9)) {
-            o.deadline = std::chrono::duration<double>(*d);
+    };
+    const auto run = [&](auto& db, const example::common_options& c) {
+        create_schema(db);
+        if (c.init && init_contacts(db, *c.init) == 0) {
+            fmt::print(stderr, "{}: --init: the database already holds contacts; none added\n", cli.program);
         }
-        o.quarantine_after = static_cast<int>(a.integer("--quarantine-after", 1, 1000).value_or(5));
-        const auto format = a.text("--report").value_or("text");
-        if (format != "text" && format != "json") {
-            throw example::usage_error(fmt::format("--report takes text or json (got '{}')", format));
-        }
-        json = format == "json";
-        if (!init && !example::is_postgres_uri(path) && !std::filesystem::exists(path)) {
-            throw example::usage_error(fmt::format("database '{}' does not exist: check the path, or pass --init N "
-                                                   "to create a demo database with N contacts",
-                                                   path));
-        }
-    } catch (const example::usage_error& e) {
-        fmt::print(stderr, "{}: {}\n{}", program, e.what(), usage);
-        return example::exit_usage;
-    }
-
-    try {
-        return example::with_database(path, [&](auto& db) {
-            create_schema(db);
-            if (init && init_contacts(db, *init) == 0) {
-                fmt::print(stderr, "{}: --init: the database already holds contacts; none added\n", program);
-            }
-            remote_crm remote(remote_path, faults);
-            sturdy::steady_clock clock;
-            const auto r = sync_contacts(db, remote, o, clock);
-            example::print_report(out, r, json);
-            return example::exit_status(r);
-        });
-    } catch (const sturdy::failure_error& e) {
-        return example::exit_on_store_error(program, e);
-    } catch (const std::exception& e) {
-        fmt::print(stderr, "{}: {}\n", program, e.what());
-        return example::exit_usage;
-    }
+        remote_crm remote(remote_path, faults);
+        sturdy::steady_clock clock;
+        return sync_contacts(db, remote, o, clock);
+    };
+    return example::run_cli(cli, args, out, parse, run);
 }
 
 } // namespace contacts

@@ -30,8 +30,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -283,92 +283,53 @@ exit status: 0 nothing pending; 75 work remains, run again soon; 1 bad usage or 
 /// The command line; returns the exit status. The report goes to `out`, logs to stderr.
 inline int run_cli(const std::vector<std::string_view>& args, std::FILE* out)
 {
-    const char* const program = "subscription_invoicing";
+    const example::command cli{.program = "subscription_invoicing",
+                               .usage = usage,
+                               .missing_db = "--db FILE is required",
+                               .demo_rows = "subscriptions",
+                               .valued = {"--through", "--fail-rate", "--seed", "--requeue"}};
     options o;
-    std::string path;
-    std::optional<std::int64_t> init;
     std::optional<std::string> requeue;
-    bool json = false;
-    try {
-        const example::arguments a(args,
-                                   {"--db", "--init", "--through", "--chunk", "--fail-rate", "--seed", "--deadline",
-                                    "--report", "--requeue", "--quarantine-after"},
-                                   {});
-        if (!a.has("--db")) {
-            throw example::usage_error("--db FILE is required");
-        }
-        path = *a.text("--db");
-        init = a.integer("--init", 0, 10'000'000);
+    const auto parse = [&](const example::arguments& a, const example::common_options& c) {
+        c.copy_to(o);
         o.through = a.text("--through").value_or(example::current_period());
         if (!example::month_index(o.through)) {
             throw example::usage_error(
                 fmt::format("--through takes a month as YYYY-MM, e.g. 2025-03 (got '{}')", o.through));
         }
-        o.chunk = static_cast<std::size_t>(a.integer("--chunk", 1, 1'000'000).value_or(200));
         o.fail_rate = a.number("--fail-rate", 0.0, 1.0).value_or(0.0);
         o.seed = static_cast<std::uint64_t>(a.integer("--seed", 0, INT64_MAX).value_or(0));
-        if (auto d = a.number("--deadline", 0.001, 1e9)) {
-            o.deadline = std::chrono::duration<double>(*d);
-        }
-        o.quarantine_after = static_cast<int>(a.integer("--quarantine-after", 1, 1000).value_or(5));
-        const auto format = a.text("--report").value_or("text");
-        if (format != "text" && format != "json") {
-            throw example::usage_error(fmt::format("--report takes text or json (got '{}')", format));
-        }
-        json = format == "json";
         requeue = a.text("--requeue");
-        if (!init && !example::is_postgres_uri(path) && !std::filesystem::exists(path)) {
-            throw example::usage_error(fmt::format("database '{}' does not exist: check the path, or pass --init N "
-                                                   "to create a demo database with N subscriptions",
-                                                   path));
-        }
-    } catch (const example::usage_error& e) {
-        fmt::print(stderr, "{}: {}\n{}", program, e.what(), usage);
-        return example::exit_usage;
-    }
-
-    const auto run = [&](auto& db) {
+    };
+    const auto run = [&](auto& db, const example::common_options& c) {
         create_schema(db);
-        if (init) {
-            if (init_subscriptions(db, *init, o.through) == 0) {
-                fmt::print(stderr, "{}: --init: the database already holds subscriptions; none added\n", program);
-            }
+        if (c.init && init_subscriptions(db, *c.init, o.through) == 0) {
+            fmt::print(stderr, "{}: --init: the database already holds subscriptions; none added\n", cli.program);
         }
         if (requeue) {
             auto ledger = db.ledger("invoice");
             if (*requeue == "all") {
-                fmt::print(stderr, "{}: requeued {} quarantined key(s)\n", program, ledger.requeue_all());
+                fmt::print(stderr, "{}: requeued {} quarantined key(s)\n", cli.program, ledger.requeue_all());
             } else if (ledger.requeue(sturdy::key(*requeue))) {
-                fmt::print(stderr, "{}: requeued {}\n", program, *requeue);
-            } else {
-                fmt::print(
-                    stderr,
-                    "{}: --requeue {}: no failure record for this key. Keys look like <subscription id>/<YYYY-MM>; "
-                    "list them with: {} {} \"SELECT item_key, runs, quarantined, last_reason FROM "
-                    "sturdy_failure WHERE namespace = 'invoice'\"\n",
-                    program, *requeue, example::is_postgres_uri(path) ? "psql" : "sqlite3", path);
-                return example::exit_usage;
+                fmt::print(stderr, "{}: requeued {}\n", cli.program, *requeue);
+            } else { // run_cli prints it and exits 1
+                throw std::runtime_error(fmt::format(
+                    "--requeue {}: no failure record for this key. Keys look like <subscription id>/<YYYY-MM>; list "
+                    "them with: {} {} \"SELECT item_key, runs, quarantined, last_reason FROM sturdy_failure WHERE "
+                    "namespace = 'invoice'\"",
+                    *requeue, example::is_postgres_uri(c.db) ? "psql" : "sqlite3", c.db));
             }
         }
         if (const auto bad = malformed_starts(db); !bad.empty()) {
             fmt::print(stderr,
                        "{}: warning: {} active subscription(s) have a start_period that is not YYYY-MM and are not "
                        "invoiced until it is fixed (ids: {})\n",
-                       program, bad.size(), fmt::join(bad, ", "));
+                       cli.program, bad.size(), fmt::join(bad, ", "));
         }
         sturdy::steady_clock clock;
-        const auto r = invoice_due(db, o, clock);
-        example::print_report(out, r, json);
-        return example::exit_status(r);
+        return invoice_due(db, o, clock);
     };
-    try {
-        return example::with_database(path, run);
-    } catch (const sturdy::failure_error& e) {
-        return example::exit_on_store_error(program, e);
-    } catch (const std::exception& e) {
-        fmt::print(stderr, "{}: {}\n", program, e.what());
-        return example::exit_usage;
-    }
+    return example::run_cli(cli, args, out, parse, run);
 }
 
 } // namespace invoicing

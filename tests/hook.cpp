@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -251,4 +252,144 @@ TEST_CASE(
                         "a ended, done 3",
                         "a end, done 3",
                     });
+}
+
+namespace {
+
+/// Throws `error` from before_commit the first `times` times.
+struct failing_commit_hook {
+    int times;
+    bool transient;
+    int calls = 0;
+    void before_commit(const sturdy::chunk_committing<int>& /*unused*/)
+    {
+        if (calls++ < times) {
+            if (transient) {
+                throw sturdy::transient_error("audit table busy");
+            }
+            throw std::runtime_error("audit table missing");
+        }
+    }
+};
+
+} // namespace
+
+// hook.hpp: "An exception a hook throws from before_commit or on_item fails the chunk in flight like a
+// failed commit (it is rolled back, then retried if the exception is transient, its items reported failed
+// otherwise) ... from any other event, the exception ends the run and reaches the caller of drain."
+TEST_CASE("a hook's exception from before_commit fails the chunk like a failed commit: retried if transient")
+{
+    sturdy::memory::database db;
+    auto ledger = db.ledger("job");
+    auto& out = db.table("out");
+    sturdy::manual_clock clock;
+    failing_commit_hook once{1, true};
+    const auto r = range_of(4) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 4) |
+                   sturdy::guarded([&](int v) { out.put(v, "x"); }) |
+                   sturdy::retry_bounded(3, sturdy::backoff::none()) | sturdy::with_clock(clock) | sturdy::hook(once) |
+                   sturdy::drain;
+    CHECK(once.calls == 2);
+    CHECK(r.done == 4);
+    CHECK(r.failed == 0);
+    CHECK(r.retried == 1);
+    CHECK(out.size() == 4);
+
+    sturdy::memory::database db2;
+    auto ledger2 = db2.ledger("job");
+    auto& out2 = db2.table("out");
+    failing_commit_hook always{100, false};
+    const auto r2 = range_of(4) | sturdy::idempotent_by(ledger2, [](int v) { return v; }) | sturdy::chunked(db2, 4) |
+                    sturdy::guarded([&](int v) { out2.put(v, "x"); }) | sturdy::hook(always) | sturdy::drain;
+    CHECK(r2.done == 0);
+    CHECK(r2.failed == 4);
+    REQUIRE(!r2.failures.empty());
+    CHECK(r2.failures[0].reason == "its chunk could not commit: audit table missing");
+    CHECK(out2.size() == 0);
+    CHECK(ledger2.size() == 0);
+
+    // On the careful path, a chunk run whole again shows its items to on_item again.
+    sturdy::memory::database db3;
+    auto ledger3 = db3.ledger("job");
+    std::vector<std::string> events;
+    failing_commit_hook once_more{1, true};
+    const auto r3 = range_of(4) | sturdy::idempotent_by(ledger3, [](int v) { return v; }) | sturdy::chunked(db3, 4) |
+                    sturdy::guarded([](int v) {
+                        if (v == 2) {
+                            throw std::runtime_error("bad two");
+                        }
+                    }) |
+                    sturdy::retry_bounded(3, sturdy::backoff::none()) | sturdy::with_clock(clock) |
+                    sturdy::hook(once_more) | sturdy::hook(recorder{"a", &events}) | sturdy::drain;
+    CHECK(r3.done == 3);
+    CHECK(r3.failed == 1);
+    CHECK(std::count(events.begin(), events.end(), "a item 2 failed: bad two") == 2);
+    CHECK(std::count(events.begin(), events.end(), "a failure 2") == 1);
+}
+
+namespace {
+
+/// Throws from on_item at the first item it sees done.
+struct throws_on_item {
+    void on_item(const sturdy::item_settled& e)
+    {
+        if (e.outcome == sturdy::item_outcome::done) {
+            throw std::runtime_error("metrics endpoint refused");
+        }
+    }
+};
+
+/// Throws from one event: `after_chunk` or `on_successes`.
+struct throws_after_chunk {
+    void after_chunk(const sturdy::chunk_ended& /*unused*/) { throw std::runtime_error("after_chunk threw"); }
+};
+struct throws_on_successes {
+    void on_successes(const sturdy::successes& /*unused*/) { throw std::runtime_error("on_successes threw"); }
+};
+
+auto fails_two = [](int v) {
+    if (v == 2) {
+        throw std::runtime_error("bad two");
+    }
+};
+
+} // namespace
+
+TEST_CASE("a hook's exception from on_item fails the chunk; from after_chunk or on_successes it reaches drain's caller")
+{
+    {
+        sturdy::memory::database db;
+        auto ledger = db.ledger("job");
+        const auto r = range_of(4) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 4) |
+                       sturdy::guarded(fails_two) | sturdy::hook(throws_on_item{}) | sturdy::drain;
+        CHECK(r.done == 0);
+        CHECK(r.failed == 4); // the chunk, rolled back: each item "could not commit"
+        CHECK(ledger.size() == 0);
+    }
+    {
+        sturdy::memory::database db;
+        auto ledger = db.ledger("job");
+        auto run = [&] {
+            return range_of(6) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 3) |
+                   sturdy::guarded([](int /*unused*/) {}) | sturdy::hook(throws_after_chunk{}) | sturdy::drain;
+        };
+        CHECK_THROWS_WITH(run(), "after_chunk threw");
+        CHECK(ledger.size() == 3); // the first chunk committed before its after_chunk
+    }
+    for (const bool fast_chunk_failed : {false, true}) {
+        // on_successes comes after a fast chunk's commit, or (items before a fast attempt's failure) before
+        // the careful path opens the chunk again: either way the exception ends the run.
+        sturdy::memory::database db;
+        auto ledger = db.ledger("job");
+        auto run = [&] {
+            return range_of(4) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 4) |
+                   sturdy::guarded([&](int v) {
+                       if (fast_chunk_failed) {
+                           fails_two(v);
+                       }
+                   }) |
+                   sturdy::hook(throws_on_successes{}) | sturdy::drain;
+        };
+        CHECK_THROWS_WITH(run(), "on_successes threw");
+        CHECK(ledger.size() == (fast_chunk_failed ? 0U : 4U));
+    }
 }

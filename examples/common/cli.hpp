@@ -1,6 +1,10 @@
 #pragma once
-// Shared by the SQLite examples: a small command-line parser, the exit statuses a scheduler
-// understands, deterministic failure injection, and YYYY-MM month arithmetic.
+// Shared by the examples on SQLite or PostgreSQL: a small command-line parser, the part of the
+// command line they have in common (run_cli: the options they all take, the usage on a mistake,
+// opening --db, the report and the exit status a scheduler understands), deterministic failure
+// injection, and YYYY-MM month arithmetic.
+
+#include "databases.hpp"
 
 #include <sturdy/error.hpp>
 #include <sturdy/report.hpp>
@@ -12,12 +16,15 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <exception>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace example {
@@ -29,12 +36,6 @@ inline constexpr int exit_usage = 1;
 
 /// What a scheduler should do after a run.
 inline int exit_status(const sturdy::report& r) { return r.run_again_soon() ? exit_run_again : exit_ok; }
-
-/// `--db` names a PostgreSQL database (a libpq URI) rather than a SQLite file.
-inline bool is_postgres_uri(std::string_view db)
-{
-    return db.starts_with("postgresql://") || db.starts_with("postgres://");
-}
 
 /// A command-line mistake; main prints it with the usage and exits 1.
 class usage_error : public std::runtime_error {
@@ -189,6 +190,114 @@ inline void print_report(std::FILE* out, const sturdy::report& r, bool json)
         }
     }
     std::fflush(out);
+}
+
+/// Prints the store error that ended a run (the stores' messages name the database and say what
+/// to do) and returns the exit status: 75 (run again soon) when it is transient, else 1.
+inline int exit_on_store_error(const char* program, const sturdy::failure_error& e)
+{
+    fmt::print(stderr, "{}: {}\n", program, e.message());
+    if (sturdy::is_transient(e.code())) {
+        fmt::print(stderr, "{}: a database is busy or was lost; run again soon\n", program);
+        return exit_run_again;
+    }
+    return exit_usage;
+}
+
+// --- the command line the examples share ------------------------------------------------
+
+/// The options subscription_invoicing and contact_sync both take.
+struct common_options {
+    std::string db;                                        ///< --db: a SQLite file or a postgresql:// URI
+    std::optional<std::int64_t> init;                      ///< --init N: demo rows for an empty database
+    std::size_t chunk = 200;                               ///< --chunk: items per transaction
+    std::optional<std::chrono::duration<double>> deadline; ///< --deadline SECONDS: stop cleanly before
+    int quarantine_after = 5;                              ///< --quarantine-after: failed runs before quarantine
+    bool json = false;                                     ///< --report json (default text)
+
+    /// Reads them; `missing_db` is the mistake reported when --db is not given.
+    static common_options parse(const arguments& a, const char* missing_db)
+    {
+        if (!a.has("--db")) {
+            throw usage_error(missing_db);
+        }
+        common_options c;
+        c.db = *a.text("--db");
+        c.init = a.integer("--init", 0, 10'000'000);
+        c.chunk = static_cast<std::size_t>(a.integer("--chunk", 1, 1'000'000).value_or(200));
+        if (auto d = a.number("--deadline", 0.001, 1e9)) {
+            c.deadline = std::chrono::duration<double>(*d);
+        }
+        c.quarantine_after = static_cast<int>(a.integer("--quarantine-after", 1, 1000).value_or(5));
+        const auto format = a.text("--report").value_or("text");
+        if (format != "text" && format != "json") {
+            throw usage_error(fmt::format("--report takes text or json (got '{}')", format));
+        }
+        c.json = format == "json";
+        return c;
+    }
+
+    /// Sets the job's options that come from them: chunk, deadline and quarantine_after.
+    template <class JobOptions> void copy_to(JobOptions& o) const
+    {
+        o.chunk = chunk;
+        o.deadline = deadline;
+        o.quarantine_after = quarantine_after;
+    }
+};
+
+/// What an example's command line has of its own.
+struct command {
+    const char* program;                ///< its name, first in every message
+    const char* usage;                  ///< printed after a command-line mistake
+    const char* missing_db;             ///< the mistake when --db is not given
+    const char* demo_rows;              ///< what --init N creates, e.g. "subscriptions"
+    std::set<std::string_view> valued;  ///< its own options taking a value
+    std::set<std::string_view> flags{}; ///< its own options taking none
+};
+
+/// An example's command line; returns the exit status.
+///
+/// Reads the common options, then `parse(arguments, common_options)` reads the example's own,
+/// throwing usage_error on a mistake. Without --init, a SQLite --db must exist: a mistyped path
+/// is an error, not a new empty database. A mistake is printed with the usage: exit 1.
+///
+/// Then `run(db, common_options)` runs the job on the opened --db (sturdy::sqlite::database or
+/// sturdy::postgres::database) and returns its report, which is printed on `out` (text, or one
+/// line of JSON): exit 75 if work remains, else 0. Logs go to stderr. A store error is printed:
+/// exit 75 if it is transient (run again soon), else 1. Any other exception is printed: exit 1.
+template <class Parse, class Run>
+int run_cli(const command& cmd, const std::vector<std::string_view>& args, std::FILE* out, Parse&& parse, Run&& run)
+{
+    common_options c;
+    try {
+        auto valued = cmd.valued;
+        valued.insert({"--db", "--init", "--chunk", "--deadline", "--quarantine-after", "--report"});
+        const arguments a(args, valued, cmd.flags);
+        c = common_options::parse(a, cmd.missing_db);
+        parse(a, std::as_const(c));
+        if (!c.init && !is_postgres_uri(c.db) && !std::filesystem::exists(c.db)) {
+            throw usage_error(fmt::format("database '{}' does not exist: check the path, or pass --init N to create a "
+                                          "demo database with N {}",
+                                          c.db, cmd.demo_rows));
+        }
+    } catch (const usage_error& e) {
+        fmt::print(stderr, "{}: {}\n{}", cmd.program, e.what(), cmd.usage);
+        return exit_usage;
+    }
+
+    try {
+        return with_database(c.db, [&](auto& db) {
+            const sturdy::report r = run(db, std::as_const(c));
+            print_report(out, r, c.json);
+            return exit_status(r);
+        });
+    } catch (const sturdy::failure_error& e) {
+        return exit_on_store_error(cmd.program, e);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "{}: {}\n", cmd.program, e.what());
+        return exit_usage;
+    }
 }
 
 } // namespace example

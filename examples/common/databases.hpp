@@ -1,21 +1,22 @@
 #pragma once
 // Shared by the examples that run on SQLite or on PostgreSQL: which store a --db names, opening
-// it, creating the example's tables in the store's dialect, and what a store error ends with.
+// it, and creating the example's tables in the store's dialect.
 
-#include "cli.hpp"
-
-#include <sturdy/error.hpp>
 #include <sturdy/store/postgres.hpp>
 #include <sturdy/store/sqlite.hpp>
 
-#include <fmt/format.h>
-
 #include <concepts>
 #include <cstdint>
-#include <cstdio>
 #include <string>
+#include <string_view>
 
 namespace example {
+
+/// `--db` names a PostgreSQL database (a libpq URI) rather than a SQLite file.
+inline bool is_postgres_uri(std::string_view db)
+{
+    return db.starts_with("postgresql://") || db.starts_with("postgres://");
+}
 
 template <class Db> inline constexpr bool on_postgres = std::same_as<Db, sturdy::postgres::database>;
 
@@ -46,18 +47,6 @@ template <class Db> void create_tables(Db& db, const char* sqlite_sql, const cha
         db.exec(sqlite_sql);
     }
     db.commit();
-}
-
-/// Prints the store error that ended a run (the stores' messages name the database and say what
-/// to do) and returns the exit status: 75 (run again soon) when it is transient, else 1.
-inline int exit_on_store_error(const char* program, const sturdy::failure_error& e)
-{
-    fmt::print(stderr, "{}: {}\n", program, e.message());
-    if (sturdy::is_transient(e.code())) {
-        fmt::print(stderr, "{}: a database is busy or was lost; run again soon\n", program);
-        return exit_run_again;
-    }
-    return exit_usage;
 }
 
 } // namespace example

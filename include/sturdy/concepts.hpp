@@ -55,8 +55,9 @@ concept ledger = requires(L& l, const key& k)
 };
 
 /// A ledger that can check and mark a key in one step: `claim(k)` marks `k` unless it is
-/// already marked and says whether it did. The loop then claims before the effect, in the
-/// item's savepoint, instead of `contains` before and `mark` after: the same guarantee (a failed
+/// already marked and says whether it did. When the pipeline has a store, the loop then claims
+/// before the effect, in the same scope (the fast chunk's transaction, or a savepoint of it on
+/// the careful path), instead of `contains` before and `mark` after: the same guarantee (a failed
 /// effect's rollback removes the mark) for one store round-trip instead of two.
 template <class L>
 concept claiming_ledger = ledger<L> && requires(L& l, const key& k)
@@ -69,9 +70,10 @@ concept claiming_ledger = ledger<L> && requires(L& l, const key& k)
 /// A claiming ledger that claims many keys in one store round trip: `claim_all(keys, claimed)`
 /// marks each key not yet marked and sets `claimed[i]` when it marked `keys[i]` (a key given
 /// twice is claimed by its first occurrence). The loop's fast path then claims a chunk's keys at
-/// once, in the chunk's transaction, before the effects of the claimed items run: the same
-/// guarantee as per-item claims (the chunk's rollback removes them all) for one round trip per
-/// chunk, which is what a networked store (PostgreSQL) needs.
+/// once, in the chunk's transaction, before the effects of the claimed items run, and the careful
+/// path a segment's, in the segment's savepoint: the same guarantee as per-item claims (the
+/// rollback removes them all) for one round trip per chunk, which is what a networked store
+/// (PostgreSQL) needs.
 template <class L>
 concept batch_claiming_ledger = claiming_ledger<L> &&
     requires(L& l, std::span<const key> keys, std::vector<bool>& claimed)

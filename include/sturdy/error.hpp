@@ -1,6 +1,7 @@
 #pragma once
 /// sturdy/error.hpp — error codes, the `sturdy::result<T>` type, and how a failure is
-/// classified as transient (retry it) or permanent (record it and move on).
+/// classified as transient (retry it), permanent (record it and move on) or fatal (stop the
+/// run).
 
 // The std flavour of Outcome: <boost/outcome/result.hpp> also pulls in Boost.System and
 // Boost.Exception and costs about a second of compile time per translation unit. For an error

@@ -24,8 +24,8 @@
 /// | `before_chunk(const chunk_starting&)`         | before each chunk; may stop the run (a `verdict`)  |
 /// | `on_item(const item_settled&)`                | an item's final outcome, one at a time, in order;  |
 /// |                                               | may stop the run inside the chunk (a `verdict`)    |
-/// | `on_successes(const successes&)`              | a chunk that ran whole on the fast path: its items'|
-/// |                                               | outcomes as counts (none failed), after its commit |
+/// | `on_successes(const successes&)`              | a chunk that ran whole on the fast path: its       |
+/// |                                               | successes as counts, after its commit              |
 /// | `before_commit(const chunk_committing<T>&)`   | in the chunk's transaction, just before it commits:|
 /// |                                               | what the hook writes through its store commits     |
 /// |                                               | (or rolls back) with the chunk                     |
@@ -35,7 +35,8 @@
 ///
 /// `before_chunk` and `on_item` return `void` (they only watch) or a `sturdy::verdict`.
 /// Outcomes: on the careful path (a chunk where something failed) every item arrives through
-/// `on_item`, at most once per run; a chunk that commits on its first, fast attempt pays
+/// `on_item`, once per attempt of its chunk (a chunk run whole again, after its commit failed
+/// transiently, shows its items again); a chunk that commits on its first, fast attempt pays
 /// nothing per item and reports through `on_successes` (items an abandoned fast attempt ran
 /// before its failure count as successes there too). For counts, read the report: `so_far` in
 /// `chunk_starting` and `chunk_ended`, or the report at `on_run_end`.
@@ -49,7 +50,8 @@
 /// `sturdy::manual_clock`. A hook's state persists across runs of the same object: reset it in
 /// `on_run_start` if it must not. An exception a hook throws from `before_commit` or `on_item`
 /// fails the chunk in flight like a failed commit (it is rolled back, then retried if the
-/// exception is transient, its items reported failed otherwise); `on_failure` must not throw;
+/// exception is transient and `retry_bounded` allows, its items reported failed otherwise);
+/// `on_failure` must not throw;
 /// from any other event, the exception ends the run and reaches the caller of `drain`.
 /// Run with `| sturdy::drain`: a pipeline iterated in a for loop refuses hooks at compile time.
 /// See docs/architecture.md ("Hooks") and examples/custom_hook.cpp.
@@ -110,7 +112,8 @@ struct item_settled {
     std::string_view reason;
 };
 
-/// `on_successes`: a chunk's outcomes when none failed.
+/// `on_successes`: successes counted without an event per item: a fast chunk's, after its
+/// commit, or those of a fast attempt before the item that failed.
 struct successes {
     std::size_t done = 0;
     std::size_t skipped = 0;

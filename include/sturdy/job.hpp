@@ -1,8 +1,8 @@
 #pragma once
 /// sturdy/job.hpp — the object a pipeline builds. `input | idempotent_by(...) | chunked(...)
 /// | guarded(...) | retry_bounded(...) | logged_every(...)` is a `sturdy::job`: the input plus
-/// one slot per adaptor. `| sturdy::drain` runs it (see view/drain.hpp for the order in which
-/// the slots act on each item). Each adaptor fills its own slot, so giving one twice is a
+/// one slot per adaptor. `| sturdy::drain` runs it (docs/architecture.md gives the order in
+/// which the slots act on each item). Each adaptor fills its own slot, so giving one twice is a
 /// compile error, and the order in which they are written does not change what runs. The
 /// exception is `| sturdy::hook(h)` (hook.hpp): any number, kept in the order written, which
 /// is the order in which they see each event.

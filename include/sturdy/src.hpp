@@ -6,8 +6,9 @@
 ///     // sturdy.cpp, compiled with -DSTURDY_SEPARATE_COMPILATION like every other file
 ///     #include <sturdy/src.hpp>
 ///
-/// The SQLite store's definitions are in sturdy/store/sqlite_src.hpp. sturdy's Meson option
-/// separate_compilation compiles both into libraries (src/) and defines the macro for their users.
+/// The SQL stores' definitions are in sturdy/store/sqlite_src.hpp and postgres_src.hpp. sturdy's
+/// Meson option separate_compilation compiles each into a library (src/) and defines the macro
+/// for their users.
 
 #ifndef STURDY_SEPARATE_COMPILATION
 // Without it, every definition here would clash with the inline ones of the headers.

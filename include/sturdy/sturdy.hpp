@@ -1,6 +1,7 @@
 #pragma once
 /// sturdy/sturdy.hpp — the core: concepts, policies, every adaptor and `drain`. Stores have
-/// their own headers under store/ (the SQLite one needs linking with sqlite3).
+/// their own headers under store/ (the SQLite one needs linking with sqlite3, the PostgreSQL
+/// one with libpq).
 
 #include <sturdy/clock.hpp>
 #include <sturdy/concepts.hpp>

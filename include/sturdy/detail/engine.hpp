@@ -247,14 +247,16 @@ template <class Job> class engine {
     static_assert(
         !has_watermark || keeps_failures,
         "watermark: items the watermark moves past are retried through their failure records; use "
-        "idempotent_by with a ledger that keeps them (sturdy::failure_ledger: the memory and SQLite ledgers)");
+        "idempotent_by with a ledger that keeps them (sturdy::failure_ledger: the memory, SQLite and PostgreSQL "
+        "ledgers)");
 
 public:
     using tx_type = std::conditional_t<!std::is_void_v<chunk_tx>, chunk_tx,
                                        std::conditional_t<!std::is_void_v<effect_tx>, effect_tx, no_transaction>>;
     using policy = typename slot_policy<slot_t<chunk_slot_i>>::type;
     static constexpr bool has_store = !std::is_same_v<tx_type, no_transaction>;
-    // Claiming before the effect needs a savepoint to take the claim back if the effect fails.
+    // Claiming before the effect needs a store whose rollback takes the claim back if the effect
+    // fails (the fast chunk's, or the careful path's savepoint).
     static constexpr bool claims = [] {
         if constexpr (has_ledger && has_store) {
             return claiming_ledger<ledger_type>;
@@ -263,7 +265,8 @@ public:
         }
     }();
     // A ledger that claims a whole batch in one store round trip (PostgreSQL's) gets the fast
-    // chunk's keys at once, before the effects run (run_fast_items_batched).
+    // chunk's keys at once, before the effects run (run_fast_items_batched), and on the careful
+    // path each segment's (claim_segment).
     static constexpr bool claims_batches = [] {
         if constexpr (claims) {
             return batch_claiming_ledger<ledger_type>;
@@ -401,7 +404,7 @@ private:
         state st = state::pending;
         bool isolate = false;         ///< run alone in its own savepoint (it failed once in a shared one)
         bool quarantined_now = false; ///< this run's failure put it in quarantine
-        bool watched = false;         ///< its outcome was shown to the failure budget (re-runs are not news)
+        bool watched = false;         ///< its outcome was shown to on_item (re-runs are not news)
         int attempts = 0;
         failure_kind kind = failure_kind::permanent;
         std::unique_ptr<std::string> reason; ///< set on failure; a pointer keeps the entry small on the fast path
@@ -730,14 +733,15 @@ private:
         return result;
     }
 
-    /// The careful path's start after a fast attempt failed at an item: as if its first
-    /// segment had just run up to that item (see run_segments).
-    void resume_after_fast_failure(std::vector<entry>& items, fast_stop& stop)
+    /// The successes a fast attempt had before it failed at an item, shown to the hooks before
+    /// the careful path opens the chunk again: outside it, so that a hook's exception here ends
+    /// the run, as it does after a fast chunk's commit.
+    void successes_before_fast_failure(std::vector<entry>& items, const fast_stop& stop)
     {
         if (stop.what != fast_stop::cause::item_failed || stop.index >= items.size()) {
             return;
         }
-        std::size_t succeeded = 0; // their successes were seen before the failure
+        std::size_t succeeded = 0;
         for (std::size_t k = 0; k < stop.index; ++k) {
             if (items[k].st == state::pending && !std::exchange(items[k].watched, true)) {
                 ++succeeded;
@@ -745,6 +749,15 @@ private:
         }
         if (succeeded > 0) {
             hooks_on_successes(successes{succeeded, 0, 0});
+        }
+    }
+
+    /// The careful path's start after a fast attempt failed at an item: as if its first
+    /// segment had just run up to that item (see run_segments).
+    void resume_after_fast_failure(std::vector<entry>& items, fast_stop& stop)
+    {
+        if (stop.what != fast_stop::cause::item_failed || stop.index >= items.size()) {
+            return;
         }
         entry& bad = items[stop.index];
         bad.attempts = 1;
@@ -768,7 +781,8 @@ private:
     }
 
     // --- hooks (hook.hpp) ----------------------------------------------------------------
-    /// Calls `f` on each of the user's hooks, in the order they were written.
+    /// Calls `f` on each hook: the built-in run-level stages in their fixed order, then the
+    /// user's hooks, in the order they were written.
     template <class F> void each_hook(F&& f)
     {
         [&]<std::size_t... I>(std::index_sequence<I...>)
@@ -904,15 +918,16 @@ private:
         }
     }
 
-    // One attempt of one item, in whatever savepoint the caller holds.
-    // `claimed`: the key was claimed already, with its chunk's batch.
+    // One attempt of one item, in whatever scope the caller holds (the fast chunk's transaction,
+    // or a savepoint on the careful path). `claimed`: the key was claimed already, with its
+    // chunk's or segment's batch.
     [[gnu::always_inline]] state attempt(value_type& item, const key& item_key, int attempts_made,
                                          attempt_failure& failure, bool claimed = false)
     {
         try {
             if constexpr (has_ledger) {
                 // A claiming ledger marks the key now; the effect's failure rolls the mark back
-                // with the savepoint. Otherwise: check now, mark after the effect.
+                // with the caller's scope. Otherwise: check now, mark after the effect.
                 if constexpr (claims) {
                     if (!claimed && !slot<ledger_slot_i>().ledger->claim(item_key)) {
                         return state::skipped;
@@ -1270,10 +1285,15 @@ private:
         }
     }
 
-    /// The checkpoint moves to `v`, the last item of the chunk that was not left unprocessed.
+    /// The chunk on the careful path, run whole again when something outside its items' attempts
+    /// (BEGIN, COMMIT, a savepoint, a hook's before_commit or on_item) fails transiently, up to
+    /// the retry's attempts.
     // `after_fast`: the fast attempt that gave way to this one (its failure is the first attempt's).
     template <class Read> void run_chunk_with_retries(std::vector<entry>& items, fast_stop* after_fast, Read read_chunk)
     {
+        if (after_fast != nullptr) {
+            successes_before_fast_failure(items, *after_fast);
+        }
         for (int chunk_attempt = 1;; ++chunk_attempt) {
             std::size_t retried = 0;
             try {

@@ -17,18 +17,21 @@
 /// The metrics, each labelled `job_name="<job>"` (not `job`, which Prometheus sets to the
 /// scrape job's name and would rename to `exported_job`):
 ///
-/// | metric                                   | type    | value                                                     |
-/// |------------------------------------------|---------|-----------------------------------------------------------|
-/// | `sturdy_items_total{outcome=...}`        | counter | items done, skipped, failed, quarantined (report's counts) |
-/// | `sturdy_retries_total`                   | counter | extra attempts after transient failures                    |
-/// | `sturdy_runs_total`                      | counter | runs that ended                                            |
-/// | `sturdy_run_items{outcome=...}`          | gauge   | the last run's (or, while it runs, the current run's) done,
-/// skipped, failed, quarantined, remaining | | `sturdy_run_duration_seconds`            | gauge   | the last run's
-/// duration (the current one's so far), by the job's clock | | `sturdy_last_success_timestamp_seconds`  | gauge   |
-/// Unix time when a run last ended with nothing failed and nothing left (`ok()` and not `run_again_soon()`); 0 if none
-/// has | | `sturdy_work_remains`                    | gauge   | 1 when the last run left work for a rerun soon
-/// (`run_again_soon()`), else 0 | | `sturdy_running`                         | gauge   | 1 in a file written after a
-/// chunk, 0 in the one written at the run's end |
+/// | metric                                  | type    | value                                                       |
+/// |-----------------------------------------|---------|-------------------------------------------------------------|
+/// | `sturdy_items_total{outcome=...}`       | counter | items done, skipped, failed, quarantined (report's counts)  |
+/// | `sturdy_retries_total`                  | counter | extra attempts after transient failures                     |
+/// | `sturdy_runs_total`                     | counter | runs that ended                                             |
+/// | `sturdy_run_items{outcome=...}`         | gauge   | the last run's (or, while it runs, the current run's) done, |
+/// |                                         |         | skipped, failed, quarantined, remaining                     |
+/// | `sturdy_run_duration_seconds`           | gauge   | the last run's duration (the current one's so far), by the  |
+/// |                                         |         | job's clock                                                 |
+/// | `sturdy_last_success_timestamp_seconds` | gauge   | Unix time when a run last ended with nothing failed and     |
+/// |                                         |         | nothing left (`ok()` and not `run_again_soon()`); 0 if none |
+/// | `sturdy_work_remains`                   | gauge   | 1 when the last run left work for a rerun soon              |
+/// |                                         |         | (`run_again_soon()`), else 0                                |
+/// | `sturdy_running`                        | gauge   | 1 in a file written after a chunk, 0 in the one written at  |
+/// |                                         |         | the run's end                                               |
 ///
 /// Counters add up over runs: each run starts from the values in the file it replaces (so they
 /// only grow, as Prometheus expects; a missing or unreadable file starts them at 0, which

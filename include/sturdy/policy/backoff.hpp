@@ -1,7 +1,7 @@
 #pragma once
 /// sturdy/policy/backoff.hpp — how long to wait before the next attempt.
 ///
-///     sturdy::backoff::exponential(10ms)              // 10ms, 20ms, 40ms ... capped at 30s, ±50% jitter
+///     sturdy::backoff::exponential(10ms)              // 10ms, 20ms, 40ms ... capped at 30s, each up to 50% less
 ///     sturdy::backoff::exponential(10ms, 1s, 0.2)     // cap 1s, jitter 20%
 ///     sturdy::backoff::none()                          // retry at once
 ///

@@ -40,7 +40,7 @@ STURDY_DECL failure_kind kind_of(const std::error_code& code);
 /// The default classification; see the header comment.
 STURDY_DECL failure_kind default_classify(const attempt_failure& f);
 
-/// A classifier: says transient or permanent, or nullopt to defer to the default.
+/// A classifier: says transient, permanent or fatal, or nullopt to defer to the default.
 template <class C>
 concept classifier = requires(C& c, const attempt_failure& f)
 {

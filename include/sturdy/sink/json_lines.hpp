@@ -10,13 +10,14 @@
 /// injected clock is a steady clock that tells no date), "level" ("info", "warning", "error"),
 /// "event" and "job", then the event's fields:
 ///
-/// | event        | fields                                                                            |
-/// |--------------|-----------------------------------------------------------------------------------|
-/// | `"progress"` | seen, total (or null), done, skipped, failed, retried, rate (items/s), eta_ms (or null), elapsed_ms
-/// | | `"failure"`  | key, reason, attempts, transient (the first three of one reason, as in the text log) | |
-/// `"folded"`   | reason, more: failures of that reason not logged one by one (at the end) | | `"stopped"`  | reason:
-/// why the run stopped before the end of its input                                              | | `"finished"` | the
-/// report's fields, as in `report::json()` (failure_reasons included)                               |
+/// | event        | fields                                                                               |
+/// |--------------|--------------------------------------------------------------------------------------|
+/// | `"progress"` | seen, total (or null), done, skipped, failed, retried, rate (items/s), eta_ms (or    |
+/// |              | null), elapsed_ms                                                                    |
+/// | `"failure"`  | key, reason, attempts, transient (the first three of one reason, as in the text log) |
+/// | `"folded"`   | reason, more: failures of that reason not logged one by one (at the end)             |
+/// | `"stopped"`  | reason: why the run stopped before the end of its input                              |
+/// | `"finished"` | the report's fields, as in `report::json()` (failure_reasons included)               |
 ///
 /// Strings are escaped as JSON requires (quotes, backslashes, control characters); other bytes
 /// are passed through, so UTF-8 text stays UTF-8. Each line ends with '\n' and is written with

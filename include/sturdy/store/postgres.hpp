@@ -27,8 +27,9 @@
 /// SQLSTATE (`sqlstate(code)` gives it back). Serialization failures (40001), deadlocks (40P01),
 /// lock and statement timeouts (55P03, 57014), connection failures (class 08) and server
 /// shutdowns (57P01-57P03) are transient, so sturdy retries them; a missing table or column
-/// (42P01, 42703), permission denied (42501), a read-only transaction (25006) or a full disk
-/// (53100) are fatal: the run stops at once; everything else (constraints, bad data ...) is
+/// (42P01, 42703), permission denied (42501), a read-only transaction (25006), a full disk
+/// (53100), a missing database (3D000) or a refused login (class 28) are fatal: the run stops
+/// at once; everything else (constraints, bad data ...) is
 /// permanent: that item fails alone. The message is the server's, followed by the statement:
 /// "new row for relation "invoice_line" violates check constraint ... (in: INSERT INTO ...)".
 ///

@@ -23,8 +23,9 @@
 ///    transaction (the loop calls `begin_chunk`, see `sturdy::claiming_input`);
 ///  - rows whose key the ledger holds are left out in SQL (`key` must be the ledger's key text,
 ///    as `sturdy::key` writes it: parts joined by '/');
-///  - a chunk that runs again in a new transaction (its fast attempt failed, or it is retried
-///    after a transient error) locks its rows again first, waiting if another worker took them
+///  - a chunk whose fast attempt fails at an item goes on in the same transaction, its rows
+///    still locked; one that runs again in a new transaction (retried after a transient error,
+///    a failed commit say) locks its rows again first, waiting if another worker took them
 ///    in between; the ledger then skips what that worker did, so no item's effect runs in two
 ///    workers at once and none is done twice;
 ///  - keys that failed in this run are not claimed again: a poison row cannot loop. "This run"

@@ -574,9 +574,9 @@ public:
     STURDY_DECL void mark(const key& k);
 
     /// Marks `k` done unless it already is, in one statement; true when this call marked it.
-    /// What the loop runs before an item's effect, in the item's savepoint: if the effect
-    /// fails, rolling the savepoint back removes the mark with it. Half the statements of
-    /// `contains` followed by `mark`.
+    /// What the loop runs before an item's effect, in the same scope (the fast chunk's
+    /// transaction, or a savepoint on the careful path): if the effect fails, rolling that scope
+    /// back removes the mark with it. Half the statements of `contains` followed by `mark`.
     STURDY_DECL bool claim(const key& k);
 
     /// How many keys are done.

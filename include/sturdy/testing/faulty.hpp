@@ -11,8 +11,9 @@
 ///
 /// It models what the wrapped store models (transaction, ledger, failure ledger, checkpoints),
 /// and forwards, each as one `op::read` or `op::write`, the user-facing calls the stores share:
-/// `execute`, `exec`, `query`, `query_one`, `rows`, `last_insert_rowid` (SQLite), `table(name)` with a table whose
-/// `put`, `insert`, `try_insert`, `erase` are writes (memory). Anything else: reach the store
+/// `execute`, `exec`, `query`, `query_one`, `rows`, and `table(name)` with a table whose `put`,
+/// `insert`, `try_insert`, `erase` are writes and `get`, `contains` reads (memory);
+/// `last_insert_rowid` (SQLite) is forwarded uncounted. Anything else: reach the store
 /// with `inner()`, and call `operation()` before a write so a crash can strike there too.
 /// Write the job as a template over its store (`template <class Db> report job(Db& db)`) and
 /// the same code runs on the real store and on the faulty one.

@@ -9,13 +9,14 @@
 /// Guarantee: when it trips, the chunk in flight stops there and commits what succeeded; the
 /// failures of the streak that tripped it and the items not yet processed are not counted as
 /// failed (no failure record, so an outage never quarantines anything): they are `remaining`.
-/// The report says why it stopped ("20 consecutive failures, the last: <reason>; is the remote
-/// available?") and that the job should run again soon.
+/// The report says why it stopped ("failure budget spent: 20 consecutive failures, the last:
+/// <reason> (is a service they depend on unavailable?)") and that the job should run again soon.
 /// Run with `| sturdy::drain`: a pipeline iterated in a for loop refuses `failure_budget` at
 /// compile time.
 /// A hook (sturdy/hook.hpp): it counts outcomes from `on_item` (in order) and `on_successes`
 /// (a chunk that committed on the fast path), and its verdict gives the streak back.
-/// Preconditions: consecutive >= 1; 0 < rate <= 1; window >= 1.
+/// Preconditions: consecutive >= 1; 0 < rate <= 1; window >= 1 when rate < 1 (a `usage_error`
+/// otherwise).
 
 #include <sturdy/error.hpp>
 #include <sturdy/hook.hpp>

@@ -15,9 +15,10 @@
 /// Guarantee: a failed item's writes (and its ledger mark) are rolled back, the failure is
 /// recorded with the item's key and reason, and the loop goes on with the next item.
 /// Isolation: by default (`per_chunk`) a chunk first runs in its transaction alone, with no
-/// savepoint; when an item fails, the chunk is rolled back and runs again, successful items
-/// sharing a savepoint and the failing one alone in a savepoint of its own. Effects are
-/// therefore re-run (never committed twice) when a neighbour fails: use `per_item` (one
+/// savepoint per item; when an item fails, the chunk is rolled back and runs again, successful
+/// items sharing savepoints (up to 32 items each, 256 with PostgreSQL's batch claims) and the
+/// failing one alone in a savepoint of its own, and the next chunks skip the first attempt for a
+/// while. Effects are therefore re-run (never committed twice) when a neighbour fails: use `per_item` (one
 /// savepoint per item, nothing re-run) when the effect reaches outside the store.
 
 #include <sturdy/concepts.hpp>

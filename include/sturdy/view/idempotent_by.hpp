@@ -13,8 +13,8 @@
 /// marked; having no key, it gets no failure record and is never quarantined, but it counts as
 /// a failure (in `report::failed`, `report::awaiting_retry`, and for `failure_budget`) and every
 /// later run tries it again.
-/// With a ledger that keeps failure records (`sturdy::failure_ledger`, as the memory and SQLite
-/// ledgers do), a key that failed is retried by later runs, and after `quarantine_after` failed
+/// With a ledger that keeps failure records (`sturdy::failure_ledger`, as the memory, SQLite and
+/// PostgreSQL ledgers do), a key that failed is retried by later runs, and after `quarantine_after` failed
 /// runs (default 5) it is quarantined: skipped, counted in `report::quarantined`, listed by
 /// `ledger.failures()`, until an operator calls `ledger.requeue(key)` or `requeue_all()`. A
 /// success clears the key's failure record in the same scope as its effect.
