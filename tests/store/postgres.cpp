@@ -152,6 +152,64 @@ TEST_CASE("postgres: statements are prepared once per text and parameter types; 
     CHECK_THROWS_AS(db.query<two_columns>("SELECT i FROM v"), sturdy::usage_error);
 }
 
+TEST_CASE("postgres: SQL written with ? placeholders is refused with the fix; PostgreSQL's ? operators still work")
+{
+    fresh f;
+    auto& db = f.db;
+    db.exec("CREATE TABLE q(id bigint PRIMARY KEY, doc jsonb NOT NULL, note text NOT NULL DEFAULT '')");
+    const auto refused = [](auto&& call) {
+        try {
+            call();
+        } catch (const sturdy::usage_error& e) {
+            return std::string(e.what());
+        }
+        FAIL("expected a sturdy::usage_error");
+        return std::string();
+    };
+    // A statement written for another store: refused before it reaches the server (which would
+    // say "syntax error at or near ?"), with the fix.
+    const auto message = refused([&] { db.execute("INSERT INTO q(id, doc) VALUES(?, ?::jsonb)", 1, "{}"); });
+    CHECK(contains_text(message, "given 2 argument(s) but numbers none"));
+    CHECK(contains_text(message, "'?' at offset 30"));
+    CHECK(contains_text(message, "write $1, $2 ... instead, which the SQLite store accepts too"));
+    CHECK(contains_text(message, "(in: INSERT INTO q(id, doc) VALUES(?, ?::jsonb))"));
+    CHECK(contains_text(refused([&] { (void)db.query_one<int>("SELECT 1 FROM q WHERE id = ?", 1); }), "numbers none"));
+    CHECK(contains_text(refused([&] { (void)db.query<int>("SELECT 1 FROM q WHERE id = $1 OR id = ?", 1, 2); }),
+                        "numbers only $1 to $1"));
+    CHECK(contains_text(refused([&] {
+                            for (const auto& row : db.rows<std::int64_t>("SELECT id FROM q WHERE id > ?", 0)) {
+                                (void)row;
+                            }
+                        }),
+                        "numbers none"));
+    CHECK(db.execute("SELECT 1") == 1); // the connection is fine
+
+    // Valid PostgreSQL: jsonb's ?, ?| and ?& operators, and ? in literals, identifiers,
+    // comments and dollar-quoted strings, with $n parameters.
+    db.execute("INSERT INTO q(id, doc, note) VALUES($1, $2::jsonb, '?')", 1, R"({"a": 1, "b": 2})");
+    CHECK(db.query_one<bool>("SELECT doc ? 'a' FROM q WHERE id = $1", 1) == true);
+    CHECK(db.query_one<bool>("SELECT doc ?| array['x', $2] FROM q WHERE id = $1", 1, "b") == true);
+    CHECK(db.query_one<bool>("SELECT doc ?& array['a', $2] FROM q WHERE id = $1", 1, "x") == false);
+    CHECK(db.query_one<bool>("SELECT doc ? 'a' FROM q") == true); // no arguments: nothing to check
+    CHECK(db.query_one<std::string>("SELECT '?' || $1 || E'\\'?' || $$?$$ || $tag$ ' ? $tag$ AS \"?\" -- ?\n"
+                                    "/* ? /* nested ? */ ? */",
+                                    "x") == "?x'?? ' ? ");
+    CHECK(db.query<std::int64_t>("SELECT id FROM q WHERE note = '?' AND id = $1", 1) == std::vector<std::int64_t>{1});
+
+    // What the check reads: the ? outside literals, identifiers, comments and dollar quotes, and
+    // the highest $n.
+    const auto scan = [](std::string_view sql) {
+        const auto p = pg::detail::scan_placeholders(sql);
+        return std::tuple(p.question_marks, p.highest);
+    };
+    CHECK(scan("SELECT ?, ?") == std::tuple(2U, 0));
+    CHECK(scan("SELECT $2, $10, ?") == std::tuple(1U, 10));
+    CHECK(scan("SELECT '?''?', E'\\'?', \"?\"\"?\", $$?$$, $a$?$b$?$a$, ? -- ?\n ? /* ? */") == std::tuple(2U, 0));
+    CHECK(scan("SELECT a$1, $1") == std::tuple(0U, 1)); // a$1 is an identifier
+    CHECK(scan("SELECT x ?| $3") == std::tuple(1U, 3));
+    CHECK(scan("SELECT 'unterminated ?") == std::tuple(0U, 0));
+}
+
 TEST_CASE("postgres: the lazy rows range reads in batches through a cursor while chunks commit")
 {
     fresh f;
