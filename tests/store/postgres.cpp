@@ -735,3 +735,76 @@ TEST_CASE("postgres: a claim looks its candidates up in the ledger by index, eve
                        "sturdy_ledger");
     db.rollback();
 }
+
+namespace {
+using claimed_ids = std::vector<std::int64_t>;
+/// One chunk of `n` from `work`, in a transaction of `db` left open: the ids it claimed.
+template <class Work> claimed_ids claim_chunk(pg::database& db, Work& work, std::size_t n)
+{
+    db.begin();
+    work.begin_chunk(n);
+    claimed_ids ids;
+    for (auto it = work.begin(); it != work.end(); ++it) {
+        ids.push_back(*it);
+    }
+    return ids;
+}
+} // namespace
+
+TEST_CASE("postgres: when several workers end, one goes back to the beginning for released rows, not each")
+{
+    fresh f;
+    auto other = other_connection(f);
+    f.db.exec("CREATE TABLE w(id bigint PRIMARY KEY)");
+    f.db.execute("INSERT INTO w SELECT generate_series(1, $1)", std::int64_t{10});
+    const auto pid = [](pg::database& d) { return *d.query_one<int>("SELECT pg_backend_pid()"); };
+    // Which connection has the lower backend pid decides which of two ending workers goes back.
+    const bool first_lower = pid(f.db) < pid(other);
+    pg::database& low = first_lower ? f.db : other;
+    pg::database& high = first_lower ? other : f.db;
+    const pg::claim_query q{.select = "w.id", .from = "w", .key = "w.id", .lock = "w", .resume = "w.id"};
+    auto low_ledger = low.ledger("job");
+    auto high_ledger = high.ledger("job");
+    auto low_work = pg::claim_rows<std::int64_t>(low, low_ledger, q);
+    auto high_work = pg::claim_rows<std::int64_t>(high, high_ledger, q);
+
+    // A worker reaches the end of its pass (a claim from where it left off finds too few rows)
+    // while another one, with a lower pid, is inside a chunk: it ends, leaving the pass from the
+    // beginning to that one, which ends after it.
+    CHECK(claim_chunk(low, low_work, 4) == claimed_ids{1, 2, 3, 4}); // low's chunk stays open
+    CHECK(claim_chunk(high, high_work, 3) == claimed_ids{5, 6, 7});
+    high_ledger.mark(5), high_ledger.mark(6), high_ledger.mark(7);
+    high.commit();
+    CHECK(claim_chunk(high, high_work, 3) == claimed_ids{8, 9, 10});
+    high_ledger.mark(8), high_ledger.mark(9), high_ledger.mark(10);
+    high.commit();
+    CHECK(claim_chunk(high, high_work, 3).empty());
+    high.commit();
+    CHECK(high_work.claims() == 3);                 // no claim from the beginning
+    CHECK(claim_chunk(high, high_work, 3).empty()); // and it stays ended
+    high.rollback();
+    CHECK(high_work.claims() == 3);
+
+    // The worker with the lower pid does go back at its end, and finds the rows a worker that
+    // died released behind it.
+    for (const auto id : {1, 2}) {
+        low_ledger.mark(id);
+    }
+    low.commit(); // 3 and 4 left undone: skipped by low from now on (left_out), free for others
+    auto dead = pg::claim_rows<std::int64_t>(high, high_ledger, q); // a third worker, in high's session
+    high.begin();
+    dead.begin_chunk(5);
+    claimed_ids held;
+    for (auto it = dead.begin(); it != dead.end(); ++it) {
+        held.push_back(*it);
+    }
+    CHECK(held == claimed_ids{3, 4});
+    // From 4 on: nothing; then from the beginning, though a worker (with a higher pid) is inside a
+    // chunk: 3 and 4 are held.
+    CHECK(claim_chunk(low, low_work, 4).empty());
+    CHECK(low_work.claims() == 3);
+    low.commit();
+    high.rollback();                                // the third worker dies: 3 and 4 are free again
+    CHECK(claim_chunk(high, high_work, 4).empty()); // high has ended
+    high.rollback();
+}
