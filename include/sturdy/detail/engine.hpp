@@ -1,8 +1,8 @@
 #pragma once
 /// The loop `drain` runs. One item's path: key -> quarantine -> ledger claim (or check) -> effect
-/// (-> mark, for a ledger that cannot claim), in the chunk's transaction, first with no savepoint
-/// (the fast path), then, if something failed, with savepoints (the careful path); the path in
-/// full: docs/architecture.md.
+/// (-> mark, for a ledger that cannot claim), in the chunk's transaction, first with no per-item
+/// savepoint (the fast path), then, if something failed, with savepoints (the careful path); the
+/// path in full: docs/architecture.md.
 
 #include <sturdy/clock.hpp>
 #include <sturdy/concepts.hpp>
@@ -429,11 +429,12 @@ private:
     template <std::size_t I> auto& slot() { return std::get<I>(job_.slots); }
 
     // --- the fast path ------------------------------------------------------------------
-    // A chunk first runs straight from the input, in the chunk's scope alone (no savepoint, no
-    // per-item bookkeeping). If every item succeeds, that is the whole story. If one fails (or
+    // A chunk first runs straight from the input, in the chunk's scope alone (no per-item
+    // savepoint or bookkeeping). If every item succeeds, that is the whole story. If one fails (or
     // the chunk cannot commit), the scope is abandoned: the commit policy rolls back the chunk's
-    // transaction (or, under no_commit, its savepoint), so nothing it wrote remains, and the
-    // chunk runs again on the careful path below
+    // transaction (or, under no_commit, its savepoint), so nothing it wrote remains (a claiming
+    // input's chunk, when an item failed, keeps its transaction and claim, and rolls back to a
+    // savepoint taken after the claim), and the chunk runs again on the careful path below
     // (entries, segments, isolation), which takes the failed attempt as its first. A failed
     // fast attempt costs the chunk's items before the failure one more run, so after one the
     // next chunks run on the careful path, whose segments (at most max_segment items) lose less
@@ -450,8 +451,8 @@ private:
         enum class cause { none, item_failed, key_failed, chunk_error };
         cause what = cause::none;
         std::size_t index = 0;    ///< the item, by position in the chunk
-        attempt_failure failure;  ///< item_failed: its attempt's failure (key_failed: the failure
-                                  ///< budget must see it in order, which the careful path does)
+        attempt_failure failure;  ///< item_failed: its attempt's failure (key_failed: the hooks must
+                                  ///< see it in order, which the careful path does)
         std::exception_ptr error; ///< chunk_error: what the transaction threw
     };
 
@@ -628,7 +629,7 @@ private:
             key k = fast_key(v, static_cast<std::int64_t>(report_.seen + c.n), key_threw);
             if (key_threw) {
                 if constexpr (key_failure_to_careful) {
-                    stop.what = fast_stop::cause::key_failed; // the budget and hooks see outcomes in order
+                    stop.what = fast_stop::cause::key_failed; // hooks see it in order (see key_failure_to_careful)
                     stop.index = c.n;
                     ++it; // past the items read, as after a whole batch
                     counts = c;
@@ -670,7 +671,7 @@ private:
             const key k = fast_key(v, position, key_threw);
             if (key_threw) {
                 if constexpr (key_failure_to_careful) {
-                    stop.what = fast_stop::cause::key_failed; // the budget and hooks see outcomes in order
+                    stop.what = fast_stop::cause::key_failed; // hooks see it in order (see key_failure_to_careful)
                     stop.index = index;
                 }
                 return state::failed; // failed before it ran: nothing to roll back, the chunk goes on
