@@ -182,6 +182,13 @@ TEST_CASE("postgres: SQL written with ? placeholders is refused with the fix; Po
                             }
                         }),
                         "numbers none"));
+    CHECK(contains_text(refused([&] {
+                            auto ledger = db.ledger("job");
+                            (void)pg::claim_rows<std::int64_t>(
+                                db, ledger,
+                                {.select = "q.id", .from = "q", .where = "q.id > ?", .key = "q.id", .lock = "q"}, 0);
+                        }),
+                        "given 1 argument(s) but numbers none"));
     CHECK(db.execute("SELECT 1") == 1); // the connection is fine
 
     // Valid PostgreSQL: jsonb's ?, ?| and ?& operators, and ? in literals, identifiers,

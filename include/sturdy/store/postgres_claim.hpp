@@ -92,7 +92,8 @@ inline constexpr const char* finished_sql =
 } // namespace detail
 
 /// The parts of a claiming query. Parameters of the caller's SQL are $1, $2 ... (the arguments
-/// given to `claim_rows`).
+/// given to `claim_rows`); parts written with `?` placeholders instead are refused when the
+/// input is made (`usage_error`, as `database::execute` refuses them).
 struct claim_query {
     std::string select{};   ///< the columns read into Row, in its fields' order
     std::string from{};     ///< FROM clause (tables, joins)
@@ -163,6 +164,10 @@ public:
         if (q.select.empty() || q.from.empty() || q.key.empty()) {
             throw usage_error("claim_rows: the query needs select, from and key (the ledger key of each row)");
         }
+        // The caller's parts number their parameters $1 ... $n (the claim's own come after them).
+        detail::check_placeholders(q.select + "\n" + q.from + "\n" + q.where + "\n" + q.key + "\n" + q.order_by + "\n" +
+                                       q.resume,
+                                   static_cast<int>(sizeof...(Args)));
         const std::string key = "(" + q.key + ")::text";
         const std::string where = q.where.empty() ? "true" : "(" + q.where + ")";
         const std::string order = " ORDER BY " + (!q.order_by.empty() ? q.order_by
