@@ -121,8 +121,11 @@ struct successes {
 };
 
 /// `before_commit`: the chunk about to commit. `last` is its last item that was processed
-/// (done, skipped, quarantined or failed; null when the run stopped before its first), `items`
-/// how many it read and `done` how many of them succeeded.
+/// (done, skipped, quarantined or failed), stopping short of an item that failed without a
+/// failure record (its key function threw, or its chunk could not commit), which the next run
+/// must read again; null when the run stopped before the chunk's first item, when such an item
+/// is its first, and in every chunk after one that had such an item (so a watermark never passes
+/// it). `items` is how many items the chunk read and `done` how many of them succeeded.
 template <class T> struct chunk_committing {
     const T* last;
     std::size_t items;

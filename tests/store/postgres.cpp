@@ -152,6 +152,71 @@ TEST_CASE("postgres: statements are prepared once per text and parameter types; 
     CHECK_THROWS_AS(db.query<two_columns>("SELECT i FROM v"), sturdy::usage_error);
 }
 
+TEST_CASE("postgres: SQL written with ? placeholders is refused with the fix; PostgreSQL's ? operators still work")
+{
+    fresh f;
+    auto& db = f.db;
+    db.exec("CREATE TABLE q(id bigint PRIMARY KEY, doc jsonb NOT NULL, note text NOT NULL DEFAULT '')");
+    const auto refused = [](auto&& call) {
+        try {
+            call();
+        } catch (const sturdy::usage_error& e) {
+            return std::string(e.what());
+        }
+        FAIL("expected a sturdy::usage_error");
+        return std::string();
+    };
+    // A statement written for another store: refused before it reaches the server (which would
+    // say "syntax error at or near ?"), with the fix.
+    const auto message = refused([&] { db.execute("INSERT INTO q(id, doc) VALUES(?, ?::jsonb)", 1, "{}"); });
+    CHECK(contains_text(message, "given 2 argument(s) but numbers none"));
+    CHECK(contains_text(message, "'?' at offset 30"));
+    CHECK(contains_text(message, "write $1, $2 ... instead, which the SQLite store accepts too"));
+    CHECK(contains_text(message, "(in: INSERT INTO q(id, doc) VALUES(?, ?::jsonb))"));
+    CHECK(contains_text(refused([&] { (void)db.query_one<int>("SELECT 1 FROM q WHERE id = ?", 1); }), "numbers none"));
+    CHECK(contains_text(refused([&] { (void)db.query<int>("SELECT 1 FROM q WHERE id = $1 OR id = ?", 1, 2); }),
+                        "numbers only $1 to $1"));
+    CHECK(contains_text(refused([&] {
+                            for (const auto& row : db.rows<std::int64_t>("SELECT id FROM q WHERE id > ?", 0)) {
+                                (void)row;
+                            }
+                        }),
+                        "numbers none"));
+    CHECK(contains_text(refused([&] {
+                            auto ledger = db.ledger("job");
+                            (void)pg::claim_rows<std::int64_t>(
+                                db, ledger,
+                                {.select = "q.id", .from = "q", .where = "q.id > ?", .key = "q.id", .lock = "q"}, 0);
+                        }),
+                        "given 1 argument(s) but numbers none"));
+    CHECK(db.execute("SELECT 1") == 1); // the connection is fine
+
+    // Valid PostgreSQL: jsonb's ?, ?| and ?& operators, and ? in literals, identifiers,
+    // comments and dollar-quoted strings, with $n parameters.
+    db.execute("INSERT INTO q(id, doc, note) VALUES($1, $2::jsonb, '?')", 1, R"({"a": 1, "b": 2})");
+    CHECK(db.query_one<bool>("SELECT doc ? 'a' FROM q WHERE id = $1", 1) == true);
+    CHECK(db.query_one<bool>("SELECT doc ?| array['x', $2] FROM q WHERE id = $1", 1, "b") == true);
+    CHECK(db.query_one<bool>("SELECT doc ?& array['a', $2] FROM q WHERE id = $1", 1, "x") == false);
+    CHECK(db.query_one<bool>("SELECT doc ? 'a' FROM q") == true); // no arguments: nothing to check
+    CHECK(db.query_one<std::string>("SELECT '?' || $1 || E'\\'?' || $$?$$ || $tag$ ' ? $tag$ AS \"?\" -- ?\n"
+                                    "/* ? /* nested ? */ ? */",
+                                    "x") == "?x'?? ' ? ");
+    CHECK(db.query<std::int64_t>("SELECT id FROM q WHERE note = '?' AND id = $1", 1) == std::vector<std::int64_t>{1});
+
+    // What the check reads: the ? outside literals, identifiers, comments and dollar quotes, and
+    // the highest $n.
+    const auto scan = [](std::string_view sql) {
+        const auto p = pg::detail::scan_placeholders(sql);
+        return std::tuple(p.question_marks, p.highest);
+    };
+    CHECK(scan("SELECT ?, ?") == std::tuple(2U, 0));
+    CHECK(scan("SELECT $2, $10, ?") == std::tuple(1U, 10));
+    CHECK(scan("SELECT '?''?', E'\\'?', \"?\"\"?\", $$?$$, $a$?$b$?$a$, ? -- ?\n ? /* ? */") == std::tuple(2U, 0));
+    CHECK(scan("SELECT a$1, $1") == std::tuple(0U, 1)); // a$1 is an identifier
+    CHECK(scan("SELECT x ?| $3") == std::tuple(1U, 3));
+    CHECK(scan("SELECT 'unterminated ?") == std::tuple(0U, 0));
+}
+
 TEST_CASE("postgres: the lazy rows range reads in batches through a cursor while chunks commit")
 {
     fresh f;
@@ -676,4 +741,77 @@ TEST_CASE("postgres: a claim looks its candidates up in the ledger by index, eve
                                              "job", std::int64_t{0}),
                        "sturdy_ledger");
     db.rollback();
+}
+
+namespace {
+using claimed_ids = std::vector<std::int64_t>;
+/// One chunk of `n` from `work`, in a transaction of `db` left open: the ids it claimed.
+template <class Work> claimed_ids claim_chunk(pg::database& db, Work& work, std::size_t n)
+{
+    db.begin();
+    work.begin_chunk(n);
+    claimed_ids ids;
+    for (auto it = work.begin(); it != work.end(); ++it) {
+        ids.push_back(*it);
+    }
+    return ids;
+}
+} // namespace
+
+TEST_CASE("postgres: when several workers end, one goes back to the beginning for released rows, not each")
+{
+    fresh f;
+    auto other = other_connection(f);
+    f.db.exec("CREATE TABLE w(id bigint PRIMARY KEY)");
+    f.db.execute("INSERT INTO w SELECT generate_series(1, $1)", std::int64_t{10});
+    const auto pid = [](pg::database& d) { return *d.query_one<int>("SELECT pg_backend_pid()"); };
+    // Which connection has the lower backend pid decides which of two ending workers goes back.
+    const bool first_lower = pid(f.db) < pid(other);
+    pg::database& low = first_lower ? f.db : other;
+    pg::database& high = first_lower ? other : f.db;
+    const pg::claim_query q{.select = "w.id", .from = "w", .key = "w.id", .lock = "w", .resume = "w.id"};
+    auto low_ledger = low.ledger("job");
+    auto high_ledger = high.ledger("job");
+    auto low_work = pg::claim_rows<std::int64_t>(low, low_ledger, q);
+    auto high_work = pg::claim_rows<std::int64_t>(high, high_ledger, q);
+
+    // A worker reaches the end of its pass (a claim from where it left off finds too few rows)
+    // while another one, with a lower pid, is inside a chunk: it ends, leaving the pass from the
+    // beginning to that one, which ends after it.
+    CHECK(claim_chunk(low, low_work, 4) == claimed_ids{1, 2, 3, 4}); // low's chunk stays open
+    CHECK(claim_chunk(high, high_work, 3) == claimed_ids{5, 6, 7});
+    high_ledger.mark(5), high_ledger.mark(6), high_ledger.mark(7);
+    high.commit();
+    CHECK(claim_chunk(high, high_work, 3) == claimed_ids{8, 9, 10});
+    high_ledger.mark(8), high_ledger.mark(9), high_ledger.mark(10);
+    high.commit();
+    CHECK(claim_chunk(high, high_work, 3).empty());
+    high.commit();
+    CHECK(high_work.claims() == 3);                 // no claim from the beginning
+    CHECK(claim_chunk(high, high_work, 3).empty()); // and it stays ended
+    high.rollback();
+    CHECK(high_work.claims() == 3);
+
+    // The worker with the lower pid does go back at its end, and finds the rows a worker that
+    // died released behind it.
+    for (const auto id : {1, 2}) {
+        low_ledger.mark(id);
+    }
+    low.commit(); // 3 and 4 left undone: skipped by low from now on (left_out), free for others
+    auto dead = pg::claim_rows<std::int64_t>(high, high_ledger, q); // a third worker, in high's session
+    high.begin();
+    dead.begin_chunk(5);
+    claimed_ids held;
+    for (auto it = dead.begin(); it != dead.end(); ++it) {
+        held.push_back(*it);
+    }
+    CHECK(held == claimed_ids{3, 4});
+    // From 4 on: nothing; then from the beginning, though a worker (with a higher pid) is inside a
+    // chunk: 3 and 4 are held.
+    CHECK(claim_chunk(low, low_work, 4).empty());
+    CHECK(low_work.claims() == 3);
+    low.commit();
+    high.rollback();                                // the third worker dies: 3 and 4 are free again
+    CHECK(claim_chunk(high, high_work, 4).empty()); // high has ended
+    high.rollback();
 }

@@ -6,9 +6,12 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <iterator>
 #include <map>
+#include <optional>
 #include <ranges>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -110,4 +113,77 @@ TEST_CASE("the watermark does not move past items a stopped run did not process"
     CHECK(r.done == 13);
     CHECK(r.remaining == 17);
     CHECK(db.checkpoint("contacts") == "13");
+}
+
+// watermark.hpp: the checkpoint "moves exactly as far as the committed work"; items that failed are
+// read again through their failure records. An item that fails without one (its key function threw,
+// or its chunk could not commit) must therefore stop the watermark, or no later run would read it.
+TEST_CASE("the watermark does not move past an item whose key function threw, in this chunk or later ones")
+{
+    sturdy::memory::database db;
+    auto ledger = db.ledger("contacts");
+    std::vector<contact> input;
+    for (int id = 1; id <= 20; ++id) {
+        input.push_back({id, 100 + id});
+    }
+    bool key_throws = true;
+    std::vector<int> pushed;
+    auto run = [&] {
+        const int since = std::stoi(db.checkpoint("contacts").value_or("0"));
+        std::vector<contact> changed;
+        std::ranges::copy_if(input, std::back_inserter(changed), [&](const contact& c) { return c.version >= since; });
+        return changed |
+               sturdy::idempotent_by(ledger,
+                                     [&](const contact& c) {
+                                         if (key_throws && c.id == 7) {
+                                             throw std::runtime_error("no id");
+                                         }
+                                         return std::tuple(c.id, c.version);
+                                     }) |
+               sturdy::watermark(db, "contacts", [](const contact& c) { return c.version; }) | sturdy::chunked(db, 5) |
+               sturdy::guarded([&](const contact& c) { pushed.push_back(c.id); }) | sturdy::drain;
+    };
+    const auto first = run();
+    CHECK(first.done == 19);
+    CHECK(first.failed == 1);
+    CHECK(db.checkpoint("contacts") == "106"); // contact 6, the last before 7, and no further
+
+    key_throws = false;
+    pushed.clear();
+    const auto second = run();
+    CHECK(second.seen == 15); // from contact 6 on
+    CHECK(second.done == 1);
+    CHECK(pushed == std::vector<int>{7});
+    CHECK(db.checkpoint("contacts") == "120");
+}
+
+TEST_CASE("the watermark does not move past the items of a chunk that could not commit")
+{
+    sturdy::memory::database db;
+    auto ledger = db.ledger("contacts");
+    std::vector<contact> input;
+    for (int id = 1; id <= 20; ++id) {
+        input.push_back({id, 100 + id});
+    }
+    std::vector<int> pushed;
+    auto run = [&] {
+        const int since = std::stoi(db.checkpoint("contacts").value_or("0"));
+        std::vector<contact> changed;
+        std::ranges::copy_if(input, std::back_inserter(changed), [&](const contact& c) { return c.version >= since; });
+        return changed | sturdy::idempotent_by(ledger, [](const contact& c) { return std::tuple(c.id, c.version); }) |
+               sturdy::watermark(db, "contacts", [](const contact& c) { return c.version; }) | sturdy::chunked(db, 5) |
+               sturdy::guarded([&](const contact& c) { pushed.push_back(c.id); }) | sturdy::drain;
+    };
+    db.fail_next_commits(1); // the first chunk's commit: no retry, so its items fail, with no failure record
+    const auto first = run();
+    CHECK(first.done == 15);
+    CHECK(first.failed == 5);
+    CHECK(ledger.failures().empty());
+    CHECK(db.checkpoint("contacts") == std::nullopt);
+
+    pushed.clear();
+    const auto second = run();
+    CHECK(second.done == 5);
+    CHECK(pushed == std::vector<int>{1, 2, 3, 4, 5});
+    CHECK(db.checkpoint("contacts") == "120");
 }

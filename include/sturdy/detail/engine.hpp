@@ -1,8 +1,8 @@
 #pragma once
 /// The loop `drain` runs. One item's path: key -> quarantine -> ledger claim (or check) -> effect
-/// (-> mark, for a ledger that cannot claim), in the chunk's transaction, first with no savepoint
-/// (the fast path), then, if something failed, with savepoints (the careful path); the path in
-/// full: docs/architecture.md.
+/// (-> mark, for a ledger that cannot claim), in the chunk's transaction, first with no per-item
+/// savepoint (the fast path), then, if something failed, with savepoints (the careful path); the
+/// path in full: docs/architecture.md.
 
 #include <sturdy/clock.hpp>
 #include <sturdy/concepts.hpp>
@@ -213,6 +213,9 @@ template <class Job> class engine {
     /// Item outcomes must be seen in order: the fast path leaves a chunk to the careful path at
     /// an item whose key function threw (it would otherwise be reported after the chunk).
     static constexpr bool outcomes_in_order = hooks_see_items;
+    /// The fast path also leaves the chunk at such an item when a `before_commit` event needs
+    /// its last item: the careful path stops that item short of it (see unrecorded_failure_).
+    static constexpr bool key_failure_to_careful = outcomes_in_order || hooks_before_commit;
 
     static_assert(has<effect_slot_i>, "sturdy::drain: the pipeline has no effect to run; add | sturdy::guarded(fn)");
 
@@ -426,11 +429,12 @@ private:
     template <std::size_t I> auto& slot() { return std::get<I>(job_.slots); }
 
     // --- the fast path ------------------------------------------------------------------
-    // A chunk first runs straight from the input, in the chunk's scope alone (no savepoint, no
-    // per-item bookkeeping). If every item succeeds, that is the whole story. If one fails (or
+    // A chunk first runs straight from the input, in the chunk's scope alone (no per-item
+    // savepoint or bookkeeping). If every item succeeds, that is the whole story. If one fails (or
     // the chunk cannot commit), the scope is abandoned: the commit policy rolls back the chunk's
-    // transaction (or, under no_commit, its savepoint), so nothing it wrote remains, and the
-    // chunk runs again on the careful path below
+    // transaction (or, under no_commit, its savepoint), so nothing it wrote remains (a claiming
+    // input's chunk, when an item failed, keeps its transaction and claim, and rolls back to a
+    // savepoint taken after the claim), and the chunk runs again on the careful path below
     // (entries, segments, isolation), which takes the failed attempt as its first. A failed
     // fast attempt costs the chunk's items before the failure one more run, so after one the
     // next chunks run on the careful path, whose segments (at most max_segment items) lose less
@@ -447,8 +451,8 @@ private:
         enum class cause { none, item_failed, key_failed, chunk_error };
         cause what = cause::none;
         std::size_t index = 0;    ///< the item, by position in the chunk
-        attempt_failure failure;  ///< item_failed: its attempt's failure (key_failed: the failure
-                                  ///< budget must see it in order, which the careful path does)
+        attempt_failure failure;  ///< item_failed: its attempt's failure (key_failed: the hooks must
+                                  ///< see it in order, which the careful path does)
         std::exception_ptr error; ///< chunk_error: what the transaction threw
     };
 
@@ -512,7 +516,9 @@ private:
                 if (c.n > 0) {
                     std::optional<value_type> copy;
                     const value_type* last_item = nullptr;
-                    if constexpr (rereadable) {
+                    if (unrecorded_failure_) {
+                        // an earlier chunk's item failed without a failure record: not past it
+                    } else if constexpr (rereadable) {
                         last_item = &copy.emplace(**last);
                     } else {
                         last_item = &replay_.back();
@@ -553,6 +559,7 @@ private:
 
     [[gnu::noinline, gnu::cold]] void report_fast_key_failures()
     {
+        unrecorded_failure_ = true;
         for (auto& rec : fast_key_failures_) {
             ++report_.awaiting_retry; // nothing marks it: the next run reads it and tries again
             report_failure(std::move(rec));
@@ -621,8 +628,8 @@ private:
             bool key_threw = false;
             key k = fast_key(v, static_cast<std::int64_t>(report_.seen + c.n), key_threw);
             if (key_threw) {
-                if constexpr (outcomes_in_order) {
-                    stop.what = fast_stop::cause::key_failed; // the budget and hooks see outcomes in order
+                if constexpr (key_failure_to_careful) {
+                    stop.what = fast_stop::cause::key_failed; // hooks see it in order (see key_failure_to_careful)
                     stop.index = c.n;
                     ++it; // past the items read, as after a whole batch
                     counts = c;
@@ -663,8 +670,8 @@ private:
             bool key_threw = false;
             const key k = fast_key(v, position, key_threw);
             if (key_threw) {
-                if constexpr (outcomes_in_order) {
-                    stop.what = fast_stop::cause::key_failed; // the budget and hooks see outcomes in order
+                if constexpr (key_failure_to_careful) {
+                    stop.what = fast_stop::cause::key_failed; // hooks see it in order (see key_failure_to_careful)
                     stop.index = index;
                 }
                 return state::failed; // failed before it ran: nothing to roll back, the chunk goes on
@@ -1251,10 +1258,12 @@ private:
         }
         if constexpr (hooks_before_commit) {
             if (!items.empty()) {
+                // The last item before one left unprocessed or one failed without a failure record
+                // (its key function threw), which the next run must read again.
                 const entry* last = nullptr;
                 std::size_t done = 0;
                 for (const auto& e : items) {
-                    if (e.st == state::unprocessed) {
+                    if (unrecorded_failure_ || e.st == state::unprocessed || e.initial == state::failed) {
                         break;
                     }
                     last = &e;
@@ -1303,7 +1312,7 @@ private:
                 }
                 run_chunk(items, retried, first, read_chunk);
                 report_.retried += retried;
-                settle_chunk(items);
+                settle_chunk(items, true);
                 return;
             } catch (const std::logic_error&) {
                 throw; // a usage error: retrying or skipping the chunk would hide it
@@ -1330,7 +1339,7 @@ private:
                             e.st = state::unprocessed;
                         }
                     }
-                    settle_chunk(items);
+                    settle_chunk(items, false);
                     return;
                 }
                 for (auto& e : items) {
@@ -1341,7 +1350,7 @@ private:
                         e.fail("its chunk could not commit: " + failure.reason);
                     }
                 }
-                settle_chunk(items);
+                settle_chunk(items, false);
                 return;
             }
         }
@@ -1358,7 +1367,8 @@ private:
         report_.add_failure(std::move(rec));
     }
 
-    void settle_chunk(std::vector<entry>& items)
+    /// `recorded`: the chunk committed with its failure records (else its failures have none).
+    void settle_chunk(std::vector<entry>& items, bool recorded)
     {
         report_.chunks += items.empty() ? 0 : 1; // a claiming input's last claim may find nothing
         for (auto& e : items) {
@@ -1368,6 +1378,9 @@ private:
             case state::quarantined: ++report_.quarantined; break;
             case state::unprocessed: ++report_.remaining; break;
             case state::failed: {
+                if (!recorded || e.initial == state::failed) {
+                    unrecorded_failure_ = true; // the watermark must not pass it (a later run reads it again)
+                }
                 if (e.quarantined_now) {
                     ++report_.quarantined;
                 } else {
@@ -1407,7 +1420,11 @@ private:
     std::unordered_map<key, bool> failing_; ///< keys with failure records -> quarantined
     std::string stop_reason_;
     std::size_t stop_index_ = static_cast<std::size_t>(-1);
-    bool failed_in_chunk_ = false;                  ///< an item of the chunk in flight failed for good
+    bool failed_in_chunk_ = false; ///< an item of the chunk in flight failed for good
+    /// An item of this run failed without a failure record (its key function threw, or its chunk
+    /// could not commit): from then on `before_commit`'s last item is null, so that a watermark
+    /// never moves past it and the next run reads it again.
+    bool unrecorded_failure_ = false;
     std::vector<std::size_t> chunk_failures_;       ///< the chunk's failed items, in the order the hooks saw them
     std::vector<failure_record> fast_key_failures_; ///< items of the fast chunk whose key function threw
     std::vector<value_type> replay_;                ///< a single-pass input's items of the chunk in flight (fast path)

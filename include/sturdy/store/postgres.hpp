@@ -13,7 +13,11 @@
 ///            period); }) | sturdy::drain;
 ///
 /// The same job runs on `sturdy::sqlite::database` by changing the store's type: write
-/// parameters as `$1`, `$2` ... (SQLite accepts them too). Statements are prepared once per
+/// parameters as `$1`, `$2` ... (SQLite accepts them too). A statement given more arguments
+/// than it numbers, with a `?` outside its literals, quoted identifiers and comments (SQLite's
+/// `?` placeholders), throws `sturdy::usage_error` naming the fix when first run, instead of
+/// reaching the server as a syntax error; `?` is never rewritten, so jsonb's `?`, `?|` and `?&`
+/// operators keep their meaning. Statements are prepared once per
 /// connection and cached by their text and parameter types. Parameters are typed, in binary:
 /// integers up to 32 bits (int, short) as int4, wider ones (std::int64_t, long) as int8,
 /// floating point as float8, bool as bool; strings go as text whose type the server infers from
@@ -85,6 +89,21 @@ STURDY_DECL std::string abbreviated(std::string_view sql);
 
 /// Throws a lost-connection error (08006) for `sql`.
 [[noreturn]] STURDY_DECL void fail_connection(PGconn* conn, std::string_view sql);
+
+/// What a statement's text holds outside string literals (standard, E'...', dollar-quoted),
+/// quoted identifiers and comments: its `?` characters and its highest parameter number $n.
+struct placeholders {
+    std::size_t question_marks = 0; ///< `?` characters (a placeholder elsewhere; jsonb's ?, ?| and ?& here)
+    std::size_t first_question = 0; ///< the offset of the first one
+    int highest = 0;                ///< the highest $n (0: none)
+};
+STURDY_DECL placeholders scan_placeholders(std::string_view sql);
+
+/// Throws `usage_error` when `sql` is given more arguments than it numbers ($1 ... $n) and has
+/// `?` outside literals and comments: it was written with another store's `?` placeholders,
+/// which PostgreSQL does not know. A statement PostgreSQL accepts is never refused for its `?`
+/// operators: they are refused only alongside arguments no $n reads.
+STURDY_DECL void check_placeholders(std::string_view sql, int arguments);
 
 using ::sturdy::detail::rows::column_value;
 using ::sturdy::detail::rows::is_optional;
@@ -341,7 +360,9 @@ public:
 
     // --- statements ----------------------------------------------------------------------
 
-    /// Binds `args` ($1, $2 ...), runs `sql` and returns the number of rows it changed.
+    /// Binds `args` ($1, $2 ...), runs `sql` and returns the number of rows it changed. Here and
+    /// in `query`, `query_one` and `rows`: `sql` with `?` placeholders (more arguments than $n,
+    /// and a `?` outside literals and comments) throws `usage_error`.
     template <class... Args> std::int64_t execute(std::string_view sql, const Args&... args)
     {
         const detail::params<sizeof...(Args)> p(args...);

@@ -34,6 +34,11 @@
 ///    quarantined keys. They go through the failure records and later runs, as with one worker.
 ///  - the input ends when a claim finds fewer rows than a chunk holds. Rows other workers hold
 ///    are theirs; if one of them dies, its chunk goes to a worker still claiming, or the next run.
+///  - with `resume`, going back to the beginning for rows released behind a worker is done once
+///    per run's end, not by every worker: a worker whose pass has ended goes back unless another
+///    worker of the job with a lower backend pid is inside a chunk (that one ends later and goes
+///    back). Claims hold a shared transaction-level advisory lock (two keys: 1937011833 and
+///    `hashtext(job) & 2147483647`) while their chunk runs, which pg_locks shows.
 /// Not with `watermark` (refused at compile time): see docs/postgres.md.
 
 #include <sturdy/error.hpp>
@@ -55,6 +60,21 @@
 namespace sturdy::postgres {
 
 namespace detail {
+/// The first key of the advisory locks (the two-key form) claims take: the second is the job's
+/// name hashed (`hashtext(name) & 2147483647`). A claim holds the shared lock until its chunk's
+/// transaction ends; pg_locks then shows which workers of the job are inside a chunk.
+inline constexpr std::int32_t claim_lock_class = 1937011833;
+
+/// Whether this worker, whose forward pass has ended, goes back to the beginning for rows
+/// released behind it: not when a worker of the same job with a lower backend pid is inside a
+/// chunk ($1 the job's name). That worker ends later and goes back itself (or leaves it to one
+/// with a lower pid still), so one pass from the beginning per run's end serves every worker,
+/// instead of one per worker, each reading every row the job has done.
+inline constexpr const char* goes_back_sql =
+    "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database = "
+    "(SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = 1937011833::oid AND "
+    "objid = (hashtext($1) & 2147483647)::oid AND objsubid = 2 AND granted AND pid < pg_backend_pid())";
+
 /// After a claim: which of its keys ($1) the ledger or a failure record of this run holds
 /// (true), and which keys of the claim before ($2) the ledger does not hold (false). $3 the
 /// namespace, $4 when the worker started. Each lookup is an index probe per key: OFFSET 0 keeps
@@ -72,7 +92,8 @@ inline constexpr const char* finished_sql =
 } // namespace detail
 
 /// The parts of a claiming query. Parameters of the caller's SQL are $1, $2 ... (the arguments
-/// given to `claim_rows`).
+/// given to `claim_rows`); parts written with `?` placeholders instead are refused when the
+/// input is made (`usage_error`, as `database::execute` refuses them).
 struct claim_query {
     std::string select{};   ///< the columns read into Row, in its fields' order
     std::string from{};     ///< FROM clause (tables, joins)
@@ -84,7 +105,8 @@ struct claim_query {
     /// (e.g. "w.id"). Each claim then starts at the value where this worker's last claim ended,
     /// instead of passing every finished row again from the start; when it finds too few rows,
     /// the next claim starts from the beginning once (rows a dead worker released), and the
-    /// input ends when that one finds too few as well.
+    /// input ends when that one finds too few as well. The claim from the beginning is left out
+    /// when a worker of the job with a lower backend pid is inside a chunk: that one goes back.
     std::string resume{};
 };
 
@@ -142,6 +164,10 @@ public:
         if (q.select.empty() || q.from.empty() || q.key.empty()) {
             throw usage_error("claim_rows: the query needs select, from and key (the ledger key of each row)");
         }
+        // The caller's parts number their parameters $1 ... $n (the claim's own come after them).
+        detail::check_placeholders(q.select + "\n" + q.from + "\n" + q.where + "\n" + q.key + "\n" + q.order_by + "\n" +
+                                       q.resume,
+                                   static_cast<int>(sizeof...(Args)));
         const std::string key = "(" + q.key + ")::text";
         const std::string where = q.where.empty() ? "true" : "(" + q.where + ")";
         const std::string order = " ORDER BY " + (!q.order_by.empty() ? q.order_by
@@ -162,7 +188,8 @@ public:
             std::to_string(sizeof...(Args) + 1) + " AND sturdy_f.item_key = " + key +
             " AND (sturdy_f.quarantined OR sturdy_f.last_failed >= $" + std::to_string(sizeof...(Args) + 4) +
             ") OFFSET 0) AND NOT (" + key + " = ANY(string_to_array($" + std::to_string(sizeof...(Args) + 2) +
-            ", E'\\x1f')))";
+            ", E'\\x1f'))) AND (SELECT pg_try_advisory_xact_lock_shared(" + std::to_string(detail::claim_lock_class) +
+            ", hashtext($" + std::to_string(sizeof...(Args) + 1) + ") & 2147483647)) IS NOT NULL";
         const std::string tail =
             order + " LIMIT $" + std::to_string(sizeof...(Args) + 3) + " FOR NO KEY UPDATE" + lock + " SKIP LOCKED";
         if (!q.resume.empty()) {
@@ -302,7 +329,11 @@ private:
             floor_ = res.template column<std::string>(res.rows() - 1, f + 1);
         }
         if (short_claim && from_floor) {
-            floor_.reset(); // the next claim starts from the beginning: rows released since, if any
+            if (*db_->template query_one<bool>(detail::goes_back_sql, namespace_)) {
+                floor_.reset(); // the next claim starts from the beginning: rows released since, if any
+            } else {
+                ended_ = true; // a worker inside a chunk goes back when it ends
+            }
         } else {
             ended_ = short_claim;
         }

@@ -9,9 +9,12 @@
 ///
 /// In: T, ordered by the watermark value. Out: T.
 /// Guarantee: at each chunk's end the checkpoint `name` is set, in the chunk's own transaction,
-/// to the value of the last item the chunk processed (done, skipped or failed), so it moves
-/// exactly as far as the committed work. Items that failed are retried through their failure
-/// records, not through the watermark: read them back by key (see examples/contact_sync.cpp).
+/// to the value of the last item the chunk processed (done, skipped, quarantined or failed), so
+/// it moves exactly as far as the committed work. Items that failed are retried through their
+/// failure records, not through the watermark: read them back by key (see
+/// examples/contact_sync.cpp). An item that failed with no failure record (its key function
+/// threw, or its chunk could not commit) stops the checkpoint before it for the rest of the run,
+/// so the next run reads it again.
 /// Read with `>=`, keyed by (id, version): items sharing the boundary value are read again and
 /// skipped by the ledger.
 /// Run with `| sturdy::drain`: a pipeline iterated in a for loop refuses `watermark` at

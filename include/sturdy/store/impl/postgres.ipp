@@ -304,6 +304,120 @@ STURDY_DECL void result::expect_column_count(std::size_t fields) const
 // --- cursor ------------------------------------------------------------------------------
 
 namespace detail {
+namespace {
+bool identifier_start(char c)
+{
+    const auto u = static_cast<unsigned char>(c);
+    return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || u == '_' || u >= 0x80;
+}
+bool identifier_char(char c) { return identifier_start(c) || (c >= '0' && c <= '9') || c == '$'; }
+} // namespace
+
+STURDY_DECL placeholders scan_placeholders(std::string_view sql)
+{
+    placeholders out;
+    const std::size_t n = sql.size();
+    // The character after the closing `quote` of a literal or identifier opened at `i`; a
+    // doubled quote stands for itself, and in E'...' so does a backslash-escaped character.
+    const auto skip_quoted = [&](std::size_t i, char quote, bool backslashes) {
+        ++i;
+        while (i < n) {
+            if (backslashes && sql[i] == '\\') {
+                i += 2;
+            } else if (sql[i] == quote) {
+                if (i + 1 < n && sql[i + 1] == quote) {
+                    i += 2;
+                } else {
+                    return i + 1;
+                }
+            } else {
+                ++i;
+            }
+        }
+        return n;
+    };
+    std::size_t i = 0;
+    while (i < n) {
+        const char c = sql[i];
+        const bool after_identifier = i > 0 && identifier_char(sql[i - 1]);
+        if (c == '\'') {
+            // E'...' (or e'...'): E alone before the quote, not the end of a longer word.
+            const bool escape =
+                i > 0 && (sql[i - 1] == 'E' || sql[i - 1] == 'e') && (i < 2 || !identifier_char(sql[i - 2]));
+            i = skip_quoted(i, '\'', escape);
+        } else if (c == '"') {
+            i = skip_quoted(i, '"', false);
+        } else if (c == '-' && i + 1 < n && sql[i + 1] == '-') {
+            const auto end = sql.find('\n', i);
+            i = end == std::string_view::npos ? n : end + 1;
+        } else if (c == '/' && i + 1 < n && sql[i + 1] == '*') { // block comments nest
+            int depth = 1;
+            i += 2;
+            while (i < n && depth > 0) {
+                if (sql[i] == '/' && i + 1 < n && sql[i + 1] == '*') {
+                    ++depth;
+                    i += 2;
+                } else if (sql[i] == '*' && i + 1 < n && sql[i + 1] == '/') {
+                    --depth;
+                    i += 2;
+                } else {
+                    ++i;
+                }
+            }
+        } else if (c == '$' && !after_identifier) {
+            std::size_t j = i + 1;
+            if (j < n && sql[j] >= '0' && sql[j] <= '9') { // a parameter, $n
+                int number = 0;
+                while (j < n && sql[j] >= '0' && sql[j] <= '9') {
+                    number = std::min(number * 10 + (sql[j] - '0'), 1 << 20);
+                    ++j;
+                }
+                out.highest = std::max(out.highest, number);
+                i = j;
+                continue;
+            }
+            if (j < n && identifier_start(sql[j])) {
+                while (j < n && sql[j] != '$' && identifier_char(sql[j])) {
+                    ++j;
+                }
+            }
+            if (j < n && sql[j] == '$') { // a dollar-quoted string, $tag$ ... $tag$
+                const std::string_view tag = sql.substr(i, j - i + 1);
+                const auto end = sql.find(tag, j + 1);
+                i = end == std::string_view::npos ? n : end + tag.size();
+            } else {
+                i = j;
+            }
+        } else if (c == '?') {
+            if (out.question_marks++ == 0) {
+                out.first_question = i;
+            }
+            ++i;
+        } else {
+            ++i;
+        }
+    }
+    return out;
+}
+
+STURDY_DECL void check_placeholders(std::string_view sql, int arguments)
+{
+    if (arguments == 0 || sql.find('?') == std::string_view::npos) {
+        return;
+    }
+    const auto found = scan_placeholders(sql);
+    if (found.question_marks == 0 || arguments <= found.highest) {
+        return;
+    }
+    throw usage_error("postgres: the statement is given " + std::to_string(arguments) + " argument(s) but " +
+                      (found.highest == 0 ? std::string("numbers none ($1, $2 ...)")
+                                          : "numbers only $1 to $" + std::to_string(found.highest)) +
+                      ", and has '?' at offset " + std::to_string(found.first_question) +
+                      ": PostgreSQL does not know ? placeholders; write $1, $2 ... instead, which the SQLite store "
+                      "accepts too (in: " +
+                      abbreviated(sql) + ")");
+}
+
 STURDY_DECL cursor::cursor(PGconn* conn, bool own_transaction, std::string name, const std::string& sql, param_view p)
     : conn_(conn), own_transaction_(own_transaction), name_(std::move(name)),
       fetch_sql_("FETCH FORWARD " + std::to_string(batch_rows) + " FROM " + name_), sql_(sql), open_(own_transaction)
@@ -315,6 +429,7 @@ STURDY_DECL cursor::cursor(PGconn* conn, bool own_transaction, std::string name,
             fail(conn_, begun.get(), "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
         }
     }
+    check_placeholders(sql, p.count);
     const std::string declare = "DECLARE " + name_ + " NO SCROLL CURSOR FOR " + sql;
     result_ptr declared(PQexecParams(conn_, declare.c_str(), p.count, p.types, p.values, p.lengths, p.formats, 0));
     if (PQresultStatus(declared.get()) != PGRES_COMMAND_OK) {
@@ -474,6 +589,7 @@ STURDY_DECL statement& database::prepare(std::string_view sql, detail::param_vie
 {
     auto it = statements_.find(sql);
     if (it == statements_.end()) {
+        detail::check_placeholders(sql, p.count); // once per text
         it = statements_.emplace(std::string(sql), std::vector<std::unique_ptr<statement>>{}).first;
     }
     const std::span<const Oid> types(p.types, static_cast<std::size_t>(p.count));
