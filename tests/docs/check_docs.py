@@ -225,6 +225,16 @@ def targets(ctx):
     return ctx.targets
 
 
+# The command-line flags of Google Benchmark 1.7 (Debian 12's libbenchmark-dev) that the docs may show.
+GOOGLE_BENCHMARK_FLAGS = {
+    "--benchmark_filter", "--benchmark_repetitions", "--benchmark_enable_random_interleaving",
+    "--benchmark_min_time", "--benchmark_min_warmup_time", "--benchmark_out", "--benchmark_out_format",
+    "--benchmark_format", "--benchmark_display_aggregates_only", "--benchmark_report_aggregates_only",
+    "--benchmark_list_tests", "--benchmark_time_unit", "--benchmark_counters_tabular", "--benchmark_color",
+    "--benchmark_context", "--benchmark_perf_counters", "--v",
+}
+
+
 def check_script(ctx, where, words, env):
     script = ctx.source / words[0]
     if not script.is_file() or not os.access(script, os.X_OK):
@@ -235,7 +245,19 @@ def check_script(ctx, where, words, env):
         known = subprocess.run([str(script), "--help"], stdout=subprocess.PIPE, text=True).stdout
     else:
         known = text
-    for w in words[1:]:
+    own = words[1:]
+    if words[0] == "scripts/with-postgres":
+        # It runs the command that follows it: that command's options are not the script's.
+        first = next((i for i, w in enumerate(own) if not w.startswith("-")), len(own))
+        own, wrapped = own[:first], own[first:]
+        if wrapped and re.search(r"(^|/)benchmarks/bench_\w+$", wrapped[0]):
+            for w in wrapped[1:]:
+                option = w.split("=", 1)[0]
+                if option.startswith("--") and option not in GOOGLE_BENCHMARK_FLAGS:
+                    fail(where, f"{wrapped[0]} (Google Benchmark) has no option {option}")
+        elif wrapped:
+            fail(where, f"no check for '{' '.join(wrapped)}' under scripts/with-postgres: add one")
+    for w in own:
         option = w.split("=", 1)[0]
         if option.startswith("--") and option not in known:
             fail(where, f"{words[0]} has no option {option}")
