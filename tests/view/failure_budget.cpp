@@ -156,3 +156,27 @@ TEST_CASE("the window sees the successes before a failure in the same chunk, wit
                                    "service they depend on unavailable?)");
     CHECK(run(sturdy::isolation::per_chunk) == per_item);
 }
+
+TEST_CASE("a quarantined item ends a failure streak whether it arrives alone or counted in a fast chunk")
+{
+    // The budget's two ways of hearing of outcomes must agree: `on_item` (the careful path) and
+    // `on_successes` (a chunk that committed on the fast path, items counted, not shown).
+    const sturdy::key k{1};
+    const auto failed = [&] { return sturdy::item_settled{sturdy::item_outcome::failed, k, "down"}; };
+    auto budget = [] { return sturdy::detail::failure_budget_slot(sturdy::failure_budget(3, 0.75, 4)); };
+
+    auto alone = budget();
+    alone.on_run_start({});
+    CHECK_FALSE(alone.on_item(failed()).stops());
+    CHECK_FALSE(alone.on_item(failed()).stops());
+    CHECK_FALSE(alone.on_item({sturdy::item_outcome::quarantined, k, ""}).stops());
+    CHECK_FALSE(alone.on_item({sturdy::item_outcome::quarantined, k, ""}).stops());
+    CHECK_FALSE(alone.on_item(failed()).stops()); // streak 1; the window holds 2 failures of 4 (3 would stop)
+
+    auto counted = budget();
+    counted.on_run_start({});
+    CHECK_FALSE(counted.on_item(failed()).stops());
+    CHECK_FALSE(counted.on_item(failed()).stops());
+    counted.on_successes({.done = 0, .skipped = 0, .quarantined = 2});
+    CHECK_FALSE(counted.on_item(failed()).stops());
+}

@@ -72,8 +72,9 @@ struct failure_budget_slot {
                              streak);
     }
 
-    /// A chunk that committed on the fast path: its items done or skipped end the streak.
-    void on_successes(const successes& s) { note_successes(s.done + s.skipped); }
+    /// A chunk that committed on the fast path: its items done, skipped or quarantined end the
+    /// streak, as they do one by one in `on_item`.
+    void on_successes(const successes& s) { note_successes(s.done + s.skipped + s.quarantined); }
 
 private:
     void note_successes(std::size_t count)
