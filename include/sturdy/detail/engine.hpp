@@ -663,7 +663,7 @@ private:
     }
 
     /// One item on the fast path: its key, its quarantine, one attempt.
-    state fast_step(value_type& v, std::size_t index, fast_stop& stop)
+    [[gnu::always_inline]] state fast_step(value_type& v, std::size_t index, fast_stop& stop)
     {
         const auto position = static_cast<std::int64_t>(report_.seen + index);
         if constexpr (has_ledger) {
@@ -729,7 +729,8 @@ private:
         fast_key_failures_.push_back(failure_record{std::move(k), std::move(why), failure_kind::permanent, 1});
     }
 
-    state fast_attempt(value_type& v, const key& k, std::size_t index, fast_stop& stop, bool claimed = false)
+    [[gnu::always_inline]] state fast_attempt(value_type& v, const key& k, std::size_t index, fast_stop& stop,
+                                              bool claimed = false)
     {
         const state result = attempt(v, k, 0, stop.failure, claimed);
         if (result == state::failed) {
