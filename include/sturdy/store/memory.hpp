@@ -209,7 +209,7 @@ inline void table::put(const key& k, std::string value)
     it->second = std::move(value);
 }
 
-inline bool table::try_insert(const key& k, std::string value)
+[[gnu::flatten]] inline bool table::try_insert(const key& k, std::string value)
 {
     auto [it, inserted] = rows_.try_emplace(k, std::move(value));
     if (!inserted) {
