@@ -128,7 +128,8 @@ public:
         visit([](auto& db) { example::create_tables(db, remote_schema, postgres_remote_schema, 0x63726d); }); // "crm"
     }
 
-    /// Applies `c` under `idempotency_key`. `draw` varies the injected faults between attempts and runs.
+    /// Applies `c` under `idempotency_key`. `runs_before` and `attempt` vary the injected faults between
+    /// runs and attempts.
     void push(const contact& c, const std::string& idempotency_key, int runs_before, int attempt)
     {
         if (faults_.outage ||

@@ -160,6 +160,42 @@ TEST_CASE("a hook stops the run before a chunk; the rest is remaining")
     CHECK(r.run_again_soon());
 }
 
+TEST_CASE("after a hook stops the run before a chunk, the hooks after it do not see that chunk start")
+{
+    // A rate limiter written after a stopping hook must not wait for a chunk that never runs.
+    sturdy::memory::database db;
+    auto ledger = db.ledger("job");
+    std::vector<std::string> events;
+    const auto r = range_of(10) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 3) |
+                   sturdy::guarded([](int) {}) | sturdy::hook(stop_after{3}) | sturdy::hook(recorder{"b", &events}) |
+                   sturdy::drain;
+    CHECK(r.done == 3);
+    CHECK(r.stopped_early == "enough: 3 items");
+    CHECK(std::count(events.begin(), events.end(), "b chunk after 0") == 1);
+    CHECK(std::count(events.begin(), events.end(), "b chunk after 3") == 0);
+}
+
+namespace {
+/// Stops the run before its first chunk, with `why`.
+struct stop_at_once {
+    std::string why;
+    [[nodiscard]] sturdy::verdict before_chunk(const sturdy::chunk_starting& /*unused*/) const
+    {
+        return sturdy::verdict::stop(why);
+    }
+};
+} // namespace
+
+TEST_CASE("when two hooks stop the run at the same event, the first written wins")
+{
+    sturdy::memory::database db;
+    const auto r = range_of(10) | sturdy::chunked(db, 3) | sturdy::guarded([](int) {}) |
+                   sturdy::hook(stop_at_once{"first"}) | sturdy::hook(stop_at_once{"second"}) | sturdy::drain;
+    CHECK(r.stopped_early == "first");
+    CHECK(r.done == 0);
+    CHECK(r.remaining == 10);
+}
+
 TEST_CASE("a hook stops the run at an item and gives back the chunk's failures")
 {
     sturdy::memory::database db;

@@ -225,11 +225,11 @@ struct common_options {
         common_options c;
         c.db = *a.text("--db");
         c.init = a.integer("--init", 0, 10'000'000);
-        c.chunk = static_cast<std::size_t>(a.integer("--chunk", 1, 1'000'000).value_or(200));
+        c.chunk = static_cast<std::size_t>(a.integer("--chunk", 1, 1'000'000).value_or(c.chunk));
         if (auto d = a.number("--deadline", 0.001, 1e9)) {
             c.deadline = std::chrono::duration<double>(*d);
         }
-        c.quarantine_after = static_cast<int>(a.integer("--quarantine-after", 1, 1000).value_or(5));
+        c.quarantine_after = static_cast<int>(a.integer("--quarantine-after", 1, 1000).value_or(c.quarantine_after));
         const auto format = a.text("--report").value_or("text");
         if (format != "text" && format != "json") {
             throw usage_error(fmt::format("--report takes text or json (got '{}')", format));

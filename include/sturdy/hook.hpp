@@ -43,7 +43,8 @@
 ///
 /// Order: a pipeline takes any number of hooks. At each event they are called in the order
 /// they were written, after the built-in run-level stages (`failure_budget`, `time_budget`,
-/// `logged_every`, `watermark`), and the first verdict that stops the run wins. This is the
+/// `logged_every`, `watermark`), and the first verdict that stops the run wins: the hooks after
+/// it do not see that chunk start (`before_chunk`) or that item (`on_item`). This is the
 /// one place where the order in which stages are written matters: everything else in a
 /// pipeline fills a slot the engine reads in a fixed order (job.hpp).
 /// Time comes from the job's clock (`with_clock`), so a test drives it with

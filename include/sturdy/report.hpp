@@ -3,8 +3,9 @@
 /// failures with key and reason, and the failures grouped by reason (a count and the first keys
 /// of each, so 122 failures of one cause read as one line). Printable with fmt
 /// (`fmt::print("{}", r)`) and as one line of JSON (`r.json()`).
-/// sturdy includes only <fmt/core.h>, which is all `fmt::print("{}", r)` and `fmt::format`
-/// need; include <fmt/format.h> (or fmt/ranges.h, fmt/chrono.h ...) yourself for the rest of fmt.
+/// The library's headers include only <fmt/core.h>, which is all `fmt::print("{}", r)` and
+/// `fmt::format` need (the testing kit, sturdy/testing.hpp, includes <fmt/format.h>); include
+/// <fmt/format.h> (or fmt/ranges.h, fmt/chrono.h ...) yourself for the rest of fmt.
 
 #include <sturdy/config.hpp>
 #include <sturdy/error.hpp>

@@ -811,15 +811,19 @@ private:
         }
     }
 
-    /// False when a hook's verdict stops the run before this chunk.
+    /// False when a hook's verdict stops the run before this chunk. The first verdict that stops
+    /// wins, and the hooks after it do not see the chunk start (as on_item's do not see the item).
     bool hooks_before_chunk(time_point chunk_start)
     {
         each_hook([&](auto& h) {
             if constexpr (handles_before_chunk<std::remove_reference_t<decltype(h)>>) {
                 const chunk_starting event{chunk_start, start_, std::as_const(report_)};
+                if (!stop_reason_.empty()) {
+                    return;
+                }
                 if constexpr (std::is_void_v<decltype(h.before_chunk(event))>) {
                     h.before_chunk(event);
-                } else if (stop_reason_.empty()) { // the first verdict that stops wins
+                } else {
                     verdict v = h.before_chunk(event);
                     if (v.stops()) {
                         stop_reason_ = std::move(v.stop_reason);

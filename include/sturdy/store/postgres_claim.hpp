@@ -67,12 +67,12 @@ inline constexpr std::int32_t claim_lock_class = 1937011833;
 
 /// Whether this worker, whose forward pass has ended, goes back to the beginning for rows
 /// released behind it: not when a worker of the same job with a lower backend pid is inside a
-/// chunk ($1 the job's name). That worker ends later and goes back itself (or leaves it to one
+/// chunk ($1 the job's name, $2 claim_lock_class). That worker ends later and goes back itself (or leaves it to one
 /// with a lower pid still), so one pass from the beginning per run's end serves every worker,
 /// instead of one per worker, each reading every row the job has done.
 inline constexpr const char* goes_back_sql =
     "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database = "
-    "(SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = 1937011833::oid AND "
+    "(SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = $2::oid AND "
     "objid = (hashtext($1) & 2147483647)::oid AND objsubid = 2 AND granted AND pid < pg_backend_pid())";
 
 /// After a claim: which of its keys ($1) the ledger or a failure record of this run holds
@@ -329,7 +329,7 @@ private:
             floor_ = res.template column<std::string>(res.rows() - 1, f + 1);
         }
         if (short_claim && from_floor) {
-            if (*db_->template query_one<bool>(detail::goes_back_sql, namespace_)) {
+            if (*db_->template query_one<bool>(detail::goes_back_sql, namespace_, detail::claim_lock_class)) {
                 floor_.reset(); // the next claim starts from the beginning: rows released since, if any
             } else {
                 ended_ = true; // a worker inside a chunk goes back when it ends
