@@ -102,9 +102,11 @@ TEST_CASE("hooks see each outcome of a chunk with a failure, in order, and are c
                         "b start 4",
                         "a chunk after 0",
                         "b chunk after 0",
-                        // the fast attempt's successes before the failure, then the careful path's outcomes
-                        "a successes 2/0/0",
-                        "b successes 2/0/0",
+                        // the fast attempt was abandoned: the careful path tells every outcome
+                        "a item 0 done",
+                        "b item 0 done",
+                        "a item 1 done",
+                        "b item 1 done",
                         "a item 2 failed: bad two",
                         "b item 2 failed: bad two",
                         "a item 3 done",
@@ -196,7 +198,7 @@ TEST_CASE("when two hooks stop the run at the same event, the first written wins
     CHECK(r.remaining == 10);
 }
 
-TEST_CASE("a hook stops the run at an item and gives back the chunk's failures")
+TEST_CASE("a hook stops the run at an item and gives back the chunk's failures that look like an outage")
 {
     sturdy::memory::database db;
     auto ledger = db.ledger("job");
@@ -205,7 +207,7 @@ TEST_CASE("a hook stops the run at an item and gives back the chunk's failures")
     const auto r = range_of(10) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 10) |
                    sturdy::guarded([&](int v) {
                        if (v == 3 || v == 5) {
-                           throw std::runtime_error("down");
+                           throw sturdy::transient_error("down");
                        }
                        out.put(v, "x");
                    }) |
@@ -263,31 +265,38 @@ TEST_CASE("a hook without events is refused (compile-time checks)")
     STATIC_REQUIRE(sturdy::run_hook<two_strikes, int>);
 }
 
-TEST_CASE(
-    "the built-in stages are hooks called before the user's: a spent failure budget stops before they see the item")
+TEST_CASE("the run-level stages are hooks called in the order written: a spent failure budget stops before the "
+          "hooks after it see the item")
 {
-    sturdy::memory::database db;
-    auto ledger = db.ledger("job");
-    std::vector<std::string> events;
-    const auto r = range_of(10) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 10) |
+    for (const bool budget_first : {true, false}) {
+        sturdy::memory::database db;
+        auto ledger = db.ledger("job");
+        std::vector<std::string> events;
+        auto job = range_of(10) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 10) |
                    sturdy::guarded([](int v) {
                        if (v == 3 || v == 4) {
-                           throw std::runtime_error("down");
+                           throw sturdy::transient_error("down");
                        }
-                   }) |
-                   sturdy::hook(recorder{"a", &events}) | sturdy::failure_budget(2) | sturdy::drain;
-    CHECK(r.stopped_early.starts_with("failure budget spent: 2 consecutive failures"));
-    CHECK(r.done == 3);
-    CHECK(r.remaining == 7); // 3 and 4 given back, 5..9 not reached
-    CHECK(events == std::vector<std::string>{
-                        "a start 10",
-                        "a chunk after 0",
-                        "a successes 3/0/0",
-                        "a item 3 failed: down", // item 4 spent the budget, which was called first
-                        "a commit 10 items, 3 done, last 2",
-                        "a ended, done 3",
-                        "a end, done 3",
-                    });
+                   });
+        const auto r = budget_first ? job | sturdy::failure_budget(2) | sturdy::hook(recorder{"a", &events}) |
+                                          sturdy::drain
+                                    : job | sturdy::hook(recorder{"a", &events}) | sturdy::failure_budget(2) |
+                                          sturdy::drain;
+        CHECK(r.stopped_early.starts_with("failure budget spent: 2 consecutive failures"));
+        CHECK(r.done == 3);
+        CHECK(r.remaining == 7); // 3 and 4 given back, 5..9 not reached
+        CHECK(ledger.failures().empty());
+        std::vector<std::string> expected{
+            "a start 10", "a chunk after 0", "a item 0 done", "a item 1 done", "a item 2 done", "a item 3 failed: down",
+        };
+        if (!budget_first) {
+            expected.emplace_back("a item 4 failed: down"); // the budget after the recorder
+        }
+        for (const char* e : {"a commit 10 items, 3 done, last 2", "a ended, done 3", "a end, done 3"}) {
+            expected.emplace_back(e);
+        }
+        CHECK(events == expected);
+    }
 }
 
 namespace {
@@ -411,21 +420,24 @@ TEST_CASE("a hook's exception from on_item fails the chunk; from after_chunk or 
         CHECK_THROWS_WITH(run(), "after_chunk threw");
         CHECK(ledger.size() == 3); // the first chunk committed before its after_chunk
     }
-    for (const bool fast_chunk_failed : {false, true}) {
-        // on_successes comes after a fast chunk's commit, or (items before a fast attempt's failure) before
-        // the careful path opens the chunk again: either way the exception ends the run.
+    {
+        // on_successes comes after a fast chunk's commit: its exception ends the run.
         sturdy::memory::database db;
         auto ledger = db.ledger("job");
         auto run = [&] {
             return range_of(4) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 4) |
-                   sturdy::guarded([&](int v) {
-                       if (fast_chunk_failed) {
-                           fails_two(v);
-                       }
-                   }) |
-                   sturdy::hook(throws_on_successes{}) | sturdy::drain;
+                   sturdy::guarded([](int /*unused*/) {}) | sturdy::hook(throws_on_successes{}) | sturdy::drain;
         };
         CHECK_THROWS_WITH(run(), "on_successes threw");
-        CHECK(ledger.size() == (fast_chunk_failed ? 0U : 4U));
+        CHECK(ledger.size() == 4U);
+    }
+    {
+        // A chunk whose fast attempt failed tells its outcomes through on_item, never on_successes.
+        sturdy::memory::database db;
+        auto ledger = db.ledger("job");
+        const auto r = range_of(4) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 4) |
+                       sturdy::guarded(fails_two) | sturdy::hook(throws_on_successes{}) | sturdy::drain;
+        CHECK(r.done == 3);
+        CHECK(ledger.size() == 3U);
     }
 }

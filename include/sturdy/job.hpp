@@ -35,29 +35,17 @@ template <class Source, class Slots = detail::empty_slots> struct job {
     template <std::size_t I> static constexpr bool has = !detail::is_unset<std::tuple_element_t<I, Slots>>;
 
     /// The loop form: only for pipelines without `guarded`, whose effect is the loop body, and
-    /// without the stages it does not honour (watermark, time_budget, failure_budget,
-    /// retry_bounded, and hooks): those need `| sturdy::drain`.
+    /// without `retry_bounded` (nothing could be retried): that needs `| sturdy::drain`. Hooks
+    /// (the run-level stages among them) get the events a loop raises (detail/cursor.hpp).
     template <class Self = job> detail::cursor<Self> begin()
     {
         static_assert(!Self::template has<detail::effect_slot_i>,
                       "sturdy: a pipeline with guarded(fn) is run with | sturdy::drain, not iterated");
-        // Stages the loop form does not honour yet: refused rather than ignored.
-        static_assert(!Self::template has<detail::watermark_slot_i>,
-                      "sturdy: watermark is not supported in a for loop (the checkpoint would never move); put the "
-                      "loop body in | sturdy::guarded(fn) and run the pipeline with | sturdy::drain");
-        static_assert(!Self::template has<detail::time_budget_slot_i>,
-                      "sturdy: time_budget is not supported in a for loop (the loop would not stop); put the loop "
-                      "body in | sturdy::guarded(fn) and run the pipeline with | sturdy::drain");
-        static_assert(!Self::template has<detail::failure_budget_slot_i>,
-                      "sturdy: failure_budget is not supported in a for loop (failures would not be counted); put "
-                      "the loop body in | sturdy::guarded(fn) and run the pipeline with | sturdy::drain");
+        // The one stage the loop form does not honour: refused rather than ignored.
         static_assert(!Self::template has<detail::retry_slot_i>,
                       "sturdy: retry_bounded is not supported in a for loop (nothing would be retried); put the "
                       "loop body in | sturdy::guarded(fn) and run the pipeline with | sturdy::drain, or retry the "
                       "body alone with retry_bounded(n, backoff).run(work)");
-        static_assert(!Self::template has<detail::hooks_slot_i>,
-                      "sturdy: hooks are not supported in a for loop (their events would never come); put the loop "
-                      "body in | sturdy::guarded(fn) and run the pipeline with | sturdy::drain");
         return detail::cursor<Self>(*this);
     }
     std::default_sentinel_t end() { return {}; }

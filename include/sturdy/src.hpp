@@ -15,6 +15,7 @@
 #error "sturdy/src.hpp is for STURDY_SEPARATE_COMPILATION builds: define it for every file (sturdy/config.hpp)"
 #endif
 
+#include <sturdy/detail/impl/chunk_book.ipp>
 #include <sturdy/hook/impl/prometheus.ipp>
 #include <sturdy/impl/clock.ipp>
 #include <sturdy/impl/error.ipp>

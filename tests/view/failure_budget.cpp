@@ -157,26 +157,53 @@ TEST_CASE("the window sees the successes before a failure in the same chunk, wit
     CHECK(run(sturdy::isolation::per_chunk) == per_item);
 }
 
-TEST_CASE("a quarantined item ends a failure streak whether it arrives alone or counted in a fast chunk")
+TEST_CASE("an item done ends a failure streak whether it arrives alone or counted in a fast chunk; others do not")
 {
     // The budget's two ways of hearing of outcomes must agree: `on_item` (the careful path) and
     // `on_successes` (a chunk that committed on the fast path, items counted, not shown).
     const sturdy::key k{1};
-    const auto failed = [&] { return sturdy::item_settled{sturdy::item_outcome::failed, k, "down"}; };
-    auto budget = [] { return sturdy::detail::failure_budget_slot(sturdy::failure_budget(3, 0.75, 4)); };
+    const auto down = [&] {
+        return sturdy::item_settled{sturdy::item_outcome::failed, k, "down", sturdy::failure_kind::transient, false};
+    };
+    auto budget = [] { return sturdy::failure_budget(3).held; };
 
     auto alone = budget();
     alone.on_run_start({});
-    CHECK_FALSE(alone.on_item(failed()).stops());
-    CHECK_FALSE(alone.on_item(failed()).stops());
-    CHECK_FALSE(alone.on_item({sturdy::item_outcome::quarantined, k, ""}).stops());
-    CHECK_FALSE(alone.on_item({sturdy::item_outcome::quarantined, k, ""}).stops());
-    CHECK_FALSE(alone.on_item(failed()).stops()); // streak 1; the window holds 2 failures of 4 (3 would stop)
+    CHECK_FALSE(alone.on_item(down()).stops());
+    CHECK_FALSE(alone.on_item({sturdy::item_outcome::quarantined, k, ""}).stops()); // no news of the service
+    CHECK_FALSE(alone.on_item(down()).stops());
+    CHECK_FALSE(alone.on_item({sturdy::item_outcome::done, k, ""}).stops()); // the service answered
+    CHECK_FALSE(alone.on_item(down()).stops());
+    CHECK_FALSE(alone.on_item(down()).stops());
+    CHECK(alone.on_item(down()).stops());
 
     auto counted = budget();
     counted.on_run_start({});
-    CHECK_FALSE(counted.on_item(failed()).stops());
-    CHECK_FALSE(counted.on_item(failed()).stops());
-    counted.on_successes({.done = 0, .skipped = 0, .quarantined = 2});
-    CHECK_FALSE(counted.on_item(failed()).stops());
+    CHECK_FALSE(counted.on_item(down()).stops());
+    counted.on_successes({.done = 0, .skipped = 2, .quarantined = 2});
+    CHECK_FALSE(counted.on_item(down()).stops());
+    counted.on_successes({.done = 1, .skipped = 0, .quarantined = 0});
+    CHECK_FALSE(counted.on_item(down()).stops());
+    CHECK_FALSE(counted.on_item(down()).stops());
+    CHECK(counted.on_item(down()).stops());
+}
+
+TEST_CASE("only new transient failures spend the budget: permanent ones and keys failing again are the items' own")
+{
+    const sturdy::key k{1};
+    auto b = sturdy::failure_budget(2).held;
+    b.on_run_start({});
+    const sturdy::item_settled permanent{sturdy::item_outcome::failed, k, "bad row", sturdy::failure_kind::permanent,
+                                         false};
+    const sturdy::item_settled again{sturdy::item_outcome::failed, k, "down", sturdy::failure_kind::transient, true};
+    const sturdy::item_settled down{sturdy::item_outcome::failed, k, "down", sturdy::failure_kind::transient, false};
+    for (int i = 0; i < 10; ++i) {
+        CHECK_FALSE(b.on_item(permanent).stops());
+        CHECK_FALSE(b.on_item(again).stops());
+    }
+    CHECK_FALSE(b.on_item(down).stops());
+    CHECK_FALSE(b.on_item(permanent).stops()); // neither ends the streak
+    const auto v = b.on_item(down);
+    CHECK(v.stops());
+    CHECK(v.give_back == 2);
 }

@@ -34,6 +34,12 @@ struct attempt_failure {
     std::string reason;
 };
 
+/// The error code an exception carries: a `std::system_error`'s, or none.
+STURDY_DECL std::error_code code_of(const std::exception_ptr& ex);
+
+/// The exception being handled (call it in a `catch`) as a failure of the item keyed `k`.
+STURDY_DECL attempt_failure failure_from_current_exception(const key* k);
+
 /// The kind of failure an error code means: its condition decides (see the header comment).
 STURDY_DECL failure_kind kind_of(const std::error_code& code);
 

@@ -6,21 +6,35 @@
 ///     ... | sturdy::failure_budget(20, 0.5, 200)        // or half of the last 200 items failing
 ///
 /// In: T. Out: T, until the budget is spent.
+/// What it counts: failures that look like an outage (`item_settled::counts_as_outage`):
+/// transient ones (a timeout, a busy database, a 503: retried as `retry_bounded` allows, and
+/// still failing) of keys that did not fail in an earlier run. An item done ends a streak; a
+/// permanent failure (the item's own data: a CHECK constraint, a malformed record), a key that
+/// fails again run after run, a skipped or quarantined item neither spend the budget nor end a
+/// streak. So items that fail on their own are recorded every run and reach quarantine after
+/// `quarantine_after` runs, whatever the input's order, while an outage never quarantines
+/// anything. Classify the errors of what your items depend on as transient (policy/classify.hpp:
+/// `retry_on<E>`, `sturdy::transient_error`) for the budget to see them.
 /// Guarantee: when it trips, the chunk in flight stops there and commits what succeeded; the
 /// failures of the streak that tripped it and the items not yet processed are not counted as
 /// failed (no failure record, so an outage never quarantines anything): they are `remaining`.
+/// That holds across chunks: while a pipeline has a hook that can stop on items (this one), the
+/// failure records of a streak wait until an item after it is done (they are then written in
+/// that item's chunk) or the run ends without giving them back (then in a transaction of their
+/// own), and a `watermark` does not move past them meanwhile.
 /// The report says why it stopped ("failure budget spent: 20 consecutive failures, the last:
 /// <reason> (is a service they depend on unavailable?)") and that the job should run again soon.
-/// Run with `| sturdy::drain`: a pipeline iterated in a for loop refuses `failure_budget` at
-/// compile time.
+/// A key whose own failure is transient and that alone is left in the input (a remote that
+/// times out on one record every time) looks like an outage and is not quarantined: classify
+/// that failure as permanent.
 /// A hook (sturdy/hook.hpp): it counts outcomes from `on_item` (in order) and `on_successes`
-/// (a chunk that committed on the fast path), and its verdict gives the streak back.
+/// (a chunk that committed on the fast path), and its verdict gives the streak back. In a for
+/// loop (no failures there) it never trips.
 /// Preconditions: consecutive >= 1; 0 < rate <= 1; window >= 1 when rate < 1 (a `usage_error`
 /// otherwise).
 
 #include <sturdy/error.hpp>
 #include <sturdy/hook.hpp>
-#include <sturdy/job.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -30,14 +44,14 @@
 
 namespace sturdy {
 namespace detail {
-struct failure_budget_slot {
+struct failure_budget_hook {
     std::size_t consecutive;
     double rate;
     std::size_t window;
 
     // This run's state.
-    std::size_t streak = 0;      ///< consecutive failures, across chunks
-    std::vector<bool> recent;    ///< the last `window` outcomes (true: failed), a ring
+    std::size_t streak = 0;      ///< failures counted as an outage since the last item done, across chunks
+    std::vector<bool> recent;    ///< the last `window` outcomes (true: counted as an outage), a ring
     std::size_t recent_next = 0; ///< the oldest outcome in `recent`, once it is full
     std::size_t recent_failures = 0;
 
@@ -47,12 +61,15 @@ struct failure_budget_slot {
         recent.clear();
     }
 
-    /// A failure may spend the budget: the verdict gives back the streak, which the engine
-    /// counts as remaining (only the chunk in flight's part of it: earlier chunks committed).
+    /// A failure that counts as an outage may spend the budget: the verdict gives the streak
+    /// back (the engine held its failure records back, in this chunk and earlier ones).
     verdict on_item(const item_settled& e)
     {
-        if (e.outcome != item_outcome::failed) { // quarantined counts as not failed here
-            note_successes(1);
+        if (!e.counts_as_outage()) {
+            observe(false);
+            if (e.outcome == item_outcome::done) {
+                streak = 0;
+            }
             return verdict::go_on();
         }
         observe(true);
@@ -72,22 +89,20 @@ struct failure_budget_slot {
                              streak);
     }
 
-    /// A chunk that committed on the fast path: its items done, skipped or quarantined end the
-    /// streak, as they do one by one in `on_item`.
-    void on_successes(const successes& s) { note_successes(s.done + s.skipped + s.quarantined); }
-
-private:
-    void note_successes(std::size_t count)
+    /// A chunk that committed on the fast path: its items count as they do one by one in
+    /// `on_item` (an item done ends the streak).
+    void on_successes(const successes& s)
     {
-        if (count == 0) {
-            return;
-        }
+        const std::size_t count = s.done + s.skipped + s.quarantined;
         for (std::size_t i = 0; i < std::min(count, window); ++i) {
             observe(false); // a window of w forgets all but the last w
         }
-        streak = 0;
+        if (s.done > 0) {
+            streak = 0;
+        }
     }
 
+private:
     void observe(bool failed)
     {
         if (window == 0) {
@@ -118,11 +133,11 @@ struct failure_budget_fn {
         if (rate < 1.0 && window < 1) {
             throw usage_error("failure_budget: a failure rate needs a window of at least 1 item");
         }
-        detail::failure_budget_slot budget;
+        detail::failure_budget_hook budget;
         budget.consecutive = consecutive;
         budget.rate = rate;
         budget.window = window;
-        return detail::stage<detail::failure_budget_slot_i, detail::failure_budget_slot>{std::move(budget)};
+        return detail::hook_stage<detail::failure_budget_hook>{std::move(budget)};
     }
 };
 

@@ -40,6 +40,9 @@ struct item_context {
 enum class isolation {
     per_chunk, ///< no savepoint until something fails; the chunk is re-run around a failure (fast)
     per_item,  ///< one savepoint per item; nothing is ever re-run
+    /// the careful path from the start: items share savepoints (up to 32, 256 with batch
+    /// claims), never the fast path's savepoint-free first attempt
+    per_segment,
 };
 
 namespace detail {

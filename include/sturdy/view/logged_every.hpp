@@ -13,15 +13,15 @@
 /// Sink: a text sink, `sink(sturdy::level, std::string_view)`, or an event sink,
 /// `sink(const sturdy::log_event&)`, which gets each line's fields too (sturdy/log.hpp).
 /// Counting: `seen` is every item read, including those the ledger skips.
-/// A hook (sturdy/hook.hpp) under `drain`: it starts at `on_run_start`, writes progress at
-/// `after_chunk`, failures at `on_failure` and the summary at `on_run_end`. The loop form logs
-/// as items finish (detail/cursor.hpp).
+/// A hook (sturdy/hook.hpp), registered where it is written: it starts at `on_run_start`,
+/// writes progress at `after_chunk`, failures at `on_failure` and the summary at `on_run_end`,
+/// under `drain` and in a for loop alike (without `chunked`, every item of a loop is a chunk of
+/// one, so progress comes as items finish).
 /// Preconditions: every >= 1 item, or a positive duration.
 
 #include <sturdy/concepts.hpp>
 #include <sturdy/error.hpp>
 #include <sturdy/hook.hpp>
-#include <sturdy/job.hpp>
 #include <sturdy/log.hpp>
 #include <sturdy/report.hpp>
 
@@ -34,7 +34,7 @@
 
 namespace sturdy {
 namespace detail {
-struct log_slot {
+struct progress_hook {
     progress_interval every;
     event_fn sink;
     std::optional<progress_log> log; ///< the run's, from on_run_start
@@ -86,8 +86,7 @@ struct logged_every_fn {
 private:
     template <class Sink> static auto make(detail::progress_interval every, Sink sink)
     {
-        return detail::stage<detail::log_slot_i, detail::log_slot>{
-            {every, detail::to_event_fn(std::move(sink)), std::nullopt}};
+        return detail::hook_stage<detail::progress_hook>{{every, detail::to_event_fn(std::move(sink)), std::nullopt}};
     }
 };
 

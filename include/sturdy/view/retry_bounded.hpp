@@ -18,6 +18,7 @@
 #include <sturdy/clock.hpp>
 #include <sturdy/concepts.hpp>
 #include <sturdy/error.hpp>
+#include <sturdy/detail/chunk_book.hpp>
 #include <sturdy/job.hpp>
 #include <sturdy/policy/backoff.hpp>
 #include <sturdy/policy/classify.hpp>
@@ -25,6 +26,8 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <optional>
+#include <type_traits>
 #include <string>
 #include <utility>
 
@@ -68,24 +71,48 @@ template <class Backoff, class Classifier> struct retry_slot {
     Classifier classifier;
     std::uint64_t seed;
 
-    /// Run `work()` alone (no pipeline) with these retries; returns what it returns, or
-    /// rethrows the last failure.
-    template <class Work, class Clock = steady_clock> decltype(auto) run(Work&& work, Clock&& clk = Clock{}) const
+    /// Run `work()` alone (no pipeline) with these retries: the attempt rule of a pipeline's
+    /// items (detail/chunk_book.hpp's attempt_loop): a transient failure is tried again while
+    /// attempts are left, after the backoff's delay on `clk`; a permanent or fatal one is not.
+    /// Returns what `work()` returns, or rethrows the last failure.
+    template <class Work, class Clock = steady_clock>
+    std::invoke_result_t<Work&> run(Work&& work, Clock&& clk = Clock{}) const
     {
         jitter_source jitter{seed};
-        for (int attempt = 1;; ++attempt) {
-            try {
-                return work();
-            } catch (const crash&) {
-                throw; // a simulated process death: nothing may survive it
-            } catch (...) {
-                attempt_failure f{nullptr, std::current_exception(), {}, describe(std::current_exception())};
-                auto c = classifier;
-                if (attempt >= attempts || classify(c, f) == failure_kind::permanent) {
-                    throw;
+        auto c = classifier;
+        std::exception_ptr last;
+        using result = std::invoke_result_t<Work&>;
+        using stored = std::conditional_t<std::is_reference_v<result>, std::remove_reference_t<result>*, result>;
+        std::optional<std::conditional_t<std::is_void_v<result>, char, stored>> value;
+        const bool ok = attempt_loop(
+            0, attempts,
+            [&](int /*attempt*/) -> std::optional<failure_kind> {
+                try {
+                    if constexpr (std::is_void_v<result>) {
+                        work();
+                        value.emplace();
+                    } else if constexpr (std::is_reference_v<result>) {
+                        value.emplace(&work());
+                    } else {
+                        value.emplace(work());
+                    }
+                    return std::nullopt;
+                } catch (const crash&) {
+                    throw; // a simulated process death: nothing may survive it
+                } catch (...) {
+                    const attempt_failure f = failure_from_current_exception(nullptr);
+                    last = f.exception;
+                    return classify(c, f);
                 }
-            }
-            clk.sleep_for(backoff.delay(attempt, jitter.next()));
+            },
+            [&](int attempts_made) { clk.sleep_for(backoff.delay(attempts_made, jitter.next())); });
+        if (!ok) {
+            std::rethrow_exception(last);
+        }
+        if constexpr (std::is_reference_v<result>) {
+            return static_cast<result>(**value);
+        } else if constexpr (!std::is_void_v<result>) {
+            return std::move(*value);
         }
     }
 };

@@ -7,16 +7,15 @@
 /// Guarantee: the run stops at a chunk boundary: before starting a chunk it checks whether the
 /// chunk would end after the deadline (judging by the longest chunk so far) and stops instead,
 /// so no chunk is cut off. The report gives done and `remaining` and says to run again soon.
-/// Time is read from the job's clock (`with_clock`), measured from the start of `drain`.
-/// A hook (sturdy/hook.hpp): `before_chunk` decides, `after_chunk` measures the chunk.
-/// Run with `| sturdy::drain`: a pipeline iterated in a for loop refuses `time_budget` at
-/// compile time.
+/// Time is read from the job's clock (`with_clock`), measured from the start of the run.
+/// A hook (sturdy/hook.hpp), registered where it is written: `before_chunk` decides,
+/// `after_chunk` measures the chunk. In a for loop, the loop ends at the chunk boundary (without
+/// `chunked`, every item is a chunk of one) and the report says why.
 /// Preconditions: a positive duration.
 
 #include <sturdy/concepts.hpp>
 #include <sturdy/error.hpp>
 #include <sturdy/hook.hpp>
-#include <sturdy/job.hpp>
 #include <sturdy/report.hpp>
 
 #include <algorithm>
@@ -24,7 +23,7 @@
 
 namespace sturdy {
 namespace detail {
-struct time_budget_slot {
+struct time_budget_hook {
     duration budget;
     duration longest_chunk{}; ///< in this run so far
 
@@ -46,8 +45,7 @@ struct time_budget_fn {
         if (budget <= budget.zero()) {
             throw usage_error("time_budget: the budget must be positive, e.g. time_budget(std::chrono::minutes(10))");
         }
-        return detail::stage<detail::time_budget_slot_i, detail::time_budget_slot>{
-            {std::chrono::duration_cast<duration>(budget), {}}};
+        return detail::hook_stage<detail::time_budget_hook>{{std::chrono::duration_cast<duration>(budget), {}}};
     }
 };
 

@@ -17,14 +17,15 @@
 /// so the next run reads it again.
 /// Read with `>=`, keyed by (id, version): items sharing the boundary value are read again and
 /// skipped by the ledger.
-/// Run with `| sturdy::drain`: a pipeline iterated in a for loop refuses `watermark` at
-/// compile time.
-/// A hook (sturdy/hook.hpp): `before_commit` writes the checkpoint.
+/// In a for loop, the checkpoint moves to each committed chunk's last item (a loop has no
+/// failures: an exception leaves it and rolls the chunk in flight back, checkpoint included).
+/// A hook (sturdy/hook.hpp), registered where it is written: `before_commit` writes the
+/// checkpoint. Refused at compile time with a claiming input, and under `drain` without a ledger
+/// that keeps failure records (`check_pipeline`).
 /// Preconditions: the store has `checkpoint(name)` and `set_checkpoint(name, value)`.
 
 #include <sturdy/concepts.hpp>
 #include <sturdy/hook.hpp>
-#include <sturdy/job.hpp>
 #include <sturdy/key.hpp>
 
 #include <functional>
@@ -45,10 +46,23 @@ concept checkpoint_store = requires(S& s, const std::string& name)
 };
 
 namespace detail {
-template <class Store, class ValueFn> struct watermark_slot {
+template <class Store, class ValueFn> struct watermark_hook {
     Store* store;
     std::string name;
     ValueFn value_fn;
+
+    template <class Pipeline> static constexpr bool check_pipeline()
+    {
+        static_assert(!Pipeline::claims_input,
+                      "watermark: not with a claiming input. Several workers commit chunks out of order, so a "
+                      "checkpoint one of them moves may pass rows another still holds and then loses; the claim "
+                      "already leaves out what the ledger holds, so drop the watermark (docs/postgres.md)");
+        static_assert(Pipeline::loop_form || Pipeline::keeps_failures,
+                      "watermark: items the watermark moves past are retried through their failure records; use "
+                      "idempotent_by with a ledger that keeps them (sturdy::failure_ledger: the memory, SQLite and "
+                      "PostgreSQL ledgers)");
+        return true;
+    }
 
     /// The checkpoint moves to the chunk's last processed item, in the chunk's transaction.
     template <class T> void before_commit(const chunk_committing<T>& c)
@@ -65,8 +79,7 @@ struct watermark_fn {
     {
         static_assert(checkpoint_store<Store>,
                       "watermark: the store must provide checkpoint(name) and set_checkpoint(name, value)");
-        return detail::stage<detail::watermark_slot_i, detail::watermark_slot<Store, ValueFn>>{
-            {&store, std::move(name), std::move(value_fn)}};
+        return detail::hook_stage<detail::watermark_hook<Store, ValueFn>>{{&store, std::move(name), std::move(value_fn)}};
     }
 };
 

@@ -8,6 +8,23 @@
 
 namespace sturdy {
 
+STURDY_DECL std::error_code code_of(const std::exception_ptr& ex)
+{
+    try {
+        std::rethrow_exception(ex);
+    } catch (const std::system_error& e) {
+        return e.code();
+    } catch (...) {
+        return {};
+    }
+}
+
+STURDY_DECL attempt_failure failure_from_current_exception(const key* k)
+{
+    auto ex = std::current_exception();
+    return {k, ex, code_of(ex), describe(ex)};
+}
+
 STURDY_DECL failure_kind kind_of(const std::error_code& code)
 {
     if (is_transient(code)) {
