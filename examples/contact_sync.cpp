@@ -25,6 +25,7 @@
 #include <sturdy/sturdy.hpp>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h> // fmt::join (in <fmt/format.h> before fmt 11)
 
 #include <algorithm>
 #include <chrono>

@@ -4,8 +4,9 @@
 /// of each, so 122 failures of one cause read as one line). Printable with fmt
 /// (`fmt::print("{}", r)`) and as one line of JSON (`r.json()`).
 /// The library's headers include only <fmt/core.h>, which is all `fmt::print("{}", r)` and
-/// `fmt::format` need (the testing kit, sturdy/testing.hpp, includes <fmt/format.h>); include
-/// <fmt/format.h> (or fmt/ranges.h, fmt/chrono.h ...) yourself for the rest of fmt.
+/// `fmt::format` need (the testing kit, sturdy/testing.hpp, includes <fmt/format.h> and
+/// <fmt/ranges.h>); include <fmt/format.h> (or fmt/ranges.h, fmt/chrono.h ...) yourself for the
+/// rest of fmt.
 
 #include <sturdy/config.hpp>
 #include <sturdy/error.hpp>

@@ -134,7 +134,11 @@ exposition parse(const std::string& text)
                     bad("bad label");
                     break;
                 }
-                series += (first ? "" : ",") + line.substr(i, eq - i) + "=\"";
+                if (!first) {
+                    series += ',';
+                }
+                series.append(line, i, eq - i);
+                series += "=\"";
                 first = false;
                 i = eq + 2;
                 while (i < line.size() && line[i] != '"' && e.errors.size() == errors_before) {

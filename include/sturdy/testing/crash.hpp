@@ -27,6 +27,7 @@
 #include <sturdy/testing/faults.hpp>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h> // fmt::join (in <fmt/format.h> before fmt 11)
 
 #include <algorithm>
 #include <concepts>

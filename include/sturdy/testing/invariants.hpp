@@ -12,6 +12,7 @@
 #include <sturdy/key.hpp>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h> // fmt::join (in <fmt/format.h> before fmt 11)
 
 #include <cstddef>
 #include <optional>

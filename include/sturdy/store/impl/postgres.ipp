@@ -304,14 +304,15 @@ STURDY_DECL void result::expect_column_count(std::size_t fields) const
 // --- cursor ------------------------------------------------------------------------------
 
 namespace detail {
-namespace {
-bool identifier_start(char c)
+// Used by scan_placeholders only, but inline (not in an unnamed namespace): in header-only mode
+// scan_placeholders is an inline function of every translation unit, and its definitions must
+// name the same functions everywhere.
+inline bool identifier_start(char c)
 {
     const auto u = static_cast<unsigned char>(c);
     return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || u == '_' || u >= 0x80;
 }
-bool identifier_char(char c) { return identifier_start(c) || (c >= '0' && c <= '9') || c == '$'; }
-} // namespace
+inline bool identifier_char(char c) { return identifier_start(c) || (c >= '0' && c <= '9') || c == '$'; }
 
 STURDY_DECL placeholders scan_placeholders(std::string_view sql)
 {
