@@ -269,9 +269,9 @@ sturdy::report sync_contacts(Db& db, remote_crm& remote, const options& o, Clock
         // A 503 or a lost reply: retried in-run, with the same idempotency key.
         | sturdy::retry_bounded(4, sturdy::backoff::exponential(5ms, 200ms))
         // 10 contacts in a row failing: the remote is down. Stop, lose nothing, run again soon.
-        // At most one chunk: a streak that began in a chunk already committed would leave
-        // failure records (toward quarantine) for an outage that is not the contacts' fault.
-        | sturdy::failure_budget(std::min<std::size_t>(10, o.chunk))
+        // Ten transient failures in a row: the remote is down. The streak is given back, in the
+        // chunks already committed too, so an outage never quarantines a contact.
+        | sturdy::failure_budget(10)
         // Progress lines, failures folded by reason, one summary.
         | sturdy::logged_every(o.log_every, std::move(sink))
         // Backoff, rates and the deadline read this clock: tests inject one that never sleeps.

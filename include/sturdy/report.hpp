@@ -48,7 +48,8 @@ struct report {
     std::size_t skipped = 0;        ///< items skipped because the ledger already holds their key
     std::size_t failed = 0;         ///< items that failed for good in this run
     std::size_t retried = 0;        ///< extra attempts made after transient failures
-    std::size_t chunks = 0;         ///< chunks ended (committed, or released under no_commit)
+    std::size_t chunks = 0;         ///< chunks ended: committed (released under no_commit), or given up
+                                    ///< because their transaction could not commit
     std::size_t quarantined = 0;    ///< items seen that are in quarantine (before this run, or from it)
     std::size_t awaiting_retry = 0; ///< failed items a later run will retry (failed, not quarantined)
     std::size_t remaining = 0;      ///< items not processed because the run stopped early

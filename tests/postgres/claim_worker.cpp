@@ -4,9 +4,11 @@
 //   claim_worker CONNINFO setup N          create work_item 1..N (and empty effect), once
 //   claim_worker CONNINFO totals           print sturdy::postgres::totals of the job as
 //                                          "done awaiting_retry quarantined"
-//   claim_worker CONNINFO run WORKER CHUNK [POISON]
+//   claim_worker CONNINFO run WORKER CHUNK [POISON [BUDGET]]
 //                                          do every unclaimed item; items whose id is a
-//                                          multiple of POISON fail for good
+//                                          multiple of POISON fail for good (a permanent
+//                                          error: their own data); with BUDGET, under
+//                                          failure_budget(BUDGET) and quarantine_after{3}
 //
 // The effect inserts (item id, worker) into `effect` and first takes the item's transaction
 // advisory lock with pg_try_advisory_xact_lock: it is held until the worker's chunk ends, so a
@@ -45,7 +47,7 @@ int setup(const std::string& conninfo, std::int64_t n)
     return 0;
 }
 
-int run(const std::string& conninfo, int worker, std::size_t chunk, std::int64_t poison)
+int run(const std::string& conninfo, int worker, std::size_t chunk, std::int64_t poison, std::size_t budget)
 {
     using namespace std::chrono_literals;
     // A server restart (workers_test.py's restart) takes seconds on a loaded machine: the
@@ -60,8 +62,10 @@ int run(const std::string& conninfo, int worker, std::size_t chunk, std::int64_t
                                                      .lock = "w",
                                                      .order_by = "w.id",
                                                      .resume = "w.id"});
-    const auto r = std::move(input) | sturdy::idempotent_by(ledger, [](const item& i) { return i.id; }) |
-                   sturdy::chunked(db, chunk) | sturdy::guarded([&](const item& i) {
+    auto job = std::move(input) |
+               sturdy::idempotent_by(ledger, [](const item& i) { return i.id; },
+                                     sturdy::quarantine_after{budget > 0 ? 3 : 5}) |
+               sturdy::chunked(db, chunk) | sturdy::guarded([&](const item& i) {
                        if (!*db.query_one<bool>("SELECT pg_try_advisory_xact_lock($1)", i.id)) {
                            ++overlaps;
                            fmt::print(stderr, "worker {}: item {} is being run by another worker\n", worker, i.id);
@@ -71,7 +75,9 @@ int run(const std::string& conninfo, int worker, std::size_t chunk, std::int64_t
                            throw std::runtime_error(fmt::format("poison item {}", i.id));
                        }
                    }) |
-                   sturdy::retry_bounded(8, sturdy::backoff::exponential(10ms, 500ms)) | sturdy::drain;
+               sturdy::retry_bounded(8, sturdy::backoff::exponential(10ms, 500ms));
+    const auto r = budget > 0 ? std::move(job) | sturdy::failure_budget(budget) | sturdy::drain
+                              : std::move(job) | sturdy::drain;
     std::string json = r.json();
     json.insert(json.size() - 1, fmt::format(R"(,"overlaps":{})", overlaps));
     fmt::print("{}\n", json);
@@ -96,11 +102,12 @@ int main(int argc, char** argv)
             fmt::print("{} {} {}\n", t.done, t.awaiting_retry, t.quarantined);
             return 0;
         }
-        if (mode == "run" && (argc == 5 || argc == 6)) {
-            return run(argv[1], std::stoi(argv[3]), std::stoul(argv[4]), argc == 6 ? std::stoll(argv[5]) : 0);
+        if (mode == "run" && argc >= 5 && argc <= 7) {
+            return run(argv[1], std::stoi(argv[3]), std::stoul(argv[4]), argc >= 6 ? std::stoll(argv[5]) : 0,
+                       argc == 7 ? std::stoul(argv[6]) : 0);
         }
         fmt::print(stderr,
-                   "usage: claim_worker CONNINFO setup N | CONNINFO totals | CONNINFO run WORKER CHUNK [POISON]\n");
+                   "usage: claim_worker CONNINFO setup N | CONNINFO totals | CONNINFO run WORKER CHUNK [POISON [BUDGET]]\n");
         return 2;
     } catch (const std::exception& e) {
         fmt::print(stderr, "claim_worker: {}\n", e.what());

@@ -14,9 +14,13 @@ checks with SQL that every item's effect ran exactly once and never in two worke
               finish, 0 lost, 0 duplicated
   restart     the server restarted mid-run ($STURDY_PG_CTL restart -m fast): the workers
               reconnect and finish, 0 lost, 0 duplicated
+  poison      WORKERS workers with a failure budget, 2 % of the items failing on their own data:
+              once the good ones are done the input holds only poison items, which fail in a
+              row; they are recorded every run all the same and quarantined after 3 runs
+              (quarantine_after), and then the runs end with nothing left to do
 
     workers_test.py WORKER_BINARY [--workers 4] [--items 20000] [--kill-items 10000] [--kills 12]
-                    [--seed S] [--only split|kill|terminate|restart]
+                    [--seed S] [--only split|kill|terminate|restart|poison]
 
 STURDY_WORKERS_KILLS overrides --kills (the long run: STURDY_WORKERS_KILLS=500
 --kill-items 100000, see docs/postgres.md). Timing decides only where kills land, never whether
@@ -37,8 +41,9 @@ OK, AGAIN = 0, 75
 
 
 class Job:
-    def __init__(self, binary, name, items, chunk, poison):
+    def __init__(self, binary, name, items, chunk, poison, budget=0):
         self.binary = binary
+        self.budget = budget
         self.name = name
         self.chunk = chunk
         self.poison = poison
@@ -50,6 +55,8 @@ class Job:
 
     def start(self, worker):
         cmd = [self.binary, self.conninfo, "run", str(worker), str(self.chunk), str(self.poison)]
+        if self.budget:
+            cmd.append(str(self.budget))
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def finish(self, proc, worker):
@@ -106,6 +113,33 @@ def split(args):
     job.check_exactly_once()
     print(f"split: {args.workers} workers x {args.items} items in {elapsed:.1f}s, "
           f"per worker {[r['done'] for r in reports]}, {poison} poison items failed once each")
+
+
+def poison_runs(args):
+    items, poison_every = 2000, 50
+    job = Job(args.binary, "poison", items, 25, poison_every, budget=10)
+    poison = items // poison_every
+    q = lambda sql: psql(sql, "poison")
+    quarantined = lambda: int(q("SELECT count(*) FROM sturdy_failure WHERE namespace = 'work' AND quarantined"))
+    # A worker leaves out keys that failed since it started, to the second (claim_rows), so a
+    # round started within the second of the last one's failures finds nothing to do: rounds go
+    # on until the poison items are quarantined, and only those that failed them are counted.
+    failing_rounds = 0
+    for n in range(1, 60):
+        reports = job.run_all(args.workers)
+        stopped = [r["stopped_early"] for r in reports if r["stopped_early"]]
+        check(not stopped, f"poison: round {n}: the failure budget stopped a worker: {stopped[:1]}")
+        failing_rounds += 1 if sum(r["failed"] for r in reports) > 0 else 0
+        if quarantined() == poison:
+            break
+    check(quarantined() == poison, f"poison: {quarantined()} quarantined after {n} rounds, expected {poison}")
+    check(failing_rounds <= 3, f"poison: {failing_rounds} rounds failed the poison items (quarantine_after 3)")
+    last = job.run_all(args.workers)
+    check(all(r["done"] == 0 and r["failed"] == 0 and r["awaiting_retry"] == 0 for r in last),
+          f"poison: a round after the quarantine still worked: {last}")
+    job.check_exactly_once()
+    print(f"poison: {args.workers} workers, {poison} poison items of {items} quarantined after {failing_rounds} "
+          f"runs that failed them, the budget never tripped")
 
 
 def kill(args, rng):
@@ -184,12 +218,14 @@ def main():
     p.add_argument("--kill-items", type=int, default=10000)
     p.add_argument("--kills", type=int, default=int(os.environ.get("STURDY_WORKERS_KILLS", "12")))
     p.add_argument("--seed", type=int, default=int(os.environ.get("STURDY_WORKERS_SEED", random.randrange(1 << 30))))
-    p.add_argument("--only", choices=["split", "kill", "terminate", "restart"])
+    p.add_argument("--only", choices=["split", "kill", "terminate", "restart", "poison"])
     args = p.parse_args()
     print(f"seed {args.seed}", flush=True)
     rng = random.Random(args.seed)
     if args.only in (None, "split"):
         split(args)
+    if args.only in (None, "poison"):
+        poison_runs(args)
     if args.only in (None, "kill"):
         kill(args, rng)
     if args.only in (None, "terminate"):

@@ -916,3 +916,115 @@ TEST_CASE("sqlite: a COMMIT blocked by a reader (rollback journal) rolls the chu
     CHECK(count(db, "invoice") == 12);
     CHECK(ledger.size() == 12);
 }
+
+TEST_CASE("sqlite: items that fail on their own data reach quarantine though they fail in a row and a failure "
+          "budget is set, with an input that leaves done keys out")
+{
+    // 30 subscriptions whose invoice line fails its CHECK constraint, all the input holds once
+    // the good ones are done: a permanent failure is the item's own, so the budget does not
+    // count it, and each run records all 30 until quarantine_after runs have passed.
+    temp_dir dir;
+    sqlite::database db(dir.file("poison.db"));
+    db.exec(schema);
+    db.begin();
+    for (int i = 1; i <= 40; ++i) {
+        db.execute("INSERT INTO subscription(id, partner, amount_cents) VALUES(?, ?, ?)", i, "p",
+                   i > 10 ? -1 : i * 100);
+    }
+    db.commit();
+    auto ledger = db.ledger("invoice");
+    sturdy::manual_clock clock;
+    auto run = [&] {
+        // Leaves done keys out, as a claiming input or a query joined against the ledger does.
+        auto todo = db.query<subscription>("SELECT id, partner, amount_cents FROM subscription s WHERE NOT EXISTS "
+                                           "(SELECT 1 FROM sturdy_ledger l WHERE l.namespace = 'invoice' AND l.item_key "
+                                           "= s.id) ORDER BY id");
+        return todo | sturdy::idempotent_by(ledger, [](const subscription& s) { return s.id; },
+                                            sturdy::quarantine_after{3}) |
+               sturdy::chunked(db, 7) |
+               sturdy::guarded([&](const subscription& s) { write_invoice(db, s, "2026-12"); }) |
+               sturdy::retry_bounded(2, sturdy::backoff::none()) | sturdy::with_clock(clock) |
+               sturdy::failure_budget(10) | sturdy::drain;
+    };
+    const auto first = run();
+    CHECK(first.done == 10);
+    CHECK(first.failed == 30);
+    CHECK(first.stopped_early.empty());
+    CHECK(run().awaiting_retry == 30);
+    const auto third = run();
+    CHECK(third.quarantined == 30);
+    CHECK(third.failed == 30);
+    const auto fourth = run();
+    CHECK(fourth.quarantined == 30);
+    CHECK(fourth.failed == 0);
+    CHECK_FALSE(fourth.run_again_soon());
+    CHECK(ledger.failures().size() == 30);
+}
+
+TEST_CASE("sqlite: an outage that trips the failure budget quarantines nothing, even when its streak began in a "
+          "chunk already committed")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("outage.db"));
+    db.exec(schema);
+    add_subscriptions(db, 20);
+    auto ledger = db.ledger("invoice");
+    sturdy::manual_clock clock;
+    bool down = true;
+    auto run = [&] {
+        return all_subscriptions(db) |
+               sturdy::idempotent_by(ledger, [](const subscription& s) { return s.id; }, sturdy::quarantine_after{2}) |
+               sturdy::chunked(db, 5) |
+               sturdy::guarded([&](const subscription& s) {
+                   if (down && s.id >= 4) {
+                       throw sturdy::transient_error("remote down");
+                   }
+                   write_invoice(db, s, "2026-12");
+               }) |
+               sturdy::retry_bounded(2, sturdy::backoff::none()) | sturdy::with_clock(clock) |
+               sturdy::failure_budget(3) | sturdy::drain;
+    };
+    for (int i = 0; i < 5; ++i) {
+        const auto r = run();
+        CHECK(r.stopped_early.starts_with("failure budget spent: 3 consecutive failures"));
+        CHECK(r.failed == 0);
+        CHECK(r.quarantined == 0);
+        CHECK(r.remaining == 17); // 4 and 5 (the committed chunk's) and 6 given back, 7..20 not reached
+        CHECK(ledger.failures().empty());
+    }
+    down = false;
+    const auto after = run();
+    CHECK(after.done == 17);
+    CHECK(after.skipped == 3);
+    CHECK(count(db, "invoice") == 20);
+}
+
+TEST_CASE("sqlite: transient failures held for the budget are recorded once an item after them is done")
+{
+    temp_dir dir;
+    sqlite::database db(dir.file("held.db"));
+    db.exec(schema);
+    add_subscriptions(db, 12);
+    auto ledger = db.ledger("invoice");
+    sturdy::manual_clock clock;
+    std::vector<std::string> failures_seen;
+    struct failures_hook {
+        std::vector<std::string>* seen;
+        void on_failure(const sturdy::failure_record& f) { seen->push_back(f.item_key.str()); }
+    };
+    const auto r = all_subscriptions(db) | sturdy::idempotent_by(ledger, [](const subscription& s) { return s.id; }) |
+                   sturdy::chunked(db, 3) |
+                   sturdy::guarded([&](const subscription& s) {
+                       if (s.id == 3 || s.id == 4 || s.id == 12) {
+                           throw sturdy::transient_error("remote busy");
+                       }
+                       write_invoice(db, s, "2026-12");
+                   }) |
+                   sturdy::with_clock(clock) | sturdy::failure_budget(3) |
+                   sturdy::hook(failures_hook{&failures_seen}) | sturdy::drain;
+    CHECK(r.stopped_early.empty());
+    CHECK(r.failed == 3);
+    CHECK(r.awaiting_retry == 3);
+    CHECK(failures_seen == std::vector<std::string>{"3", "4", "12"}); // 12: at the run's end
+    CHECK(ledger.failures().size() == 3);
+}

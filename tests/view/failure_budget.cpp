@@ -46,56 +46,59 @@ TEST_CASE("an outage trips the failure budget: the run stops, commits what succe
     CHECK(remote.size() == 100);
 }
 
-TEST_CASE("items whose key function throws count toward the failure budget, in order")
+TEST_CASE("items whose key function throws are the items' own: they fail, and never spend the budget")
 {
-    const auto mode = GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_item);
+    const auto mode = GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_segment, sturdy::isolation::per_item);
     sturdy::memory::database db;
     auto ledger = db.ledger("job");
     int effects = 0;
-    auto run = [&](std::size_t chunk, auto key_fails) {
-        return range_of(100) |
-               sturdy::idempotent_by(ledger,
-                                     [&](int v) {
-                                         if (key_fails(v)) {
-                                             throw std::invalid_argument("no key for " + std::to_string(v));
-                                         }
-                                         return v;
-                                     }) |
-               sturdy::chunked(db, chunk) | sturdy::guarded([&](int) { ++effects; }, mode) | sturdy::failure_budget(5) |
-               sturdy::drain;
-    };
-    SECTION("every key fails: the run stops after five")
-    {
-        const auto r = run(10, [](int) { return true; });
-        CHECK(r.stopped_early ==
-              "failure budget spent: 5 consecutive failures, the last: key function threw: no key for 4 (item #4) "
-              "(is a service they depend on unavailable?)");
-        CHECK(r.failed == 0); // the streak is not the items' fault
-        CHECK(r.remaining == 100);
-        CHECK(r.run_again_soon());
-        CHECK(effects == 0);
-    }
-    SECTION("a streak across chunks: the chunk settled before the trip keeps its failures")
-    {
-        const auto r = run(3, [](int) { return true; });
-        CHECK_FALSE(r.stopped_early.empty());
-        CHECK(r.failed == 3);
-        CHECK(r.remaining == 97);
-    }
-    SECTION("successes in between break the streak")
-    {
-        const auto r = run(10, [](int v) { return v % 5 == 1 || v % 5 == 2 || v % 5 == 3 || v % 5 == 4; });
-        CHECK(r.stopped_early.empty());
-        CHECK(r.failed == 80);
-        CHECK(r.done == 20);
-        // Under per_chunk a key failure, like any failure, makes its chunk run again on the
-        // careful path, which re-runs some neighbours' effects (never committed twice).
-        if (mode == sturdy::isolation::per_item) {
-            CHECK(effects == 20);
-        } else {
-            CHECK(effects >= 20);
-        }
-    }
+    const auto r = range_of(100) | sturdy::idempotent_by(ledger, [&](int v) -> int {
+                       throw std::invalid_argument("no key for " + std::to_string(v));
+                   }) |
+                   sturdy::chunked(db, 10) | sturdy::guarded([&](int) { ++effects; }, mode) |
+                   sturdy::failure_budget(5) | sturdy::drain;
+    CHECK(r.stopped_early.empty());
+    CHECK(r.failed == 100);
+    CHECK(r.awaiting_retry == 100);
+    CHECK(effects == 0);
+}
+
+TEST_CASE("a streak across chunks is given back whole: the committed chunks' failures get no record either")
+{
+    const auto mode = GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_segment, sturdy::isolation::per_item);
+    const std::size_t chunk = GENERATE(1U, 2U, 3U, 7U);
+    CAPTURE(mode, chunk);
+    sturdy::memory::database db;
+    auto ledger = db.ledger("job");
+    const auto r = range_of(40) | sturdy::idempotent_by(ledger, [](int v) { return v; }) |
+                   sturdy::chunked(db, chunk) | sturdy::guarded([&](int v) {
+                       if (v >= 4) {
+                           throw sturdy::transient_error("remote down");
+                       }
+                   }, mode) |
+                   sturdy::failure_budget(5) | sturdy::drain;
+    CHECK(r.stopped_early.starts_with("failure budget spent: 5 consecutive failures"));
+    CHECK(r.done == 4);
+    CHECK(r.failed == 0);
+    CHECK(r.remaining == 36);
+    CHECK(ledger.failures().empty());
+}
+
+TEST_CASE("successes in between break the streak; the held failures are recorded with the success's chunk")
+{
+    sturdy::memory::database db;
+    auto ledger = db.ledger("job");
+    const auto r = range_of(100) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, 3) |
+                   sturdy::guarded([&](int v) {
+                       if (v % 5 != 0) {
+                           throw sturdy::transient_error("busy");
+                       }
+                   }) |
+                   sturdy::failure_budget(5) | sturdy::drain;
+    CHECK(r.stopped_early.empty());
+    CHECK(r.failed == 80);
+    CHECK(r.done == 20);
+    CHECK(ledger.failures().size() == 80);
 }
 
 TEST_CASE("the failure budget by rate over a window")
@@ -103,7 +106,7 @@ TEST_CASE("the failure budget by rate over a window")
     sturdy::memory::database db;
     auto r = range_of(200) | sturdy::chunked(db, 20) | sturdy::guarded([](int v) {
                  if (v >= 50 && v % 2 == 0) {
-                     throw std::runtime_error("half the calls time out");
+                     throw sturdy::transient_error("half the calls time out");
                  }
              }) |
              sturdy::failure_budget(100, 0.5, 20) | sturdy::drain;
@@ -144,7 +147,7 @@ TEST_CASE("the window sees the successes before a failure in the same chunk, wit
                  sturdy::guarded(
                      [](int v) {
                          if (v == 3 || v == 5) {
-                             throw std::runtime_error("refused");
+                             throw sturdy::transient_error("refused");
                          }
                      },
                      mode) |
@@ -155,6 +158,7 @@ TEST_CASE("the window sees the successes before a failure in the same chunk, wit
     CHECK(std::get<3>(per_item) == "failure budget spent: 2 of the last 4 items failed, the last: refused (is a "
                                    "service they depend on unavailable?)");
     CHECK(run(sturdy::isolation::per_chunk) == per_item);
+    CHECK(run(sturdy::isolation::per_segment) == per_item);
 }
 
 TEST_CASE("an item done ends a failure streak whether it arrives alone or counted in a fast chunk; others do not")

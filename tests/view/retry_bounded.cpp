@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -190,6 +191,38 @@ TEST_CASE("retry_bounded alone retries any callable")
     CHECK_THROWS_AS(
         sturdy::retry_bounded(2, sturdy::backoff::none()).run([]() -> int { throw std::logic_error("bug"); }, clock),
         std::logic_error);
+}
+
+TEST_CASE("retry_bounded(...).run follows the pipeline's attempt rule: a fatal error is not retried, and the code "
+          "reaches its classifier")
+{
+    sturdy::manual_clock clock;
+    int calls = 0;
+    std::error_code seen;
+    auto keep_code = [&](const sturdy::attempt_failure& f) -> std::optional<sturdy::failure_kind> {
+        seen = f.code;
+        return std::nullopt;
+    };
+    auto fatal = [&]() -> int {
+        ++calls;
+        throw std::system_error(sturdy::make_error_code(sturdy::errc::schema_mismatch), "table invoice missing");
+    };
+    CHECK_THROWS_AS(sturdy::retry_bounded(5, sturdy::backoff::none(), keep_code).run(fatal, clock),
+                    std::system_error);
+    CHECK(calls == 1); // as drain: a fatal error stops at once
+    CHECK(seen == sturdy::errc::schema_mismatch);
+    CHECK(clock.sleeps.empty());
+
+    calls = 0;
+    auto busy = [&] {
+        ++calls;
+        throw std::system_error(std::make_error_code(std::errc::device_or_resource_busy), "busy");
+    };
+    CHECK_THROWS_AS(sturdy::retry_bounded(3, sturdy::backoff::none(),
+                                          sturdy::retry_category(std::generic_category()))
+                        .run(busy, clock),
+                    std::system_error);
+    CHECK(calls == 3); // transient by the classifier: every attempt
 }
 
 TEST_CASE("retry_bounded and backoff reject arguments that cannot work")

@@ -111,14 +111,15 @@ template <class Job> struct pipeline_traits {
     /// or one a `before_commit` last item must stop short of: the careful path handles it.
     static constexpr bool key_failure_to_careful = events::items || events::commit;
 
+    // The hooks' own checks first: they name the fix for the stage the user wrote.
+    static_assert(check_hooks_in<pipeline_facts<claims_input, keeps_failures, false>>(
+        static_cast<typename events::tuple*>(nullptr)));
     static_assert(has<effect_slot_i>, "sturdy::drain: the pipeline has no effect to run; add | sturdy::guarded(fn)");
     static_assert(std::is_void_v<chunk_tx> || std::is_void_v<effect_tx> || std::is_same_v<chunk_tx, effect_tx>,
                   "sturdy: chunked(tx, n) and guarded(tx, fn) were given different stores; give the store once");
     static_assert(!claims_input || !rereadable,
                   "sturdy: a claiming input must be single-pass (an input range): its items are claimed once per "
                   "chunk and cannot be read again from a saved position");
-    static_assert(check_hooks_in<pipeline_facts<claims_input, keeps_failures, false>>(
-        static_cast<typename events::tuple*>(nullptr)));
 };
 
 } // namespace sturdy::detail

@@ -9,8 +9,10 @@
 ///     auto r = db.rows<subscription>("SELECT id, partner, amount FROM subscription WHERE active")
 ///            | sturdy::idempotent_by(ledger, [&](const subscription& s) { return std::tuple(s.id, period); })
 ///            | sturdy::chunked(db, 200)
-///            | sturdy::guarded([&](const subscription& s) { db.execute("INSERT INTO invoice ... VALUES($1, $2)", s.id,
-///            period); }) | sturdy::drain;
+///            | sturdy::guarded([&](const subscription& s) {
+///                  db.execute("INSERT INTO invoice(subscription_id, period) VALUES($1, $2)", s.id, period);
+///              })
+///            | sturdy::drain;
 ///
 /// The same job runs on `sturdy::sqlite::database` by changing the store's type: write
 /// parameters as `$1`, `$2` ... (SQLite accepts them too). A statement given more arguments

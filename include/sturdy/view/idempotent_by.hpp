@@ -11,7 +11,8 @@
 /// of those. It runs each time the item is read: once, and once more when the item's chunk is
 /// run again on the careful path. If it throws, that item fails with the reason and nothing is
 /// marked; having no key, it gets no failure record and is never quarantined, but it counts as
-/// a failure (in `report::failed`, `report::awaiting_retry`, and for `failure_budget`) and every
+/// a failure of its own (in `report::failed` and `report::awaiting_retry`; not an outage for
+/// `failure_budget`) and every
 /// later run tries it again (a `watermark` does not move past it).
 /// With a ledger that keeps failure records (`sturdy::failure_ledger`, as the memory, SQLite and
 /// PostgreSQL ledgers do), a key that failed is retried by later runs, and after `quarantine_after` failed
