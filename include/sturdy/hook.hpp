@@ -43,9 +43,14 @@
 /// the run stopped are not shown. So, chunk by chunk, `on_successes` counts plus the last
 /// `on_item` of each item add up to the report's done, skipped and quarantined (those
 /// quarantined by this run's own failures arrive as failed), and `on_failure` comes once for
-/// each of `report::failed`; an item shown failed with no `on_failure` was given back by a
-/// verdict (`verdict::give_back`) and counts as remaining. For counts, read the report:
-/// `so_far` in `chunk_starting` and `chunk_ended`, or the report at `on_run_end`.
+/// each of `report::failed`. A chunk whose transaction fails for good shows its items again
+/// after its last attempt, with their final outcome (failed: "its chunk could not commit").
+/// While a hook may stop the run from `on_item`, a failure that looks like an outage
+/// (`item_settled::counts_as_outage`) is held: its `on_failure` (and its failure record, and
+/// its count in the report) comes after the chunk of the next item done, or after the last
+/// chunk, and never if a verdict gives it back (`verdict::give_back`): it is then remaining.
+/// For counts, read the report: `so_far` in `chunk_starting` and `chunk_ended`, or the report
+/// at `on_run_end`.
 ///
 /// Order: a pipeline takes any number of hooks, the run-level stages (`failure_budget`,
 /// `time_budget`, `logged_every`, `watermark`, registered from their own headers) among them.
@@ -84,6 +89,46 @@
 
 namespace sturdy {
 namespace detail {
+
+/// A member named like an event that does not take the event (a typo in its parameter, a
+/// return type that is not a verdict) would be silently ignored: refused instead. Member
+/// templates are not checked here (their address cannot be taken without arguments).
+template <class H, class T> constexpr bool check_hook()
+{
+    static_assert(run_hook<H, T>,
+                  "sturdy::hook: the type handles no event; define one or more of on_run_start(const "
+                  "sturdy::run_started&), before_chunk(const sturdy::chunk_starting&), on_item(const "
+                  "sturdy::item_settled&), on_successes(const sturdy::successes&), before_commit(const "
+                  "sturdy::chunk_committing<T>&), after_chunk(const sturdy::chunk_ended&), on_failure(const "
+                  "sturdy::failure_record&), on_run_end(const sturdy::report&) (sturdy/hook.hpp)");
+    static_assert(
+        !requires { &H::on_run_start; } || handles_run_start<H>,
+        "sturdy::hook: on_run_start must take const sturdy::run_started&");
+    static_assert(
+        !requires { &H::before_chunk; } || handles_before_chunk<H>,
+        "sturdy::hook: before_chunk must take const sturdy::chunk_starting& and return void or "
+        "sturdy::verdict");
+    static_assert(
+        !requires { &H::on_item; } || handles_item<H>,
+        "sturdy::hook: on_item must take const sturdy::item_settled& and return void or sturdy::verdict");
+    static_assert(
+        !requires { &H::on_successes; } || handles_successes<H>,
+        "sturdy::hook: on_successes must take const sturdy::successes&");
+    static_assert(
+        !requires { &H::before_commit; } || handles_before_commit<H, T>,
+        "sturdy::hook: before_commit must take const sturdy::chunk_committing<T>& (T: the pipeline's "
+        "items)");
+    static_assert(
+        !requires { &H::after_chunk; } || handles_after_chunk<H>,
+        "sturdy::hook: after_chunk must take const sturdy::chunk_ended&");
+    static_assert(
+        !requires { &H::on_failure; } || handles_failure<H>,
+        "sturdy::hook: on_failure must take const sturdy::failure_record&");
+    static_assert(
+        !requires { &H::on_run_end; } || handles_run_end<H>,
+        "sturdy::hook: on_run_end must take const sturdy::report&");
+    return true;
+}
 
 /// What `sturdy::hook(h)` returns: the hook, held as `Held` (`H&` or `H`).
 template <class Held> struct hook_stage {

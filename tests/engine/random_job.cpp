@@ -216,6 +216,8 @@ std::string line(const event& e)
         return "commit " + std::to_string(e.a) + " items, " + std::to_string(e.b) + " done, last " +
                (e.last ? std::to_string(*e.last) : "none");
     case event::commit_failed: return "commit failed (injected): " + e.reason;
+    case event::verdict: return "verdict: " + e.reason + ", giving back " + std::to_string(e.a);
+    case event::fatal: return "fatal error from item " + std::to_string(e.item_key) + " (injected)";
     case event::chunk_end: return "ended, done " + std::to_string(e.a);
     case event::failure: return "failure " + std::to_string(e.item_key);
     case event::run_end: return "end";
@@ -242,7 +244,7 @@ void commit_faults::before_commit(const sturdy::chunk_committing<int>& /*unused*
 sturdy::verdict stopper::before_chunk(const sturdy::chunk_starting& /*unused*/)
 {
     if (rule.kind == stop_rule::before_chunk && ++chunks == rule.at) {
-        return sturdy::verdict::stop("stopper: before chunk " + std::to_string(chunks));
+        return stop("stopper: before chunk " + std::to_string(chunks), 0);
     }
     return sturdy::verdict::go_on();
 }
@@ -256,9 +258,16 @@ sturdy::verdict stopper::on_item(const sturdy::item_settled& e)
     if ((rule.kind == stop_rule::at_item && items == rule.at) ||
         (rule.kind == stop_rule::first_failure && e.outcome == sturdy::item_outcome::failed)) {
         fired = true; // once a run: a chunk run whole again shows its items again
-        return sturdy::verdict::stop("stopper: at item " + e.item_key.str(), rule.give_back);
+        return stop("stopper: at item " + e.item_key.str(), rule.give_back);
     }
     return sturdy::verdict::go_on();
+}
+
+sturdy::verdict stopper::stop(std::string why, std::size_t give_back)
+{
+    event& ev = log->emplace_back(event::verdict, give_back);
+    ev.reason = why;
+    return sturdy::verdict::stop(std::move(why), give_back);
 }
 
 std::string describe(const store_state& s)

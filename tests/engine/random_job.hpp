@@ -6,9 +6,12 @@
 //
 // The job: items 0..n-1, keyed by their value, `idempotent_by` (quarantine after q failed runs),
 // `chunked(db, c)`, `guarded(db, effect, mode)` writing one row per item into a table `effect`,
-// `retry_bounded(a, none)`, `with_clock(manual_clock)`, sometimes `failure_budget(k)`, and three
-// hooks in this order: the recorder (first, so it sees every event the user's hooks see), a hook
-// whose before_commit fails chosen commits, and a hook that may stop the run.
+// `retry_bounded(a, none)`, `with_clock(manual_clock)`, and hooks in this order: the recorder
+// (first, so it sees every event the user's hooks see), a hook whose before_commit fails chosen
+// commits, a hook that may stop the run (it logs its verdicts), sometimes `failure_budget(k)`,
+// and a witness that marks each on_item event that reached it (last: an item at which a hook
+// before it stopped the run does not reach it, so the log shows where the budget stopped). The
+// effect logs the fatal errors it throws, so the log shows where a fatal failure stopped the run.
 
 #include "../support.hpp"
 
@@ -111,16 +114,33 @@ std::string describe(const job_plan& plan);
 
 // --- events --------------------------------------------------------------------------------
 
-/// One event a run sent to the recorder, or a commit fault the test injected.
+/// One event a run sent to the recorder, or something the test's own code did: a commit fault it
+/// injected, a verdict of its stopping hook, a fatal error its effect threw.
 struct event {
-    enum kind_t { run_start, chunk, item, successes, commit, commit_failed, chunk_end, failure, run_end } kind;
-    int item_key = -1;                                         ///< item, failure
-    sturdy::item_outcome outcome = sturdy::item_outcome::done; ///< item
-    std::string reason;                                        ///< item (failed), failure, commit_failed
-    std::size_t a = 0;       ///< chunk: so_far.seen; successes: done; commit: items; chunk_end: so_far.done
-    std::size_t b = 0;       ///< successes: skipped; commit: done
-    std::size_t c = 0;       ///< successes: quarantined
-    std::optional<int> last; ///< commit: the last item, if any
+    enum kind_t {
+        run_start,
+        chunk,
+        item,
+        successes,
+        commit,
+        commit_failed, ///< injected, from before_commit (after the recorder's commit event)
+        verdict,       ///< the stopping hook stopped the run (after the chunk or item event it answers)
+        fatal,         ///< the effect threw an error that stops the run (errc::store_unavailable)
+        chunk_end,
+        failure,
+        run_end
+    } kind;
+    int item_key = -1;                                                    ///< item, failure, fatal
+    sturdy::item_outcome outcome = sturdy::item_outcome::done;            ///< item
+    sturdy::failure_kind failure_class = sturdy::failure_kind::permanent; ///< item: its failure's kind
+    bool failed_before = false; ///< item: its key had a failure record when the run started
+    bool passed = false;        ///< item: it reached the last hook (no hook before it stopped the run there)
+    std::string reason;         ///< item (failed), failure, commit_failed, verdict
+    std::size_t a = 0;          ///< chunk: so_far.seen; successes: done; commit: items; chunk_end: so_far.done;
+                                ///< verdict: give_back
+    std::size_t b = 0;          ///< successes: skipped; commit: done
+    std::size_t c = 0;          ///< successes: quarantined
+    std::optional<int> last;    ///< commit: the last item, if any
 
     explicit event(kind_t k, std::size_t a_ = 0, std::size_t b_ = 0, std::size_t c_ = 0) : kind(k), a(a_), b(b_), c(c_)
     {
@@ -144,6 +164,8 @@ struct recorder {
         event& ev = log->emplace_back(event::item);
         ev.item_key = static_cast<int>(e.item_key.integer());
         ev.outcome = e.outcome;
+        ev.failure_class = e.kind;
+        ev.failed_before = e.failed_before;
         ev.reason = e.reason;
     }
     void on_successes(const sturdy::successes& e)
@@ -182,15 +204,30 @@ struct commit_faults {
     void before_commit(const sturdy::chunk_committing<int>& /*unused*/);
 };
 
-/// Stops the run as the plan says.
+/// Stops the run as the plan says, once a run, and logs its verdict.
 struct stopper {
     stop_rule rule;
+    std::vector<event>* log;
     int chunks = 0;
     int items = 0;
     bool fired = false;
 
     sturdy::verdict before_chunk(const sturdy::chunk_starting& /*unused*/);
     sturdy::verdict on_item(const sturdy::item_settled& e);
+
+private:
+    sturdy::verdict stop(std::string why, std::size_t give_back);
+};
+
+/// The last hook: marks the item event the recorder just logged as having reached it.
+struct witness {
+    std::vector<event>* log;
+    void on_item(const sturdy::item_settled& /*unused*/)
+    {
+        if (!log->empty() && log->back().kind == event::item) {
+            log->back().passed = true;
+        }
+    }
 };
 
 // --- stores --------------------------------------------------------------------------------
@@ -265,7 +302,8 @@ template <class Store> sturdy::report run_job(Store& store, const job_plan& plan
     sturdy::manual_clock clock;
     recorder rec{&log};
     commit_faults commits{&faults, &log};
-    stopper stop{faults.stop};
+    stopper stop{faults.stop, &log};
+    witness last{&log};
     std::map<int, int> calls; // per item, for faults by call count
     auto key_fn = [&](int v) {
         if (faults.key_throws(v)) {
@@ -275,16 +313,23 @@ template <class Store> sturdy::report run_job(Store& store, const job_plan& plan
     };
     auto effect = [&](int v, const sturdy::item_context& ctx) {
         store.write_effect(v); // first, so that a failure has something to roll back
-        faults.strike(v, ctx.attempt, ++calls[v]);
+        try {
+            faults.strike(v, ctx.attempt, ++calls[v]);
+        } catch (const sturdy::failure_error& e) {
+            if (e.code() == sturdy::make_error_code(sturdy::errc::store_unavailable)) {
+                log.emplace_back(event::fatal).item_key = v;
+            }
+            throw;
+        }
     };
     auto job = input | sturdy::idempotent_by(ledger, key_fn, sturdy::quarantine_after{plan.quarantine_after}) |
                sturdy::chunked(store.db(), plan.chunk) | sturdy::guarded(store.db(), effect, mode) |
                sturdy::retry_bounded(plan.attempts, sturdy::backoff::none()) | sturdy::with_clock(clock) |
                sturdy::hook(rec) | sturdy::hook(commits) | sturdy::hook(stop);
     if (plan.budget) {
-        return std::move(job) | sturdy::failure_budget(*plan.budget) | sturdy::drain;
+        return std::move(job) | sturdy::failure_budget(*plan.budget) | sturdy::hook(last) | sturdy::drain;
     }
-    return std::move(job) | sturdy::drain;
+    return std::move(job) | sturdy::hook(last) | sturdy::drain;
 }
 
 /// The report's counts that must not depend on the path taken (all but retried and chunks).

@@ -20,25 +20,19 @@ namespace sturdy::detail {
 
 template <class Job> class careful_path : public fast_path<Job> {
 protected:
-    using base = fast_path<Job>;
-    using typename base::traits;
-    using typename base::value_type;
-    using typename base::events;
-    using typename base::policy;
-    using typename base::chunk_scope;
-    using base::claims_input;
-
-    using base::base;
+    using fast_path<Job>::fast_path;
+    using traits = pipeline_traits<Job>;
+    using value_type = typename traits::value_type;
 
     /// The item at the input's position, read into the book with its key.
     template <class Ref> void read_item(Ref&& ref)
     {
         const std::int64_t position = this->book_.next_position();
         const value_type& v = this->values_.emplace_back(std::forward<Ref>(ref));
-        key k;
         std::string why;
-        if (this->key_of(v, position, k, [&] { why = chunk_book::key_failure_reason(position); }) ==
-            item_state::failed) {
+        item_state first = item_state::pending;
+        key k = this->key_of(v, position, first, [&] { why = chunk_book::key_failure_reason(position); });
+        if (first == item_state::failed) {
             this->book_.add_key_failure(position, std::move(why));
         } else {
             this->book_.add_item(std::move(k));
@@ -97,10 +91,10 @@ protected:
     template <class Read> void run_chunk_once(fast_stop* after_fast, Read& read_chunk)
     {
         // After a claiming input's failed fast attempt, its transaction still holds the claim.
-        std::optional<chunk_scope> held = std::exchange(this->claimed_scope_, std::nullopt);
+        std::optional<typename traits::chunk_scope> held = std::exchange(this->claimed_scope_, std::nullopt);
         const bool holds_claim = held.has_value();
-        auto scope = held ? std::move(*held) : policy::open_chunk(*this->tx_);
-        if constexpr (claims_input) {
+        auto scope = held ? std::move(*held) : traits::policy::open_chunk(*this->tx_);
+        if constexpr (traits::claims_input) {
             if (holds_claim) {
                 // the rows are still locked by this transaction
             } else if (this->book_.items.empty()) {
@@ -124,7 +118,7 @@ protected:
         }
         this->book_.leave_unprocessed();
         this->record_failures();
-        if constexpr (events::commit) {
+        if constexpr (traits::events::commit) {
             if (!this->book_.items.empty()) {
                 const commit_summary c = this->book_.careful_commit_summary();
                 this->commit_event(c, c.last != no_index ? &this->values_[c.last] : nullptr);

@@ -92,6 +92,9 @@ public:
     /// An item of this run failed with no failure record to read it back by (its key function
     /// threw, or its chunk could not commit): from then on `before_commit` has no last item.
     bool unrecorded_failure = false;
+    /// The items of a chunk that could not commit are shown again with their final outcome
+    /// (chunk_failed): all of them, whatever a stop in the failed attempt decided.
+    bool showing_again = false;
 
     // --- keys ------------------------------------------------------------------------------
     /// The ledger's failure records at the run's start: key -> quarantined.
@@ -208,6 +211,7 @@ private:
     std::size_t fast_backoff_ = 0;        ///< careful chunks after the next failed fast attempt
     std::size_t careful_chunks_left_ = 0; ///< chunks to run on the careful path before a fast attempt
     bool failed_in_chunk_ = false;        ///< an item of the chunk in flight failed for good
+    bool fatal_stop_ = false;             ///< stop_reason is a fatal failure's
     std::size_t shown_ = 0;
     std::vector<failure_record> fast_key_failures_;
     /// Failures that look like an outage (item_settled::counts_as_outage), from earlier chunks,
@@ -216,6 +220,9 @@ private:
     std::size_t held_released_ = 0;        ///< held_'s first n are written in this chunk
     std::vector<bool> held_quarantined_;   ///< for each written, whether it was quarantined
     std::vector<std::size_t> held_in_chunk_; ///< the chunk's own held-back failures, in order
+    /// Earlier chunks' held failures a verdict gave back in this attempt of the chunk: remaining
+    /// once the chunk ends, held again if the attempt is rolled back and run again.
+    std::vector<failure_record> given_back_prev_;
 };
 
 } // namespace sturdy::detail

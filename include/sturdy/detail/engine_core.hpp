@@ -46,33 +46,35 @@ protected:
     template <std::size_t I> auto& slot() { return std::get<I>(job_.slots); }
 
     // --- the item's key and quarantine: the one rule both paths follow -----------------------
-    /// The item's key in `k`, and what it starts as: pending, quarantined (a failure record put
-    /// its key there in an earlier run), or failed (its key function threw: its position stands
-    /// in for the key, and `key_threw` runs in the handler).
+    /// The item's key, and in `first` what it starts as: pending, quarantined (a failure record
+    /// put its key there in an earlier run), or failed (its key function threw: its position
+    /// stands in for the key, and `key_threw` runs in the handler).
     template <class KeyThrew>
-    [[gnu::always_inline]] item_state key_of(const value_type& v, std::int64_t position, key& k, KeyThrew&& key_threw)
+    [[gnu::always_inline]] key key_of(const value_type& v, std::int64_t position, item_state& first,
+                                      KeyThrew&& key_threw)
     {
+        first = item_state::pending;
         if constexpr (has_ledger) {
             try {
-                k = make_key(std::invoke(slot<ledger_slot_i>().key_fn, v));
+                key k = make_key(std::invoke(slot<ledger_slot_i>().key_fn, v));
+                if constexpr (traits::keeps_failures) {
+                    if (book_.quarantined(k)) {
+                        first = item_state::quarantined;
+                    }
+                }
+                return k;
             } catch (const crash&) {
                 throw; // a simulated process death: nothing may survive it
             } catch (...) {
-                k = key(position);
+                first = item_state::failed;
                 key_threw();
-                return item_state::failed;
-            }
-            if constexpr (traits::keeps_failures) {
-                if (book_.quarantined(k)) {
-                    return item_state::quarantined;
-                }
+                return key(position);
             }
         } else {
-            k = key(position);
             (void)v;
             (void)key_threw;
+            return key(position);
         }
-        return item_state::pending;
     }
 
     // --- one attempt of one item -----------------------------------------------------------
@@ -190,6 +192,10 @@ protected:
                 const item_state st = book_.items[i].st;
                 if (st == item_state::pending || st == item_state::unprocessed) {
                     continue;
+                }
+                if (!book_.showing_again && book_.stop_index != no_index && i > book_.stop_index &&
+                    book_.items[i].initial != item_state::pending) {
+                    continue; // after the stop, not run (quarantined, or its key function threw): left for the next run
                 }
                 const verdict v = hooks_.item_settled_(book_.settled_event(i));
                 book_.after_shown(i);

@@ -189,8 +189,8 @@ protected:
                 last.emplace(it);
             }
             const value_type& v = values.emplace_back(*it);
-            key k;
-            const item_state first = keyed(v, c.n, k, stop);
+            item_state first = item_state::pending;
+            key k = keyed(v, c.n, first, stop);
             if (stop.what == fast_stop::cause::key_failed) {
                 ++it; // past the items read, as after a whole batch
                 counts = c;
@@ -222,10 +222,10 @@ protected:
 
     /// The item's key by the one rule (engine_core::key_of); a key function's throw is noted in
     /// the book, reported after the chunk commits, or (key_failure_to_careful) ends the attempt.
-    [[gnu::always_inline]] item_state keyed(const value_type& v, std::size_t index, key& k, fast_stop& stop)
+    [[gnu::always_inline]] key keyed(const value_type& v, std::size_t index, item_state& first, fast_stop& stop)
     {
         const auto position = static_cast<std::int64_t>(this->book_.rep.seen + index);
-        return this->key_of(v, position, k, [&] {
+        return this->key_of(v, position, first, [&] {
             if constexpr (traits::key_failure_to_careful) {
                 stop.what = fast_stop::cause::key_failed;
                 stop.index = index;
@@ -238,8 +238,8 @@ protected:
     /// One item on the fast path: its key, its quarantine, one attempt.
     [[gnu::always_inline]] item_state fast_step(value_type& v, std::size_t index, fast_stop& stop)
     {
-        key k;
-        const item_state first = keyed(v, index, k, stop);
+        item_state first = item_state::pending;
+        const key k = keyed(v, index, first, stop);
         if (first != item_state::pending) {
             return first; // quarantined, or failed before it ran: nothing to roll back
         }

@@ -170,45 +170,5 @@ template <class T> struct is_hook_list_impl : std::false_type {
 template <class... Held> struct is_hook_list_impl<hook_list<Held...>> : std::true_type {
 };
 
-/// A member named like an event that does not take the event (a typo in its parameter, a
-/// return type that is not a verdict) would be silently ignored: refused instead. Member
-/// templates are not checked here (their address cannot be taken without arguments).
-template <class H, class T> constexpr bool check_hook()
-{
-    static_assert(run_hook<H, T>,
-                  "sturdy::hook: the type handles no event; define one or more of on_run_start(const "
-                  "sturdy::run_started&), before_chunk(const sturdy::chunk_starting&), on_item(const "
-                  "sturdy::item_settled&), on_successes(const sturdy::successes&), before_commit(const "
-                  "sturdy::chunk_committing<T>&), after_chunk(const sturdy::chunk_ended&), on_failure(const "
-                  "sturdy::failure_record&), on_run_end(const sturdy::report&) (sturdy/hook.hpp)");
-    static_assert(
-        !requires { &H::on_run_start; } || handles_run_start<H>,
-        "sturdy::hook: on_run_start must take const sturdy::run_started&");
-    static_assert(
-        !requires { &H::before_chunk; } || handles_before_chunk<H>,
-        "sturdy::hook: before_chunk must take const sturdy::chunk_starting& and return void or "
-        "sturdy::verdict");
-    static_assert(
-        !requires { &H::on_item; } || handles_item<H>,
-        "sturdy::hook: on_item must take const sturdy::item_settled& and return void or sturdy::verdict");
-    static_assert(
-        !requires { &H::on_successes; } || handles_successes<H>,
-        "sturdy::hook: on_successes must take const sturdy::successes&");
-    static_assert(
-        !requires { &H::before_commit; } || handles_before_commit<H, T>,
-        "sturdy::hook: before_commit must take const sturdy::chunk_committing<T>& (T: the pipeline's "
-        "items)");
-    static_assert(
-        !requires { &H::after_chunk; } || handles_after_chunk<H>,
-        "sturdy::hook: after_chunk must take const sturdy::chunk_ended&");
-    static_assert(
-        !requires { &H::on_failure; } || handles_failure<H>,
-        "sturdy::hook: on_failure must take const sturdy::failure_record&");
-    static_assert(
-        !requires { &H::on_run_end; } || handles_run_end<H>,
-        "sturdy::hook: on_run_end must take const sturdy::report&");
-    return true;
-}
-
 } // namespace detail
 } // namespace sturdy

@@ -19,18 +19,9 @@
 
 namespace sturdy::detail {
 
-/// Stands in for a store when the pipeline has none: nothing to begin, commit or undo.
-struct no_transaction {
-    struct savepoint_type {
-        void release() {}
-        void rollback() {}
-    };
-    void begin() {}
-    void commit() {}
-    void rollback() {}
-    [[nodiscard]] bool in_transaction() const { return false; }
-    savepoint_type savepoint() { return {}; }
-};
+/// Stands in for a store when the pipeline has none: nothing to begin, commit or undo (the
+/// least a store does, policy/commit.hpp).
+using no_transaction = archetype_transaction;
 
 template <class Slot> struct slot_tx {
     using type = void;

@@ -39,6 +39,7 @@ STURDY_DECL void chunk_book::begin_chunk()
     held_in_chunk_.clear();
     shown_ = 0;
     failed_in_chunk_ = false;
+    showing_again = false;
 }
 
 STURDY_DECL std::vector<failure_record> chunk_book::fast_chunk_committed(std::size_t read, const successes& s)
@@ -134,6 +135,10 @@ STURDY_DECL void chunk_book::begin_chunk_attempt(bool first)
         }
         stop_reason.clear();
         stop_index = no_index;
+        fatal_stop_ = false;
+        for (; !given_back_prev_.empty(); given_back_prev_.pop_back()) {
+            held_.push_back(std::move(given_back_prev_.back()));
+        }
     }
     held_released_ = 0;
     held_quarantined_.clear();
@@ -191,6 +196,7 @@ STURDY_DECL void chunk_book::stop_fatally(const std::string& reason, std::size_t
 {
     stop_reason = "stopped: " + reason + " (no item can succeed until this is fixed)";
     stop_index = i;
+    fatal_stop_ = true;
 }
 
 // --- what the hooks are told ----------------------------------------------------------------
@@ -236,8 +242,8 @@ STURDY_DECL void chunk_book::apply_stop(std::string reason, std::size_t give_bac
         held_in_chunk_.pop_back();
     }
     for (; give_back > 0 && held_.size() > held_released_; --give_back) {
+        given_back_prev_.push_back(std::move(held_.back()));
         held_.pop_back();
-        ++rep.remaining;
     }
 }
 
@@ -254,7 +260,8 @@ STURDY_DECL void chunk_book::leave_unprocessed()
         item_status& e = items[i];
         // Not run, or not reached (an item whose key function threw, one in quarantine): the
         // next run reads them again.
-        if (e.st == item_state::pending || (i > stop_index && e.initial != item_state::pending)) {
+        if (e.st == item_state::pending ||
+            (i > stop_index && (e.initial != item_state::pending || (e.st == item_state::failed && i >= shown_)))) {
             e.st = item_state::unprocessed;
         }
     }
@@ -281,7 +288,7 @@ STURDY_DECL commit_summary chunk_book::careful_commit_summary() const
     for (const auto& e : items) {
         c.done += e.st == item_state::done ? 1 : 0;
     }
-    if (unrecorded_failure || held_released_ < held_.size()) {
+    if (unrecorded_failure || held_released_ < held_.size() || !given_back_prev_.empty()) {
         return c; // an earlier chunk's item has no failure record (yet): not past it
     }
     // The last item before one the next run must read again: left unprocessed, failed with no
@@ -300,6 +307,8 @@ STURDY_DECL std::vector<failure_record> chunk_book::settle_chunk(bool committed)
 {
     std::vector<failure_record> settled;
     rep.chunks += items.empty() ? 0 : 1; // a claiming input's last claim may find nothing
+    rep.remaining += given_back_prev_.size();
+    given_back_prev_.clear();
     if (committed) {
         settled = settle_held(true);
     } else {
@@ -368,18 +377,28 @@ STURDY_DECL void chunk_book::chunk_failed(failure_kind kind, const std::string& 
             skipped[i] = true;
         }
     }
+    // A fatal failure of an item in the failed attempt still says that no item can succeed:
+    // the run stops, as it would have after the commit.
+    const std::string fatal_before = fatal_stop_ ? stop_reason : std::string();
     begin_chunk_attempt(false); // what the failed attempt did was rolled back
+    showing_again = true;
     for (std::size_t i = 0; i < items.size(); ++i) {
         if (skipped[i]) {
             items[i].st = item_state::skipped;
         }
     }
-    if (kind == failure_kind::fatal) {
-        stop_fatally(reason, 0);
+    if (kind == failure_kind::fatal || !fatal_before.empty()) {
+        if (kind == failure_kind::fatal) {
+            stop_fatally(reason, 0);
+        } else {
+            stop_reason = fatal_before;
+            stop_index = 0;
+            fatal_stop_ = true;
+        }
+        // The run stops before the chunk: all of it is left for the next run, and not shown.
+        showing_again = false;
         for (auto& e : items) {
-            if (e.st == item_state::pending) {
-                e.st = item_state::unprocessed;
-            }
+            e.st = item_state::unprocessed;
         }
         return;
     }
