@@ -278,10 +278,9 @@ TEST_CASE("the run-level stages are hooks called in the order written: a spent f
                            throw sturdy::transient_error("down");
                        }
                    });
-        const auto r = budget_first ? job | sturdy::failure_budget(2) | sturdy::hook(recorder{"a", &events}) |
-                                          sturdy::drain
-                                    : job | sturdy::hook(recorder{"a", &events}) | sturdy::failure_budget(2) |
-                                          sturdy::drain;
+        const auto r = budget_first
+                           ? job | sturdy::failure_budget(2) | sturdy::hook(recorder{"a", &events}) | sturdy::drain
+                           : job | sturdy::hook(recorder{"a", &events}) | sturdy::failure_budget(2) | sturdy::drain;
         CHECK(r.stopped_early.starts_with("failure budget spent: 2 consecutive failures"));
         CHECK(r.done == 3);
         CHECK(r.remaining == 7); // 3 and 4 given back, 5..9 not reached

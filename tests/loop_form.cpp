@@ -97,8 +97,14 @@ namespace {
 /// Keeps the events a loop raises, as lines.
 struct loop_recorder {
     std::vector<std::string>* lines;
-    void on_run_start(const sturdy::run_started& e) { lines->push_back("start " + std::to_string(e.total.value_or(0))); }
-    void before_chunk(const sturdy::chunk_starting& e) { lines->push_back("chunk after " + std::to_string(e.so_far.seen)); }
+    void on_run_start(const sturdy::run_started& e)
+    {
+        lines->push_back("start " + std::to_string(e.total.value_or(0)));
+    }
+    void before_chunk(const sturdy::chunk_starting& e)
+    {
+        lines->push_back("chunk after " + std::to_string(e.so_far.seen));
+    }
     void on_item(const sturdy::item_settled& e)
     {
         lines->push_back("item " + e.item_key.str() + (e.outcome == sturdy::item_outcome::done ? " done" : " skipped"));
@@ -159,8 +165,8 @@ TEST_CASE("watermark in a for loop moves with each committed chunk, and not with
 {
     sturdy::memory::database db;
     auto loop = [&](int stop_at) {
-        for (int v : std::views::iota(0, 7) | sturdy::chunked(db, 3) |
-                         sturdy::watermark(db, "w", [](int v) { return v; })) {
+        for (int v :
+             std::views::iota(0, 7) | sturdy::chunked(db, 3) | sturdy::watermark(db, "w", [](int v) { return v; })) {
             if (v == stop_at) {
                 throw std::runtime_error("body failed");
             }

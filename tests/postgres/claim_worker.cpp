@@ -63,21 +63,21 @@ int run(const std::string& conninfo, int worker, std::size_t chunk, std::int64_t
                                                      .order_by = "w.id",
                                                      .resume = "w.id"});
     auto job = std::move(input) |
-               sturdy::idempotent_by(ledger, [](const item& i) { return i.id; },
-                                     sturdy::quarantine_after{budget > 0 ? 3 : 5}) |
+               sturdy::idempotent_by(
+                   ledger, [](const item& i) { return i.id; }, sturdy::quarantine_after{budget > 0 ? 3 : 5}) |
                sturdy::chunked(db, chunk) | sturdy::guarded([&](const item& i) {
-                       if (!*db.query_one<bool>("SELECT pg_try_advisory_xact_lock($1)", i.id)) {
-                           ++overlaps;
-                           fmt::print(stderr, "worker {}: item {} is being run by another worker\n", worker, i.id);
-                       }
-                       db.execute("INSERT INTO effect(item_id, worker) VALUES($1, $2)", i.id, worker);
-                       if (poison > 0 && i.id % poison == 0) {
-                           throw std::runtime_error(fmt::format("poison item {}", i.id));
-                       }
-                   }) |
+                   if (!*db.query_one<bool>("SELECT pg_try_advisory_xact_lock($1)", i.id)) {
+                       ++overlaps;
+                       fmt::print(stderr, "worker {}: item {} is being run by another worker\n", worker, i.id);
+                   }
+                   db.execute("INSERT INTO effect(item_id, worker) VALUES($1, $2)", i.id, worker);
+                   if (poison > 0 && i.id % poison == 0) {
+                       throw std::runtime_error(fmt::format("poison item {}", i.id));
+                   }
+               }) |
                sturdy::retry_bounded(8, sturdy::backoff::exponential(10ms, 500ms));
-    const auto r = budget > 0 ? std::move(job) | sturdy::failure_budget(budget) | sturdy::drain
-                              : std::move(job) | sturdy::drain;
+    const auto r =
+        budget > 0 ? std::move(job) | sturdy::failure_budget(budget) | sturdy::drain : std::move(job) | sturdy::drain;
     std::string json = r.json();
     json.insert(json.size() - 1, fmt::format(R"(,"overlaps":{})", overlaps));
     fmt::print("{}\n", json);
@@ -106,8 +106,9 @@ int main(int argc, char** argv)
             return run(argv[1], std::stoi(argv[3]), std::stoul(argv[4]), argc >= 6 ? std::stoll(argv[5]) : 0,
                        argc == 7 ? std::stoul(argv[6]) : 0);
         }
-        fmt::print(stderr,
-                   "usage: claim_worker CONNINFO setup N | CONNINFO totals | CONNINFO run WORKER CHUNK [POISON [BUDGET]]\n");
+        fmt::print(
+            stderr,
+            "usage: claim_worker CONNINFO setup N | CONNINFO totals | CONNINFO run WORKER CHUNK [POISON [BUDGET]]\n");
         return 2;
     } catch (const std::exception& e) {
         fmt::print(stderr, "claim_worker: {}\n", e.what());

@@ -936,11 +936,13 @@ TEST_CASE("sqlite: items that fail on their own data reach quarantine though the
     sturdy::manual_clock clock;
     auto run = [&] {
         // Leaves done keys out, as a claiming input or a query joined against the ledger does.
-        auto todo = db.query<subscription>("SELECT id, partner, amount_cents FROM subscription s WHERE NOT EXISTS "
-                                           "(SELECT 1 FROM sturdy_ledger l WHERE l.namespace = 'invoice' AND l.item_key "
-                                           "= s.id) ORDER BY id");
-        return todo | sturdy::idempotent_by(ledger, [](const subscription& s) { return s.id; },
-                                            sturdy::quarantine_after{3}) |
+        auto todo =
+            db.query<subscription>("SELECT id, partner, amount_cents FROM subscription s WHERE NOT EXISTS "
+                                   "(SELECT 1 FROM sturdy_ledger l WHERE l.namespace = 'invoice' AND l.item_key "
+                                   "= s.id) ORDER BY id");
+        return todo |
+               sturdy::idempotent_by(
+                   ledger, [](const subscription& s) { return s.id; }, sturdy::quarantine_after{3}) |
                sturdy::chunked(db, 7) |
                sturdy::guarded([&](const subscription& s) { write_invoice(db, s, "2026-12"); }) |
                sturdy::retry_bounded(2, sturdy::backoff::none()) | sturdy::with_clock(clock) |
@@ -973,9 +975,9 @@ TEST_CASE("sqlite: an outage that trips the failure budget quarantines nothing, 
     bool down = true;
     auto run = [&] {
         return all_subscriptions(db) |
-               sturdy::idempotent_by(ledger, [](const subscription& s) { return s.id; }, sturdy::quarantine_after{2}) |
-               sturdy::chunked(db, 5) |
-               sturdy::guarded([&](const subscription& s) {
+               sturdy::idempotent_by(
+                   ledger, [](const subscription& s) { return s.id; }, sturdy::quarantine_after{2}) |
+               sturdy::chunked(db, 5) | sturdy::guarded([&](const subscription& s) {
                    if (down && s.id >= 4) {
                        throw sturdy::transient_error("remote down");
                    }
@@ -1013,15 +1015,14 @@ TEST_CASE("sqlite: transient failures held for the budget are recorded once an i
         void on_failure(const sturdy::failure_record& f) { seen->push_back(f.item_key.str()); }
     };
     const auto r = all_subscriptions(db) | sturdy::idempotent_by(ledger, [](const subscription& s) { return s.id; }) |
-                   sturdy::chunked(db, 3) |
-                   sturdy::guarded([&](const subscription& s) {
+                   sturdy::chunked(db, 3) | sturdy::guarded([&](const subscription& s) {
                        if (s.id == 3 || s.id == 4 || s.id == 12) {
                            throw sturdy::transient_error("remote busy");
                        }
                        write_invoice(db, s, "2026-12");
                    }) |
-                   sturdy::with_clock(clock) | sturdy::failure_budget(3) |
-                   sturdy::hook(failures_hook{&failures_seen}) | sturdy::drain;
+                   sturdy::with_clock(clock) | sturdy::failure_budget(3) | sturdy::hook(failures_hook{&failures_seen}) |
+                   sturdy::drain;
     CHECK(r.stopped_early.empty());
     CHECK(r.failed == 3);
     CHECK(r.awaiting_retry == 3);

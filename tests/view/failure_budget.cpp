@@ -48,13 +48,14 @@ TEST_CASE("an outage trips the failure budget: the run stops, commits what succe
 
 TEST_CASE("items whose key function throws are the items' own: they fail, and never spend the budget")
 {
-    const auto mode = GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_segment, sturdy::isolation::per_item);
+    const auto mode =
+        GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_segment, sturdy::isolation::per_item);
     sturdy::memory::database db;
     auto ledger = db.ledger("job");
     int effects = 0;
-    const auto r = range_of(100) | sturdy::idempotent_by(ledger, [&](int v) -> int {
-                       throw std::invalid_argument("no key for " + std::to_string(v));
-                   }) |
+    const auto r = range_of(100) |
+                   sturdy::idempotent_by(
+                       ledger, [&](int v) -> int { throw std::invalid_argument("no key for " + std::to_string(v)); }) |
                    sturdy::chunked(db, 10) | sturdy::guarded([&](int) { ++effects; }, mode) |
                    sturdy::failure_budget(5) | sturdy::drain;
     CHECK(r.stopped_early.empty());
@@ -65,17 +66,20 @@ TEST_CASE("items whose key function throws are the items' own: they fail, and ne
 
 TEST_CASE("a streak across chunks is given back whole: the committed chunks' failures get no record either")
 {
-    const auto mode = GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_segment, sturdy::isolation::per_item);
+    const auto mode =
+        GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_segment, sturdy::isolation::per_item);
     const std::size_t chunk = GENERATE(1U, 2U, 3U, 7U);
     CAPTURE(mode, chunk);
     sturdy::memory::database db;
     auto ledger = db.ledger("job");
-    const auto r = range_of(40) | sturdy::idempotent_by(ledger, [](int v) { return v; }) |
-                   sturdy::chunked(db, chunk) | sturdy::guarded([&](int v) {
-                       if (v >= 4) {
-                           throw sturdy::transient_error("remote down");
-                       }
-                   }, mode) |
+    const auto r = range_of(40) | sturdy::idempotent_by(ledger, [](int v) { return v; }) | sturdy::chunked(db, chunk) |
+                   sturdy::guarded(
+                       [&](int v) {
+                           if (v >= 4) {
+                               throw sturdy::transient_error("remote down");
+                           }
+                       },
+                       mode) |
                    sturdy::failure_budget(5) | sturdy::drain;
     CHECK(r.stopped_early.starts_with("failure budget spent: 5 consecutive failures"));
     CHECK(r.done == 4);

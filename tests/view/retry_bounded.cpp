@@ -207,8 +207,7 @@ TEST_CASE("retry_bounded(...).run follows the pipeline's attempt rule: a fatal e
         ++calls;
         throw std::system_error(sturdy::make_error_code(sturdy::errc::schema_mismatch), "table invoice missing");
     };
-    CHECK_THROWS_AS(sturdy::retry_bounded(5, sturdy::backoff::none(), keep_code).run(fatal, clock),
-                    std::system_error);
+    CHECK_THROWS_AS(sturdy::retry_bounded(5, sturdy::backoff::none(), keep_code).run(fatal, clock), std::system_error);
     CHECK(calls == 1); // as drain: a fatal error stops at once
     CHECK(seen == sturdy::errc::schema_mismatch);
     CHECK(clock.sleeps.empty());
@@ -218,8 +217,7 @@ TEST_CASE("retry_bounded(...).run follows the pipeline's attempt rule: a fatal e
         ++calls;
         throw std::system_error(std::make_error_code(std::errc::device_or_resource_busy), "busy");
     };
-    CHECK_THROWS_AS(sturdy::retry_bounded(3, sturdy::backoff::none(),
-                                          sturdy::retry_category(std::generic_category()))
+    CHECK_THROWS_AS(sturdy::retry_bounded(3, sturdy::backoff::none(), sturdy::retry_category(std::generic_category()))
                         .run(busy, clock),
                     std::system_error);
     CHECK(calls == 3); // transient by the classifier: every attempt

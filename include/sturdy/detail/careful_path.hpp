@@ -209,7 +209,7 @@ protected:
             }
         }
         this->template slot<ledger_slot_i>().ledger->claim_all(std::span<const key>(this->batch_keys_),
-                                                                 this->batch_claimed_);
+                                                               this->batch_claimed_);
         segment_claimed_.assign(j - seg_start, false);
         for (std::size_t b = 0; b < this->batch_positions_.size(); ++b) {
             segment_claimed_[this->batch_positions_[b] - seg_start] = this->batch_claimed_[b];

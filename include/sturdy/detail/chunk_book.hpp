@@ -77,7 +77,7 @@ public:
     // --- set once by the engine ----------------------------------------------------------
     std::size_t chunk_size = 1;
     int max_attempts = 1;
-    bool per_item = false;   ///< isolation::per_item: a savepoint per item, nothing re-run
+    bool per_item = false;     ///< isolation::per_item: a savepoint per item, nothing re-run
     bool fast_allowed = false; ///< a store, and isolation::per_chunk
     /// A hook may stop the run from on_item and give failures back: the records of failures
     /// that look like an outage wait until an item after them succeeds.
@@ -85,7 +85,7 @@ public:
     std::size_t max_segment = 32;
 
     report rep;
-    std::vector<item_status> items; ///< the chunk in flight, careful path
+    std::vector<item_status> items;      ///< the chunk in flight, careful path
     std::vector<std::size_t> fast_skips; ///< the chunk's items a fast attempt found done
     std::string stop_reason;
     std::size_t stop_index = no_index; ///< the run stops before this item of the chunk
@@ -217,8 +217,8 @@ private:
     /// Failures that look like an outage (item_settled::counts_as_outage), from earlier chunks,
     /// whose records wait until an item after them succeeds; a verdict may give them back.
     std::vector<failure_record> held_;
-    std::size_t held_released_ = 0;        ///< held_'s first n are written in this chunk
-    std::vector<bool> held_quarantined_;   ///< for each written, whether it was quarantined
+    std::size_t held_released_ = 0;          ///< held_'s first n are written in this chunk
+    std::vector<bool> held_quarantined_;     ///< for each written, whether it was quarantined
     std::vector<std::size_t> held_in_chunk_; ///< the chunk's own held-back failures, in order
     /// Earlier chunks' held failures a verdict gave back in this attempt of the chunk: remaining
     /// once the chunk ends, held again if the attempt is rolled back and run again.

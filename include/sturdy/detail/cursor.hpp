@@ -147,7 +147,8 @@ private:
     {
         if (scope_) {
             if constexpr (events::commit) {
-                hooks_.chunk_committing_(chunk_committing<value_type>{last_ ? &*last_ : nullptr, in_chunk_, done_in_chunk_});
+                hooks_.chunk_committing_(
+                    chunk_committing<value_type>{last_ ? &*last_ : nullptr, in_chunk_, done_in_chunk_});
             }
             scope_->commit();
             scope_.reset();

@@ -20,13 +20,13 @@ namespace sturdy::detail {
 
 template <class Job> class engine : careful_path<Job> {
     using base = careful_path<Job>;
-    using typename base::traits;
+    using base::claims_input;
+    using base::rereadable;
     using typename base::events;
     using typename base::policy;
     using typename base::source_type;
+    using typename base::traits;
     using typename base::tx_type;
-    using base::claims_input;
-    using base::rereadable;
 
 public:
     explicit engine(Job& j) : base(j)
@@ -76,7 +76,8 @@ public:
         while ((claims_input || it != end) && book.stop_reason.empty()) {
             const auto chunk_start = this->now();
             if constexpr (events::chunk_start) {
-                verdict v = this->hooks_.chunk_starting_(chunk_starting{chunk_start, this->start_, std::as_const(book.rep)});
+                verdict v =
+                    this->hooks_.chunk_starting_(chunk_starting{chunk_start, this->start_, std::as_const(book.rep)});
                 if (v.stops()) {
                     book.stop_before_chunk(std::move(v.stop_reason));
                     break;

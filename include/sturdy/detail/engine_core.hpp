@@ -28,11 +28,11 @@ namespace sturdy::detail {
 template <class Job> class engine_core : public pipeline_traits<Job> {
 protected:
     using traits = pipeline_traits<Job>;
+    using traits::has_ledger;
     using typename traits::events;
     using typename traits::source_type;
     using typename traits::tx_type;
     using typename traits::value_type;
-    using traits::has_ledger;
 
     explicit engine_core(Job& j) : job_(j), hooks_{std::get<hooks_slot_i>(j.slots)}
     {
@@ -49,9 +49,8 @@ protected:
     /// The item's key, and in `first` what it starts as: pending, quarantined (a failure record
     /// put its key there in an earlier run), or failed (its key function threw: its position
     /// stands in for the key, and `key_threw` runs in the handler).
-    template <class KeyThrew>
-    [[gnu::always_inline]] key key_of(const value_type& v, std::int64_t position, item_state& first,
-                                      KeyThrew&& key_threw)
+    template <class KeyThrew> [[gnu::always_inline]] key key_of(const value_type& v, std::int64_t position,
+                                                                item_state& first, KeyThrew&& key_threw)
     {
         first = item_state::pending;
         if constexpr (has_ledger) {

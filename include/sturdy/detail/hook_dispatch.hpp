@@ -46,10 +46,9 @@ template <class H> struct stops_on_items : std::false_type {
 };
 template <class H>
 requires handles_item<H>
-struct stops_on_items<H> : std::bool_constant<std::is_same_v<decltype(std::declval<H&>().on_item(
-                                                                   std::declval<const item_settled&>())),
-                                                               verdict>> {
-};
+struct stops_on_items<H>
+    : std::bool_constant<
+          std::is_same_v<decltype(std::declval<H&>().on_item(std::declval<const item_settled&>())), verdict>> {};
 
 /// Calls `f(h)` on each hook of `hooks` (a `hook_list` or `unset`), in the order written.
 template <class Hooks, class F> void each_hook(Hooks& hooks, F&& f)

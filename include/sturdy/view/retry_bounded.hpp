@@ -17,8 +17,8 @@
 
 #include <sturdy/clock.hpp>
 #include <sturdy/concepts.hpp>
-#include <sturdy/error.hpp>
 #include <sturdy/detail/chunk_book.hpp>
+#include <sturdy/error.hpp>
 #include <sturdy/job.hpp>
 #include <sturdy/policy/backoff.hpp>
 #include <sturdy/policy/classify.hpp>
@@ -27,8 +27,8 @@
 #include <cstdint>
 #include <exception>
 #include <optional>
-#include <type_traits>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace sturdy {

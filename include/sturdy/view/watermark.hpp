@@ -79,7 +79,8 @@ struct watermark_fn {
     {
         static_assert(checkpoint_store<Store>,
                       "watermark: the store must provide checkpoint(name) and set_checkpoint(name, value)");
-        return detail::hook_stage<detail::watermark_hook<Store, ValueFn>>{{&store, std::move(name), std::move(value_fn)}};
+        return detail::hook_stage<detail::watermark_hook<Store, ValueFn>>{
+            {&store, std::move(name), std::move(value_fn)}};
     }
 };
 

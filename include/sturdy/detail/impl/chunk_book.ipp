@@ -19,8 +19,7 @@ STURDY_DECL void chunk_book::load_failures(std::vector<failure_info> records)
 
 STURDY_DECL std::string chunk_book::key_failure_reason(std::int64_t position)
 {
-    return "key function threw: " + describe(std::current_exception()) + " (item #" + std::to_string(position) +
-           ")";
+    return "key function threw: " + describe(std::current_exception()) + " (item #" + std::to_string(position) + ")";
 }
 
 // --- the fast path and the scheduler --------------------------------------------------------
