@@ -169,33 +169,45 @@ void run_plan::strike(int v, int attempt, int call) const
     }
 }
 
+namespace {
+/// Text from its parts, appended one by one: GCC 12 at -O3 warns (-Wrestrict, a false positive)
+/// on "literal" + std::string.
+template <class... Parts> std::string cat(const Parts&... parts)
+{
+    std::string out;
+    (out += ... += parts);
+    return out;
+}
+using std::to_string;
+} // namespace
+
 std::string describe(const job_plan& plan)
 {
-    std::string s = "seed " + std::to_string(plan.seed) + ": " + std::to_string(plan.items) + " items, chunk " +
-                    std::to_string(plan.chunk) + ", attempts " + std::to_string(plan.attempts) + ", quarantine_after " +
-                    std::to_string(plan.quarantine_after) + ", failure_budget " +
-                    (plan.budget ? std::to_string(*plan.budget) : "none") + "\n";
+    std::string s = cat("seed ", to_string(plan.seed), ": ", to_string(plan.items), " items, chunk ",
+                        to_string(plan.chunk), ", attempts ", to_string(plan.attempts), ", quarantine_after ",
+                        to_string(plan.quarantine_after), ", failure_budget ",
+                        plan.budget ? to_string(*plan.budget) : std::string("none"), "\n");
     for (std::size_t run = 0; run < plan.runs.size(); ++run) {
         const run_plan& rp = plan.runs[run];
-        s += "  run " + std::to_string(run + 1) + ": items";
+        s += cat("  run ", to_string(run + 1), ": items");
         for (const auto& [v, f] : rp.items) {
-            s += " " + std::to_string(v) + ":" + name(f.kind);
+            s += cat(" ", to_string(v), ":", name(f.kind));
             if (f.kind == item_fault::transient || f.kind == item_fault::fatal || f.kind == item_fault::fails_on_call) {
-                s += std::to_string(f.n);
+                s += to_string(f.n);
             }
         }
         s += "; commits";
         for (const auto& [at, f] : rp.commits) {
-            s += " chunk " + std::to_string(at.first) + " attempt " + std::to_string(at.second) + ":" +
-                 (f == commit_fault::transient ? "transient" : "permanent");
+            s += cat(" chunk ", to_string(at.first), " attempt ", to_string(at.second), ":",
+                     f == commit_fault::transient ? "transient" : "permanent");
         }
         const char* stops[] = {"never", "before chunk", "at on_item event", "at the first failure"};
-        s += "; stop " + std::string(stops[rp.stop.kind]);
+        s += cat("; stop ", stops[rp.stop.kind]);
         if (rp.stop.kind == stop_rule::before_chunk || rp.stop.kind == stop_rule::at_item) {
-            s += " " + std::to_string(rp.stop.at);
+            s += cat(" ", to_string(rp.stop.at));
         }
         if (rp.stop.kind == stop_rule::at_item || rp.stop.kind == stop_rule::first_failure) {
-            s += " giving back " + std::to_string(rp.stop.give_back);
+            s += cat(" giving back ", to_string(rp.stop.give_back));
         }
         s += "\n";
     }
@@ -206,20 +218,19 @@ std::string line(const event& e)
 {
     switch (e.kind) {
     case event::run_start: return "start";
-    case event::chunk: return "chunk after " + std::to_string(e.a);
+    case event::chunk: return cat("chunk after ", to_string(e.a));
     case event::item:
-        return "item " + std::to_string(e.item_key) + " " + outcome_name(e.outcome) +
-               (e.reason.empty() ? "" : ": " + e.reason);
-    case event::successes:
-        return "successes " + std::to_string(e.a) + "/" + std::to_string(e.b) + "/" + std::to_string(e.c);
+        return cat("item ", to_string(e.item_key), " ", outcome_name(e.outcome), e.reason.empty() ? "" : ": ",
+                   e.reason);
+    case event::successes: return cat("successes ", to_string(e.a), "/", to_string(e.b), "/", to_string(e.c));
     case event::commit:
-        return "commit " + std::to_string(e.a) + " items, " + std::to_string(e.b) + " done, last " +
-               (e.last ? std::to_string(*e.last) : "none");
-    case event::commit_failed: return "commit failed (injected): " + e.reason;
-    case event::verdict: return "verdict: " + e.reason + ", giving back " + std::to_string(e.a);
-    case event::fatal: return "fatal error from item " + std::to_string(e.item_key) + " (injected)";
-    case event::chunk_end: return "ended, done " + std::to_string(e.a);
-    case event::failure: return "failure " + std::to_string(e.item_key);
+        return cat("commit ", to_string(e.a), " items, ", to_string(e.b), " done, last ",
+                   e.last ? to_string(*e.last) : std::string("none"));
+    case event::commit_failed: return cat("commit failed (injected): ", e.reason);
+    case event::verdict: return cat("verdict: ", e.reason, ", giving back ", to_string(e.a));
+    case event::fatal: return cat("fatal error from item ", to_string(e.item_key), " (injected)");
+    case event::chunk_end: return cat("ended, done ", to_string(e.a));
+    case event::failure: return cat("failure ", to_string(e.item_key));
     case event::run_end: return "end";
     }
     return "?";
@@ -275,14 +286,18 @@ std::string describe(const store_state& s)
     auto list = [](const std::set<int>& keys) {
         std::string out;
         for (int k : keys) {
-            out += " " + std::to_string(k);
+            out += ' ';
+            out += std::to_string(k);
         }
         return out;
     };
     std::string out = "effect rows:" + list(s.effect) + "\nledger marks:" + list(s.marks) + "\nfailure records:";
     for (const auto& f : s.failures) {
-        out += " " + std::to_string(f.item_key) + "(" + std::to_string(f.runs) +
-               (f.quarantined ? ", quarantined" : "") + ")";
+        out += ' ';
+        out += std::to_string(f.item_key);
+        out += '(';
+        out += std::to_string(f.runs);
+        out += f.quarantined ? ", quarantined)" : ")";
     }
     return out + "\n";
 }
