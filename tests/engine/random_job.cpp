@@ -183,10 +183,10 @@ using std::to_string;
 
 std::string describe(const job_plan& plan)
 {
-    std::string s = cat("seed ", to_string(plan.seed), ": ", to_string(plan.items), " items, chunk ",
-                        to_string(plan.chunk), ", attempts ", to_string(plan.attempts), ", quarantine_after ",
-                        to_string(plan.quarantine_after), ", failure_budget ",
-                        plan.budget ? to_string(*plan.budget) : std::string("none"), "\n");
+    std::string s =
+        cat("seed ", to_string(plan.seed), ": ", to_string(plan.items), " items, chunk ", to_string(plan.chunk),
+            ", attempts ", to_string(plan.attempts), ", quarantine_after ", to_string(plan.quarantine_after),
+            ", failure_budget ", plan.budget ? to_string(*plan.budget) : std::string("none"), "\n");
     for (std::size_t run = 0; run < plan.runs.size(); ++run) {
         const run_plan& rp = plan.runs[run];
         s += cat("  run ", to_string(run + 1), ": items");
