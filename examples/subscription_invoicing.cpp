@@ -250,7 +250,8 @@ sturdy::report invoice_due(Db& db, const options& o, Clock& clock, Sink sink = {
                  })
                // Busy database, injected faults: retried in-run with capped, jittered backoff.
                | sturdy::retry_bounded(4, sturdy::backoff::exponential(2ms, 100ms))
-               // 50 in a row, or half of the last 500: something they all share is broken; stop early.
+               // 50 transient failures in a row, or half of the last 500: what they all depend on is down;
+               // stop early. Poison subscriptions fail permanently: recorded, quarantined in time.
                | sturdy::failure_budget(50, 0.5, 500)
                // Progress lines, failures folded by reason, one summary.
                | sturdy::logged_every(o.log_every, std::move(sink))

@@ -48,7 +48,7 @@ protected:
         failure_kind kind = failure_kind::permanent;
         int attempts = 0;
         const bool committed = attempt_loop(
-            0, max_chunk_attempts(),
+            0, this->book_.max_attempts,
             [&](int n) -> std::optional<failure_kind> {
                 attempts = n;
                 try {
@@ -77,15 +77,6 @@ protected:
         this->book_.chunk_failed(kind, failure.reason, attempts);
         this->show_until(this->book_.items.size());
         this->report_failures(this->book_.settle_chunk(false));
-    }
-
-    [[nodiscard]] int max_chunk_attempts()
-    {
-        if constexpr (traits::has_retry) {
-            return this->template slot<retry_slot_i>().attempts;
-        } else {
-            return 1;
-        }
     }
 
     template <class Read> void run_chunk_once(fast_stop* after_fast, Read& read_chunk)
