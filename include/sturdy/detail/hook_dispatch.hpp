@@ -94,7 +94,8 @@ template <template <class> class Handles, class Hooks, class Call> void emit(Hoo
     });
 }
 
-/// The events of one pipeline, typed by its items.
+/// The events of one pipeline, typed by its items, and which of them any hook handles where
+/// the engine would otherwise compute the event (`emit` skips the others by itself).
 template <class Hooks, class T> struct hook_events {
     using tuple = typename hooks_of<Hooks>::type;
     template <class H> struct sees_commit : std::bool_constant<handles_before_commit<H, T>> {
@@ -103,11 +104,8 @@ template <class Hooks, class T> struct hook_events {
     static constexpr bool chunk_start = any_hook_in<tuple, sees_chunk_start>::value;
     static constexpr bool items = any_hook_in<tuple, sees_items>::value;
     static constexpr bool give_back = any_hook_in<tuple, stops_on_items>::value;
-    static constexpr bool successes = any_hook_in<tuple, sees_successes>::value;
     static constexpr bool commit = any_hook_in<tuple, sees_commit>::value;
     static constexpr bool chunk_end = any_hook_in<tuple, sees_chunk_end>::value;
-    static constexpr bool failures = any_hook_in<tuple, sees_failures>::value;
-    static constexpr bool run_end = any_hook_in<tuple, sees_run_end>::value;
 
     Hooks& hooks;
 
