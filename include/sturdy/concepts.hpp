@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <type_traits>
 #include <vector>
 
@@ -79,6 +80,30 @@ concept batch_claiming_ledger = claiming_ledger<L> &&
     requires(L& l, std::span<const key> keys, std::vector<bool>& claimed)
 {
     l.claim_all(keys, claimed);
+};
+
+/// A batch-claiming ledger kept by the effect's own rows (the SQL stores' unique-key and marker
+/// forms, sturdy/store/effect_ledger.hpp). Besides claiming, it answers two questions:
+///  - `confirm_all(keys)`: after the effects of the claimed `keys` ran, the index of the first key
+///    the effect's table does not show as done (its effect returned without writing its row),
+///    `keys.size()` when there is none. The loop asks once per fast chunk, before its commit, and
+///    after each item on the careful path; such an item fails with `unconfirmed(k)` as reason.
+///  - `done_elsewhere(code, message)`: whether an effect's failure is another writer's row for
+///    the same key (a unique violation of the ledger's own index). The loop then rolls the item's
+///    writes back and counts it `skipped`, not failed.
+template <class L>
+concept confirming_ledger = batch_claiming_ledger<L> &&
+    requires(L& l, std::span<const key> keys, const key& k, const std::error_code& code, std::string_view message)
+{
+    {
+        l.confirm_all(keys)
+        } -> std::convertible_to<std::size_t>;
+    {
+        l.unconfirmed(k)
+        } -> std::convertible_to<std::string>;
+    {
+        l.done_elsewhere(code, message)
+        } -> std::convertible_to<bool>;
 };
 
 /// A key's failure history across runs, as a ledger with failure records keeps it.

@@ -24,4 +24,5 @@
 #include <sturdy/policy/impl/backoff.ipp>
 #include <sturdy/policy/impl/classify.ipp>
 #include <sturdy/sink/impl/json_lines.ipp>
+#include <sturdy/store/impl/effect_ledger.ipp>
 #include <sturdy/store/impl/memory.ipp>

@@ -99,8 +99,12 @@ protected:
             (void)holds_claim;
         }
         if (after_fast != nullptr && after_fast->what == fast_stop::cause::item_failed) {
-            this->book_.resume_after_fast_failure(after_fast->index, this->classify_failure(after_fast->failure),
-                                                  after_fast->failure.reason);
+            if (after_fast->failure.done_elsewhere) {
+                this->book_.isolate_after_fast_failure(after_fast->index);
+            } else {
+                this->book_.resume_after_fast_failure(after_fast->index, this->classify_failure(after_fast->failure),
+                                                      after_fast->failure.reason);
+            }
         }
         if (this->book_.per_item) {
             run_per_item();
@@ -175,7 +179,10 @@ protected:
             }
             sp.rollback();
             this->book_.segment_failed(seg_start, *failed_at);
-            if (!this->book_.settle_failure(*failed_at, this->classify_failure(failure), std::move(failure.reason))) {
+            if (failure.done_elsewhere) {
+                items[*failed_at].isolate = true; // alone, it is skipped (careful_path::run_isolated)
+            } else if (!this->book_.settle_failure(*failed_at, this->classify_failure(failure),
+                                                   std::move(failure.reason))) {
                 items[*failed_at].isolate = true;
             }
             i = seg_start;
@@ -234,6 +241,10 @@ protected:
                     return std::nullopt;
                 }
                 sp.rollback();
+                if (failure.done_elsewhere) {
+                    e.st = item_state::skipped; // another writer's row for its key: done elsewhere
+                    return std::nullopt;
+                }
                 const failure_kind kind = this->classify_failure(failure);
                 this->book_.settle_failure(i, kind, std::move(failure.reason));
                 return kind;

@@ -147,6 +147,9 @@ public:
     STURDY_DECL bool settle_failure(std::size_t i, failure_kind kind, std::string reason);
     /// The chunk's first item a fast attempt ran into a failure at: isolated, or failed.
     STURDY_DECL void resume_after_fast_failure(std::size_t i, failure_kind kind, std::string reason);
+    /// The chunk's first item a fast attempt ran into a failure at, with no failure to settle
+    /// (another writer's row for its key): it runs alone on the careful path.
+    STURDY_DECL void isolate_after_fast_failure(std::size_t i);
     [[nodiscard]] std::size_t end_of_run() const { return std::min(items.size(), stop_index); }
     [[nodiscard]] std::size_t segment_limit() const { return segment_limit_; }
     /// A segment from `start` failed at `failed_at`: the items before it, undone, run again, and

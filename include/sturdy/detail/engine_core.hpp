@@ -79,8 +79,11 @@ protected:
     // --- one attempt of one item -----------------------------------------------------------
     /// In whatever scope the caller holds (the fast chunk's transaction, or a savepoint on the
     /// careful path). `claimed`: the key was claimed already, with its chunk's or segment's batch.
+    /// `confirm_later`: a confirming ledger's check that the effect left its row is the caller's
+    /// (the fast chunk asks once for all its items); otherwise it is made here, after the effect.
     [[gnu::always_inline]] item_state attempt(value_type& item, const key& item_key, int attempts_made,
-                                              attempt_failure& failure, bool claimed = false)
+                                              attempt_failure& failure, bool claimed = false,
+                                              bool confirm_later = false)
     {
         try {
             if constexpr (has_ledger) {
@@ -96,7 +99,16 @@ protected:
             }
             if (auto f = invoke_effect(item, item_key, attempts_made)) {
                 failure = std::move(*f);
+                note_done_elsewhere(failure);
                 return item_state::failed;
+            }
+            if constexpr (traits::confirms) {
+                if (!confirm_later &&
+                    slot<ledger_slot_i>().ledger->confirm_all(std::span<const key>(&item_key, 1)) == 0) {
+                    throw permanent_error(slot<ledger_slot_i>().ledger->unconfirmed(item_key));
+                }
+            } else {
+                (void)confirm_later;
             }
             if constexpr (has_ledger) {
                 if constexpr (traits::keeps_failures) {
@@ -113,7 +125,18 @@ protected:
             throw; // a simulated process death: nothing may survive it
         } catch (...) {
             failure = failure_from_current_exception(&item_key);
+            note_done_elsewhere(failure);
             return item_state::failed;
+        }
+    }
+
+    /// A confirming ledger's say on whether the failure is another writer's row for the key.
+    void note_done_elsewhere(attempt_failure& failure)
+    {
+        if constexpr (traits::confirms) {
+            failure.done_elsewhere = slot<ledger_slot_i>().ledger->done_elsewhere(failure.code, failure.reason);
+        } else {
+            (void)failure;
         }
     }
 

@@ -217,7 +217,34 @@ protected:
             }
         }
         counts = c;
+        if constexpr (traits::confirms) {
+            return confirm_chunk(stop);
+        }
         return true;
+    }
+
+    /// A confirming ledger's check, once for the chunk, that each claimed item's effect left its
+    /// row: the first that did not fails (for good: the careful path runs the others again).
+    bool confirm_chunk(fast_stop& stop)
+    {
+        confirm_keys_.clear();
+        confirm_positions_.clear();
+        for (std::size_t b = 0; b < batch_keys_.size(); ++b) {
+            if (batch_claimed_[b]) {
+                confirm_keys_.push_back(batch_keys_[b]);
+                confirm_positions_.push_back(batch_positions_[b]);
+            }
+        }
+        auto& ledger = *this->template slot<ledger_slot_i>().ledger;
+        const std::size_t missing = ledger.confirm_all(std::span<const key>(confirm_keys_));
+        if (missing >= confirm_keys_.size()) {
+            return true;
+        }
+        stop.what = fast_stop::cause::item_failed;
+        stop.index = confirm_positions_[missing];
+        stop.failure =
+            attempt_failure{nullptr, {}, make_error_code(errc::permanent), ledger.unconfirmed(confirm_keys_[missing])};
+        return false;
     }
 
     /// The item's key by the one rule (engine_core::key_of); a key function's throw is noted in
@@ -249,7 +276,7 @@ protected:
     [[gnu::always_inline]] item_state fast_attempt(value_type& v, const key& k, std::size_t index, fast_stop& stop,
                                                    bool claimed = false)
     {
-        const item_state result = this->attempt(v, k, 0, stop.failure, claimed);
+        const item_state result = this->attempt(v, k, 0, stop.failure, claimed, claimed);
         if (result == item_state::failed) {
             stop.what = fast_stop::cause::item_failed;
             stop.index = index;
@@ -264,6 +291,8 @@ protected:
     std::vector<key> batch_keys_;              ///< the keys it claims
     std::vector<std::size_t> batch_positions_; ///< each key's item, by position in the chunk
     std::vector<bool> batch_claimed_;          ///< which keys the claim took
+    std::vector<key> confirm_keys_;            ///< the claimed keys a confirming ledger checks
+    std::vector<std::size_t> confirm_positions_;
 };
 
 } // namespace sturdy::detail

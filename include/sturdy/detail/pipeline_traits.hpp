@@ -98,6 +98,16 @@ template <class Job> struct pipeline_traits {
             return false;
         }
     }();
+    /// The ledger is the effect's own rows (concepts.hpp): claims write nothing or only a
+    /// marker, so the loop checks that each claimed item's effect left its row, and a unique
+    /// violation by another writer skips the item.
+    static constexpr bool confirms = [] {
+        if constexpr (claims_batches) {
+            return confirming_ledger<ledger_type>;
+        } else {
+            return false;
+        }
+    }();
     /// An item whose key function threw is a failure the hooks must see in its place (on_item),
     /// or one a `before_commit` last item must stop short of: the careful path handles it.
     static constexpr bool key_failure_to_careful = events::items || events::commit;

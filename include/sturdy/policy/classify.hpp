@@ -32,6 +32,9 @@ struct attempt_failure {
     std::exception_ptr exception; ///< set when the effect threw
     std::error_code code;         ///< set when the effect returned an error (or threw a system_error)
     std::string reason;
+    /// The ledger says another writer did this item first (sturdy::confirming_ledger): the item
+    /// is skipped once its writes are rolled back, not failed.
+    bool done_elsewhere = false;
 };
 
 /// The error code an exception carries: a `std::system_error`'s, or none.

@@ -35,6 +35,7 @@
 #include <sturdy/error.hpp>
 #include <sturdy/key.hpp>
 #include <sturdy/store/detail/rows.hpp>
+#include <sturdy/store/effect_ledger.hpp>
 
 #include <sqlite3.h>
 
@@ -46,6 +47,7 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -247,6 +249,8 @@ struct options {
 };
 
 class ledger;
+class unique_key_ledger;
+class marker_ledger;
 
 /// One connection to an SQLite file. Models `sturdy::transaction`; not copyable or movable
 /// (ledgers, statements and row ranges point to it).
@@ -381,6 +385,16 @@ public:
     /// open (then a lazy range begun after it reads its rows at once, see `row_range`, and one
     /// already reading on this connection is refused with `usage_error`).
     sqlite::ledger ledger(std::string name);
+
+    /// A ledger kept by the effect's own table (sturdy/store/effect_ledger.hpp): a key is done
+    /// when `spec.table` has a row with its values in `spec.columns`. Checks now that the table
+    /// and columns exist and that a unique index covers exactly those columns: otherwise throws
+    /// `errc::schema_mismatch` naming them and the `CREATE UNIQUE INDEX` to add.
+    STURDY_DECL sqlite::unique_key_ledger ledger(const unique_key& spec);
+
+    /// A ledger kept in a marker column of the items' own table (sturdy/store/effect_ledger.hpp).
+    /// Checks now that the table and its two columns exist and that the id column is unique.
+    STURDY_DECL sqlite::marker_ledger ledger(const marker& spec);
 
     /// The checkpoint (watermark) called `name`, or nullopt if it was never set.
     STURDY_DECL std::optional<std::string> checkpoint(std::string_view name);
@@ -614,6 +628,109 @@ private:
     statement* claim_;
 };
 
+/// The unique-key form of a ledger kept by the effect's own table (sturdy/store/effect_ledger.hpp),
+/// made by `db.ledger(sturdy::unique_key{...})`. Models `sturdy::confirming_ledger` and
+/// `sturdy::failure_ledger` (its failure records are in `sturdy_failure`). Copyable; must not
+/// outlive its database.
+class unique_key_ledger {
+public:
+    /// Whether the table has `k`'s row.
+    [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
+    /// Checks that the effect wrote `k`'s row (nothing to write: the row is the mark); throws a
+    /// permanent error naming the key when it did not.
+    STURDY_DECL void mark(const key& k);
+    /// True when the table has no row for `k` yet (nothing is written).
+    STURDY_DECL bool claim(const key& k);
+    /// Looks `keys` up in one statement (per 64 keys): `claimed[i]` when `keys[i]` has no row
+    /// and is its first occurrence in `keys`.
+    STURDY_DECL void claim_all(std::span<const key> keys, std::vector<bool>& claimed);
+    /// The index of the first of `keys` without its row (one statement per 64), or keys.size().
+    [[nodiscard]] STURDY_DECL std::size_t confirm_all(std::span<const key> keys);
+    [[nodiscard]] STURDY_DECL std::string unconfirmed(const key& k) const;
+    /// Whether an effect's failure is a violation of this ledger's unique index: another writer's
+    /// row for the same key.
+    [[nodiscard]] STURDY_DECL bool done_elsewhere(const std::error_code& code, std::string_view message) const;
+
+    /// The failure records' namespace.
+    [[nodiscard]] const std::string& name() const noexcept { return failures_.name(); }
+    [[nodiscard]] std::vector<failure_info> failures() const { return failures_.failures(); }
+    failure_info record_failure(const key& k, std::string_view reason, int quarantine_after)
+    {
+        return failures_.record_failure(k, reason, quarantine_after);
+    }
+    void clear_failure(const key& k) { failures_.clear_failure(k); }
+    bool requeue(const key& k) { return failures_.requeue(k); }
+    std::size_t requeue_all() { return failures_.requeue_all(); }
+
+private:
+    friend class database;
+    unique_key_ledger(database& db, sqlite::ledger failures) : db_(&db), failures_(std::move(failures)) {}
+    /// found[i]: keys[i] has its row.
+    STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found) const;
+
+    database* db_;
+    sqlite::ledger failures_;
+    std::string table_;                ///< quoted
+    std::string shown_;                ///< as the user named it
+    std::vector<std::string> columns_; ///< as the user named them, in the key's order
+    std::vector<std::string> quoted_;
+    std::string violation_; ///< SQLite's message for a violation of the index, lower case
+    mutable std::vector<bool> found_;
+};
+
+/// The marker form of a ledger kept by the items' own table (sturdy/store/effect_ledger.hpp),
+/// made by `db.ledger(sturdy::marker{...})`. Models `sturdy::confirming_ledger` and
+/// `sturdy::failure_ledger`. Copyable; must not outlive its database.
+class marker_ledger {
+public:
+    /// Whether `k`'s row has its marker.
+    [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
+    /// Writes `k`'s marker; throws a permanent error naming it when the table has no such row.
+    STURDY_DECL void mark(const key& k);
+    /// Writes `k`'s marker unless it is there: true when this call wrote it (or found no row:
+    /// then `confirm_all` reports it).
+    STURDY_DECL bool claim(const key& k);
+    /// One statement reads which keys are done, one writes the others' markers (per 64 keys).
+    STURDY_DECL void claim_all(std::span<const key> keys, std::vector<bool>& claimed);
+    /// The index of the first of `keys` the last claim found no row for, or keys.size(): no
+    /// statement.
+    [[nodiscard]] STURDY_DECL std::size_t confirm_all(std::span<const key> keys);
+    [[nodiscard]] STURDY_DECL std::string unconfirmed(const key& k) const;
+    /// Always false: claiming a row's marker is the step another writer waits on.
+    [[nodiscard]] bool done_elsewhere(const std::error_code&, std::string_view) const { return false; }
+
+    [[nodiscard]] const std::string& name() const noexcept { return failures_.name(); }
+    [[nodiscard]] std::vector<failure_info> failures() const { return failures_.failures(); }
+    failure_info record_failure(const key& k, std::string_view reason, int quarantine_after)
+    {
+        return failures_.record_failure(k, reason, quarantine_after);
+    }
+    void clear_failure(const key& k) { failures_.clear_failure(k); }
+    bool requeue(const key& k) { return failures_.requeue(k); }
+    std::size_t requeue_all() { return failures_.requeue_all(); }
+
+private:
+    friend class database;
+    marker_ledger(database& db, sqlite::ledger failures) : db_(&db), failures_(std::move(failures)) {}
+    /// Binds `keys[from, from + n)` as rows (index, id[, version]) of a VALUES list of `rows`.
+    void bind_rows(statement& s, std::span<const key> keys, std::size_t from, std::size_t n, std::size_t rows,
+                   int first_parameter, bool with_index) const;
+    /// found[i]: keys[i]'s row exists (`done` false) or has its marker (`done` true).
+    STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found, bool done) const;
+
+    database* db_;
+    sqlite::ledger failures_;
+    std::string table_; ///< quoted
+    std::string shown_;
+    std::string id_column_; ///< as named
+    std::string id_;        ///< quoted
+    std::string marker_;    ///< quoted
+    bool versioned_ = false;
+    std::vector<key> missing_; ///< the last claim's keys with no row
+    mutable std::vector<bool> found_;
+    std::vector<bool> first_;
+};
+
 template <class Row> typename row_range<Row>::iterator row_range<Row>::begin()
 {
     if (!stmt_) {
@@ -636,6 +753,8 @@ template <class Row> typename row_range<Row>::iterator row_range<Row>::begin()
 static_assert(sturdy::transaction<database>);
 static_assert(sturdy::failure_ledger<ledger>);
 static_assert(sturdy::claiming_ledger<ledger>);
+static_assert(sturdy::confirming_ledger<unique_key_ledger> && sturdy::failure_ledger<unique_key_ledger>);
+static_assert(sturdy::confirming_ledger<marker_ledger> && sturdy::failure_ledger<marker_ledger>);
 
 } // namespace sturdy::sqlite
 

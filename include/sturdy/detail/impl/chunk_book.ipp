@@ -176,6 +176,15 @@ STURDY_DECL void chunk_book::resume_after_fast_failure(std::size_t i, failure_ki
     segment_failed(0, i);
 }
 
+STURDY_DECL void chunk_book::isolate_after_fast_failure(std::size_t i)
+{
+    if (i >= items.size() || items[i].st != item_state::pending) {
+        return;
+    }
+    items[i].isolate = true;
+    segment_failed(0, i);
+}
+
 STURDY_DECL void chunk_book::segment_failed(std::size_t start, std::size_t failed_at)
 {
     for (std::size_t k = start; k < failed_at; ++k) {

@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -12,9 +13,12 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -605,6 +609,448 @@ STURDY_DECL std::size_t ledger::requeue_all()
     db_->ensure_schema();
     return static_cast<std::size_t>(
         db_->execute("UPDATE sturdy_failure SET runs = 0, quarantined = 0 WHERE namespace = ? AND quarantined", name_));
+}
+
+} // namespace sturdy::sqlite
+
+// --- ledgers kept by the effect's own table ------------------------------------------------
+
+namespace sturdy::sqlite {
+namespace detail {
+
+inline std::string lowered(std::string_view s)
+{
+    std::string out(s);
+    for (char& c : out) {
+        if (c >= 'A' && c <= 'Z') {
+            c = static_cast<char>(c - 'A' + 'a');
+        }
+    }
+    return out;
+}
+
+/// What a ledger kept by a user's table needs to know of it, checked at the ledger's creation.
+struct user_table {
+    store_detail::qualified_name name;
+    std::string schema;               ///< "main" when the name has none
+    std::string shown;                ///< as the user named it
+    std::vector<std::string> columns; ///< lower case
+    /// Each unique index (a primary key included), its columns lower case in the index's order.
+    std::vector<std::vector<std::string>> unique_indexes;
+};
+
+STURDY_DECL user_table read_user_table(database& db, std::string_view name)
+{
+    user_table t{store_detail::split_qualified(name), {}, std::string(name), {}, {}};
+    t.schema = t.name.schema.empty() ? "main" : t.name.schema;
+    std::vector<std::vector<std::string>> integer_primary_key;
+    int primary_key_columns = 0;
+    for (auto& [column, pk, type] : db.query<std::tuple<std::string, int, std::string>>(
+             "SELECT name, pk, type FROM pragma_table_info(?1, ?2)", t.name.table, t.schema)) {
+        t.columns.push_back(lowered(column));
+        if (pk > 0) {
+            ++primary_key_columns;
+            if (lowered(type) == "integer") {
+                integer_primary_key.push_back({lowered(column)});
+            }
+        }
+    }
+    if (t.columns.empty()) {
+        throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
+                            "sqlite: " + db.path() + " has no table " + store_detail::quote_qualified(t.name) +
+                                ", which the ledger is to be kept in: create it before db.ledger(...)");
+    }
+    if (primary_key_columns == 1 && integer_primary_key.size() == 1) {
+        t.unique_indexes.push_back(integer_primary_key.front()); // the rowid: no index in index_list
+    }
+    for (const auto& index :
+         db.query<std::string>("SELECT name FROM pragma_index_list(?1, ?2) WHERE \"unique\" = 1 AND partial = 0",
+                               t.name.table, t.schema)) {
+        std::vector<std::string> cols;
+        bool plain = true;
+        for (const auto& c : db.query<std::optional<std::string>>(
+                 "SELECT name FROM pragma_index_info(?1, ?2) ORDER BY seqno", index, t.schema)) {
+            plain = plain && c.has_value();
+            cols.push_back(c ? lowered(*c) : std::string());
+        }
+        if (plain) { // an index on an expression cannot hold a key
+            t.unique_indexes.push_back(std::move(cols));
+        }
+    }
+    return t;
+}
+
+/// Throws `schema_mismatch` naming the first of `columns` the table does not have.
+STURDY_DECL void require_columns(database& db, const user_table& t, const std::vector<std::string>& columns)
+{
+    for (const auto& c : columns) {
+        if (std::find(t.columns.begin(), t.columns.end(), lowered(c)) == t.columns.end()) {
+            throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
+                                "sqlite: the table " + store_detail::quote_qualified(t.name) + " of " + db.path() +
+                                    " has no column " + store_detail::quote_identifier(c) +
+                                    " (its columns: " + store_detail::joined(t.columns) + ")");
+        }
+    }
+}
+
+/// The unique index of `t` on exactly `columns` (in any order), its columns in its own order;
+/// throws `schema_mismatch` with the CREATE UNIQUE INDEX to add when there is none.
+STURDY_DECL std::vector<std::string> require_unique_index(database& db, const user_table& t,
+                                                          const std::vector<std::string>& columns)
+{
+    std::vector<std::string> wanted;
+    for (const auto& c : columns) {
+        wanted.push_back(lowered(c));
+    }
+    std::sort(wanted.begin(), wanted.end());
+    for (const auto& index : t.unique_indexes) {
+        std::vector<std::string> sorted = index;
+        std::sort(sorted.begin(), sorted.end());
+        if (sorted == wanted) {
+            return index;
+        }
+    }
+    throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
+                        store_detail::missing_unique_index("sqlite: " + db.path(), t.name, columns));
+}
+
+/// The smallest of 1, 2, 4, ..., 64 that holds `n` rows.
+inline std::size_t rows_for(std::size_t n)
+{
+    std::size_t rows = 1;
+    while (rows < n && rows < 64) {
+        rows *= 2;
+    }
+    return rows;
+}
+
+/// "(?,?),(?,?)": `rows` rows of `width` parameters.
+inline std::string values_list(std::size_t rows, std::size_t width)
+{
+    std::string row = "(";
+    for (std::size_t c = 0; c < width; ++c) {
+        row += c == 0 ? "?" : ",?";
+    }
+    row += ")";
+    std::string out;
+    for (std::size_t r = 0; r < rows; ++r) {
+        if (r > 0) {
+            out += ',';
+        }
+        out += row;
+    }
+    return out;
+}
+
+/// A bind's result code checked (an error here is sturdy's: a parameter out of range).
+inline void bound(statement& s, int rc)
+{
+    if (rc != SQLITE_OK) {
+        fail(sqlite3_db_handle(s.handle()), rc, sqlite3_sql(s.handle()));
+    }
+}
+
+inline void bind_text(statement& s, int i, const std::string& v)
+{
+    detail::bound(s, sqlite3_bind_text(s.handle(), i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
+}
+
+inline void bind_null(statement& s, int i) { detail::bound(s, sqlite3_bind_null(s.handle(), i)); }
+
+} // namespace detail
+
+STURDY_DECL unique_key_ledger database::ledger(const unique_key& spec)
+{
+    if (spec.columns.empty()) {
+        throw usage_error("sqlite::database::ledger(unique_key): name the columns of a unique index of " + spec.table +
+                          " (unique_key{\"" + spec.table + "\", {\"column\", ...}})");
+    }
+    const detail::user_table t = detail::read_user_table(*this, spec.table);
+    detail::require_columns(*this, t, spec.columns);
+    const std::vector<std::string> index = detail::require_unique_index(*this, t, spec.columns);
+    unique_key_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
+    l.table_ = store_detail::quote_qualified(t.name);
+    l.shown_ = spec.table;
+    l.columns_ = spec.columns;
+    for (const auto& c : spec.columns) {
+        l.quoted_.push_back(store_detail::quote_identifier(c));
+    }
+    // SQLite names a violated index by its table and columns: "UNIQUE constraint failed: t.a, t.b".
+    l.violation_ = "unique constraint failed: ";
+    for (std::size_t i = 0; i < index.size(); ++i) {
+        l.violation_ += i == 0 ? "" : ", ";
+        l.violation_ += detail::lowered(t.name.table) + "." + index[i];
+    }
+    return l;
+}
+
+STURDY_DECL void unique_key_ledger::lookup(std::span<const key> keys, std::vector<bool>& found) const
+{
+    found.assign(keys.size(), false);
+    const std::size_t width = columns_.size();
+    const std::string what = "the unique key (" + store_detail::joined(columns_) + ") of " + shown_;
+    std::vector<std::string> values;
+    for (std::size_t from = 0; from < keys.size(); from += 64) {
+        const std::size_t n = std::min<std::size_t>(64, keys.size() - from);
+        const std::size_t rows = detail::rows_for(n);
+        std::string sql = "SELECT v.column1 FROM (VALUES " + detail::values_list(rows, width + 1) +
+                          ") AS v WHERE EXISTS (SELECT 1 FROM " + table_ + " AS t WHERE ";
+        for (std::size_t c = 0; c < width; ++c) {
+            sql += c == 0 ? "t." : " AND t.";
+            sql += quoted_[c] + " = v.column" + std::to_string(c + 2);
+        }
+        sql += ")";
+        statement& s = db_->prepare(sql);
+        detail::reset_on_exit done{s, false}; // every parameter is bound below
+        values.clear();
+        values.reserve(n * width);
+        for (std::size_t r = 0; r < n; ++r) {
+            const key& k = keys[from + r];
+            if (width > 1 || !k.is_integer()) {
+                for (auto& v : store_detail::key_values(k, width, what)) {
+                    values.push_back(std::move(v));
+                }
+            }
+        }
+        // Bound once the vector has stopped growing: SQLITE_STATIC points into it.
+        std::size_t next = 0;
+        int p = 1;
+        for (std::size_t r = 0; r < rows; ++r) {
+            if (r >= n) {
+                for (std::size_t c = 0; c <= width; ++c) {
+                    detail::bind_null(s, p++);
+                }
+                continue;
+            }
+            const key& k = keys[from + r];
+            detail::bound(s, sqlite3_bind_int64(s.handle(), p++, static_cast<sqlite3_int64>(from + r)));
+            if (width == 1 && k.is_integer()) {
+                detail::bound(s, sqlite3_bind_int64(s.handle(), p++, k.integer()));
+                continue;
+            }
+            for (std::size_t c = 0; c < width; ++c) {
+                detail::bind_text(s, p++, values[next++]);
+            }
+        }
+        while (s.step()) {
+            found[static_cast<std::size_t>(s.column<std::int64_t>(0))] = true;
+        }
+    }
+}
+
+STURDY_DECL bool unique_key_ledger::contains(const key& k) const
+{
+    lookup(std::span<const key>(&k, 1), found_);
+    return found_.front();
+}
+
+STURDY_DECL void unique_key_ledger::mark(const key& k)
+{
+    if (!contains(k)) {
+        throw permanent_error(unconfirmed(k));
+    }
+}
+
+STURDY_DECL bool unique_key_ledger::claim(const key& k) { return !contains(k); }
+
+STURDY_DECL void unique_key_ledger::claim_all(std::span<const key> keys, std::vector<bool>& claimed)
+{
+    lookup(keys, found_);
+    claimed.assign(keys.size(), false);
+    std::unordered_map<key, bool> seen;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (!found_[i] && seen.try_emplace(keys[i], true).second) {
+            claimed[i] = true;
+        }
+    }
+}
+
+STURDY_DECL std::size_t unique_key_ledger::confirm_all(std::span<const key> keys)
+{
+    lookup(keys, found_);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (!found_[i]) {
+            return i;
+        }
+    }
+    return keys.size();
+}
+
+STURDY_DECL std::string unique_key_ledger::unconfirmed(const key& k) const
+{
+    return store_detail::unwritten_row(shown_, columns_, k);
+}
+
+STURDY_DECL bool unique_key_ledger::done_elsewhere(const std::error_code& code, std::string_view message) const
+{
+    if (code.category() != sqlite_category() ||
+        (code.value() != SQLITE_CONSTRAINT_UNIQUE && code.value() != SQLITE_CONSTRAINT_PRIMARYKEY)) {
+        return false;
+    }
+    const std::string text = detail::lowered(message);
+    for (std::size_t at = text.find(violation_); at != std::string::npos; at = text.find(violation_, at + 1)) {
+        const std::size_t end = at + violation_.size();
+        if (end == text.size() || text[end] == ' ' || text[end] == '\n') { // not a longer column list
+            return true;
+        }
+    }
+    return false;
+}
+
+// --- marker ----------------------------------------------------------------------------------
+
+STURDY_DECL marker_ledger database::ledger(const marker& spec)
+{
+    const detail::user_table t = detail::read_user_table(*this, spec.table);
+    detail::require_columns(*this, t, {spec.id_column, spec.marker_column});
+    (void)detail::require_unique_index(*this, t, {spec.id_column});
+    marker_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
+    l.table_ = store_detail::quote_qualified(t.name);
+    l.shown_ = spec.table;
+    l.id_column_ = spec.id_column;
+    l.id_ = store_detail::quote_identifier(spec.id_column);
+    l.marker_ = store_detail::quote_identifier(spec.marker_column);
+    l.versioned_ = spec.versioned;
+    return l;
+}
+
+STURDY_DECL void marker_ledger::lookup(std::span<const key> keys, std::vector<bool>& found, bool done) const
+{
+    found.assign(keys.size(), false);
+    const std::size_t width = versioned_ ? 2 : 1; // (id, version): the version only read when `done`
+    for (std::size_t from = 0; from < keys.size(); from += 64) {
+        const std::size_t n = std::min<std::size_t>(64, keys.size() - from);
+        const std::size_t rows = detail::rows_for(n);
+        std::string sql = "SELECT v.column1 FROM (VALUES " + detail::values_list(rows, width + 1) +
+                          ") AS v WHERE EXISTS (SELECT 1 FROM " + table_ + " AS t WHERE t." + id_ + " = v.column2";
+        if (done) {
+            sql += versioned_ ? " AND t." + marker_ + " = v.column3)" : " AND t." + marker_ + " IS NOT NULL)";
+        } else {
+            sql += ")";
+        }
+        statement& s = db_->prepare(sql);
+        detail::reset_on_exit reset{s, false}; // every parameter is bound
+        bind_rows(s, keys, from, n, rows, 1, true);
+        while (s.step()) {
+            found[static_cast<std::size_t>(s.column<std::int64_t>(0))] = true;
+        }
+    }
+}
+
+STURDY_DECL void marker_ledger::bind_rows(statement& s, std::span<const key> keys, std::size_t from, std::size_t n,
+                                          std::size_t rows, int first_parameter, bool with_index) const
+{
+    int p = first_parameter;
+    const std::string what = "a versioned marker ledger's key (id, version) on " + shown_;
+    for (std::size_t r = 0; r < rows; ++r) {
+        if (r >= n) {
+            for (int c = 0; c < (with_index ? 1 : 0) + (versioned_ ? 2 : 1); ++c) {
+                detail::bind_null(s, p++);
+            }
+            continue;
+        }
+        const key& k = keys[from + r];
+        if (with_index) {
+            detail::bound(s, sqlite3_bind_int64(s.handle(), p++, static_cast<sqlite3_int64>(from + r)));
+        }
+        if (!versioned_) {
+            if (k.is_integer()) {
+                detail::bound(s, sqlite3_bind_int64(s.handle(), p++, k.integer()));
+            } else {
+                detail::bound(s, sqlite3_bind_text(s.handle(), p++, k.text().data(), static_cast<int>(k.text().size()),
+                                                   SQLITE_STATIC));
+            }
+            continue;
+        }
+        const auto values = store_detail::key_values(k, 2, what);
+        for (const auto& v : values) {
+            detail::bound(s,
+                          sqlite3_bind_text(s.handle(), p++, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+        }
+    }
+}
+
+STURDY_DECL void marker_ledger::claim_all(std::span<const key> keys, std::vector<bool>& claimed)
+{
+    missing_.clear();
+    lookup(keys, found_, true);
+    claimed.assign(keys.size(), false);
+    std::vector<key> to_mark;
+    std::unordered_map<key, bool> seen;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (!found_[i] && seen.try_emplace(keys[i], true).second) {
+            claimed[i] = true;
+            to_mark.push_back(keys[i]);
+        }
+    }
+    if (to_mark.empty()) {
+        return;
+    }
+    const std::string set = versioned_ ? "v.column2" : "CAST(strftime('%s', 'now') AS INTEGER)";
+    std::int64_t changed = 0;
+    for (std::size_t from = 0; from < to_mark.size(); from += 64) {
+        const std::size_t n = std::min<std::size_t>(64, to_mark.size() - from);
+        const std::size_t rows = detail::rows_for(n);
+        statement& s =
+            db_->prepare("UPDATE " + table_ + " AS t SET " + marker_ + " = " + set + " FROM (VALUES " +
+                         detail::values_list(rows, versioned_ ? 2 : 1) + ") AS v WHERE t." + id_ + " = v.column1");
+        detail::reset_on_exit reset{s, false}; // every parameter is bound
+        bind_rows(s, to_mark, from, n, rows, 1, false);
+        while (s.step()) {
+        }
+        changed += db_->changes();
+    }
+    std::unordered_map<std::string, bool> ids;
+    for (const auto& k : to_mark) {
+        const std::string text = k.str();
+        ids.try_emplace(versioned_ ? text.substr(0, text.find('/')) : text, true);
+    }
+    if (changed < static_cast<std::int64_t>(ids.size())) { // some have no row: confirm_all names them
+        lookup(to_mark, found_, false);
+        for (std::size_t i = 0; i < to_mark.size(); ++i) {
+            if (!found_[i]) {
+                missing_.push_back(to_mark[i]);
+            }
+        }
+    }
+}
+
+STURDY_DECL bool marker_ledger::contains(const key& k) const
+{
+    lookup(std::span<const key>(&k, 1), found_, true);
+    return found_.front();
+}
+
+STURDY_DECL bool marker_ledger::claim(const key& k)
+{
+    claim_all(std::span<const key>(&k, 1), first_);
+    return first_.front();
+}
+
+STURDY_DECL void marker_ledger::mark(const key& k)
+{
+    claim(k);
+    if (!missing_.empty()) {
+        throw permanent_error(unconfirmed(k));
+    }
+}
+
+STURDY_DECL std::size_t marker_ledger::confirm_all(std::span<const key> keys)
+{
+    if (missing_.empty()) {
+        return keys.size();
+    }
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (std::find(missing_.begin(), missing_.end(), keys[i]) != missing_.end()) {
+            return i;
+        }
+    }
+    return keys.size();
+}
+
+STURDY_DECL std::string marker_ledger::unconfirmed(const key& k) const
+{
+    return store_detail::missing_marked_row(shown_, id_column_, k);
 }
 
 } // namespace sturdy::sqlite
