@@ -50,7 +50,10 @@ struct fixture {
     {
         return db.query<subscription>("SELECT id, amount_cents FROM subscription ORDER BY id");
     }
-    std::int64_t count(const std::string& table) { return *db.query_one<std::int64_t>("SELECT count(*) FROM " + table); }
+    std::int64_t count(const std::string& table)
+    {
+        return *db.query_one<std::int64_t>("SELECT count(*) FROM " + table);
+    }
 };
 
 std::string error_text(const std::function<void()>& f)
@@ -73,8 +76,9 @@ TEST_CASE("unique-key ledger: the table, the columns and a unique index on exact
     auto& db = f.db;
     const auto missing_table = error_text([&] { db.ledger(sturdy::unique_key{"invoices", {"subscription_id"}}); });
     CHECK(has(missing_table, "has no table \"invoices\""));
-    const auto missing_column =
-        error_text([&] { db.ledger(sturdy::unique_key{"invoice", {"subscription_id", "periode"}}); });
+    const auto missing_column = error_text([&] {
+        db.ledger(sturdy::unique_key{"invoice", {"subscription_id", "periode"}});
+    });
     CHECK(has(missing_column, "has no column \"periode\""));
     // subscription_id alone is not unique, nor is (subscription_id, period, amount_cents) an index
     for (const auto& columns : {std::vector<std::string>{"subscription_id"},
@@ -110,13 +114,14 @@ TEST_CASE("unique-key ledger: the invoice rows are the ledger, with no sturdy_le
     auto run = [&] {
         return f.subscriptions() |
                sturdy::idempotent_by(ledger, [&](const subscription& s) { return std::tuple(s.id, period); }) |
-               sturdy::chunked(db, 6) | sturdy::guarded(
-                                            [&](const subscription& s) {
-                                                db.execute("INSERT INTO invoice(subscription_id, period, "
-                                                           "amount_cents) VALUES(?, ?, ?)",
-                                                           s.id, period, s.amount_cents);
-                                            },
-                                            policy) |
+               sturdy::chunked(db, 6) |
+               sturdy::guarded(
+                   [&](const subscription& s) {
+                       db.execute("INSERT INTO invoice(subscription_id, period, "
+                                  "amount_cents) VALUES(?, ?, ?)",
+                                  s.id, period, s.amount_cents);
+                   },
+                   policy) |
                sturdy::drain;
     };
     const auto first = run();
@@ -176,28 +181,28 @@ TEST_CASE("unique-key ledger: a violation of its own index is done elsewhere, of
     auto ledger = db.ledger(sturdy::unique_key{"invoice", {"subscription_id", "period"}});
     const auto policy = GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_item);
     CAPTURE(policy == sturdy::isolation::per_item);
-    const auto r =
-        f.subscriptions() |
-        sturdy::idempotent_by(ledger, [](const subscription& s) { return std::tuple(s.id, "2026-12"); }) |
-        sturdy::chunked(db, 5) | sturdy::guarded(
-                                     [&](const subscription& s) {
-                                         auto insert = [&](const std::string& number) {
-                                             db.execute("INSERT INTO invoice(subscription_id, period, number, "
-                                                        "amount_cents) VALUES(?, '2026-12', ?, ?)",
-                                                        s.id, number, s.amount_cents);
-                                         };
-                                         insert("N" + std::to_string(s.id));
-                                         if (s.id == 4) { // the same key twice: its own index
-                                             db.execute("INSERT INTO invoice(subscription_id, period, "
-                                                        "amount_cents) VALUES(4, '2026-12', 1)");
-                                         }
-                                         if (s.id == 9) { // the number of 8's invoice: another index
-                                             db.execute("INSERT INTO invoice(subscription_id, period, number, "
-                                                        "amount_cents) VALUES(99, '2026-12', 'N8', 1)");
-                                         }
-                                     },
-                                     policy) |
-        sturdy::drain;
+    const auto r = f.subscriptions() |
+                   sturdy::idempotent_by(ledger, [](const subscription& s) { return std::tuple(s.id, "2026-12"); }) |
+                   sturdy::chunked(db, 5) |
+                   sturdy::guarded(
+                       [&](const subscription& s) {
+                           auto insert = [&](const std::string& number) {
+                               db.execute("INSERT INTO invoice(subscription_id, period, number, "
+                                          "amount_cents) VALUES(?, '2026-12', ?, ?)",
+                                          s.id, number, s.amount_cents);
+                           };
+                           insert("N" + std::to_string(s.id));
+                           if (s.id == 4) { // the same key twice: its own index
+                               db.execute("INSERT INTO invoice(subscription_id, period, "
+                                          "amount_cents) VALUES(4, '2026-12', 1)");
+                           }
+                           if (s.id == 9) { // the number of 8's invoice: another index
+                               db.execute("INSERT INTO invoice(subscription_id, period, number, "
+                                          "amount_cents) VALUES(99, '2026-12', 'N8', 1)");
+                           }
+                       },
+                       policy) |
+                   sturdy::drain;
     CHECK(r.done == 18);
     CHECK(r.skipped == 1);
     REQUIRE(r.failed == 1);
@@ -233,7 +238,8 @@ TEST_CASE("unique-key ledger: lookups of more keys than one statement holds, quo
 {
     fixture f;
     auto& db = f.db;
-    db.exec(R"sql(CREATE TABLE "order"("group" INTEGER NOT NULL, "we""ird" TEXT NOT NULL, UNIQUE("we""ird", "group")))sql");
+    db.exec(
+        R"sql(CREATE TABLE "order"("group" INTEGER NOT NULL, "we""ird" TEXT NOT NULL, UNIQUE("we""ird", "group")))sql");
     db.begin();
     for (int i = 0; i < 300; i += 3) {
         db.execute(R"sql(INSERT INTO "order"("group", "we""ird") VALUES(?, 'x'))sql", i);

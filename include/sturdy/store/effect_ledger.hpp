@@ -5,7 +5,8 @@
 ///     // Insert effects: an invoice per subscription and period. invoice has
 ///     // UNIQUE(subscription_id, period); the key function returns those columns' values.
 ///     auto ledger = db.ledger(sturdy::unique_key{"invoice", {"subscription_id", "period"}});
-///     auto job = due | sturdy::idempotent_by(ledger, [](const due& d) { return std::tuple(d.subscription_id, d.period); })
+///     auto job = due | sturdy::idempotent_by(ledger, [](const due& d) { return std::tuple(d.subscription_id,
+///     d.period); })
 ///                    | sturdy::chunked(db, 500) | sturdy::guarded(insert_invoice);
 ///
 ///     // Update effects: a contact pushed to a remote tool. contact has a column synced_version;
@@ -45,12 +46,14 @@
 ///
 /// When to pick which ledger: docs/ledgers.md.
 
+#include <sturdy/concepts.hpp>
 #include <sturdy/config.hpp>
 #include <sturdy/key.hpp>
 
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sturdy {
@@ -73,6 +76,31 @@ struct marker {
 };
 
 namespace store_detail {
+
+/// What a ledger kept by the effect's table shares with `sturdy::failure_ledger`: its failure
+/// records, kept by the store's own ledger (`sturdy_failure`) under the namespace `name()`.
+template <class Failures> class failure_records {
+public:
+    /// The failure records' namespace.
+    [[nodiscard]] const std::string& name() const noexcept { return failures_.name(); }
+    /// Every failure record, quarantined or not, ordered by key.
+    [[nodiscard]] std::vector<failure_info> failures() const { return failures_.failures(); }
+    /// One more failed run for `k`; quarantined once runs >= quarantine_after.
+    failure_info record_failure(const key& k, std::string_view reason, int quarantine_after)
+    {
+        return failures_.record_failure(k, reason, quarantine_after);
+    }
+    /// Forgets `k`'s failures (after a success).
+    void clear_failure(const key& k) { failures_.clear_failure(k); }
+    /// Gives `k` a fresh start (runs 0, not quarantined); false if it has no failure record.
+    bool requeue(const key& k) { return failures_.requeue(k); }
+    /// Un-quarantines every quarantined key; returns how many.
+    std::size_t requeue_all() { return failures_.requeue_all(); }
+
+protected:
+    explicit failure_records(Failures failures) : failures_(std::move(failures)) {}
+    Failures failures_;
+};
 
 /// `k` as `n` column values: the whole key for one column; otherwise split at its first n - 1
 /// slashes. Throws `usage_error` naming `what` (the table and its columns) when it has fewer
@@ -101,8 +129,7 @@ STURDY_DECL std::string missing_unique_index(std::string_view store, const quali
                                              const std::vector<std::string>& columns);
 
 /// The reason an item fails when its effect returned without writing its row.
-STURDY_DECL std::string unwritten_row(std::string_view table, const std::vector<std::string>& columns,
-                                      const key& k);
+STURDY_DECL std::string unwritten_row(std::string_view table, const std::vector<std::string>& columns, const key& k);
 
 /// The reason an item fails when the marker form's table has no row for its id.
 STURDY_DECL std::string missing_marked_row(std::string_view table, std::string_view id_column, const key& k);

@@ -46,6 +46,7 @@
 #include <sturdy/error.hpp>
 #include <sturdy/key.hpp>
 #include <sturdy/store/detail/rows.hpp>
+#include <sturdy/store/effect_ledger.hpp>
 
 #include <libpq-fe.h>
 
@@ -318,6 +319,8 @@ struct options {
 };
 
 class ledger;
+class unique_key_ledger;
+class marker_ledger;
 class database;
 template <class Row> class row_range;
 namespace detail {
@@ -483,6 +486,16 @@ public:
     /// The ledger of job `name` (its namespace in `sturdy_ledger` / `sturdy_failure`),
     /// creating the sturdy tables on first use.
     postgres::ledger ledger(std::string name);
+
+    /// A ledger kept by the effect's own table (sturdy/store/effect_ledger.hpp): a key is done
+    /// when `spec.table` has a row with its values in `spec.columns`. Checks now that the table
+    /// and columns exist and that a unique index (or constraint) covers exactly those columns:
+    /// otherwise throws `errc::schema_mismatch` naming them and the `CREATE UNIQUE INDEX` to add.
+    STURDY_DECL postgres::unique_key_ledger ledger(const unique_key& spec);
+
+    /// A ledger kept in a marker column of the items' own table (sturdy/store/effect_ledger.hpp).
+    /// Checks now that the table and its two columns exist and that the id column is unique.
+    STURDY_DECL postgres::marker_ledger ledger(const marker& spec);
 
     /// The checkpoint (watermark) called `name`, or nullopt if it was never set.
     STURDY_DECL std::optional<std::string> checkpoint(std::string_view name);
@@ -744,6 +757,14 @@ public:
     /// Un-quarantines every quarantined key; returns how many.
     STURDY_DECL std::size_t requeue_all();
 
+    /// SQL true when the key whose text `key_sql` gives is done (for `claim_rows`); `name_sql`
+    /// is the parameter holding name().
+    [[nodiscard]] static std::string done_sql(const std::string& key_sql, const std::string& name_sql)
+    {
+        return "EXISTS (SELECT 1 FROM sturdy_ledger AS sturdy_l WHERE sturdy_l.namespace = " + name_sql +
+               " AND sturdy_l.item_key = " + key_sql + " OFFSET 0)";
+    }
+
 private:
     friend class database;
     STURDY_DECL ledger(database& db, std::string name);
@@ -758,6 +779,93 @@ inline postgres::ledger database::ledger(std::string name)
     ensure_schema();
     return {*this, std::move(name)};
 }
+
+/// The unique-key form of a ledger kept by the effect's own table (sturdy/store/effect_ledger.hpp),
+/// made by `db.ledger(sturdy::unique_key{...})`. Models `sturdy::confirming_ledger` and
+/// `sturdy::failure_ledger` (its failure records are in `sturdy_failure`); `claim_rows` leaves
+/// out the rows whose key it holds. Copyable; must not outlive its database.
+class unique_key_ledger : public store_detail::failure_records<postgres::ledger> {
+public:
+    /// Whether the table has `k`'s row.
+    [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
+    /// Checks that the effect wrote `k`'s row; throws a permanent error naming the key otherwise.
+    STURDY_DECL void mark(const key& k);
+    /// True when the table has no row for `k` yet (nothing is written).
+    STURDY_DECL bool claim(const key& k);
+    /// Looks `keys` up in one statement: `claimed[i]` when `keys[i]` has no row and is its first
+    /// occurrence in `keys`.
+    STURDY_DECL void claim_all(std::span<const key> keys, std::vector<bool>& claimed);
+    /// The index of the first of `keys` without its row (one statement), or keys.size().
+    [[nodiscard]] STURDY_DECL std::size_t confirm_all(std::span<const key> keys);
+    [[nodiscard]] STURDY_DECL std::string unconfirmed(const key& k) const;
+    /// Whether an effect's failure is a unique violation (23505) of this ledger's index.
+    [[nodiscard]] STURDY_DECL bool done_elsewhere(const std::error_code& code, std::string_view message) const;
+    /// SQL true when the key whose text `key_sql` gives has its row (for `claim_rows`).
+    [[nodiscard]] STURDY_DECL std::string done_sql(const std::string& key_sql, const std::string& name_sql) const;
+
+private:
+    friend class database;
+    unique_key_ledger(database& db, postgres::ledger failures) : failure_records(std::move(failures)), db_(&db) {}
+    /// found[i]: keys[i] has its row.
+    STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found) const;
+
+    database* db_;
+    std::string table_; ///< quoted
+    std::string shown_;
+    std::vector<std::string> columns_;
+    std::vector<std::string> quoted_;
+    std::vector<std::string> types_; ///< each column's type, for the casts
+    std::string index_;              ///< the unique index's name, as a violation names it
+    std::string lookup_sql_;
+    mutable std::vector<bool> found_;
+};
+
+/// The marker form of a ledger kept by the items' own table (sturdy/store/effect_ledger.hpp),
+/// made by `db.ledger(sturdy::marker{...})`. Models `sturdy::confirming_ledger` and
+/// `sturdy::failure_ledger`; `claim_rows` leaves out the rows it holds. Copyable; must not
+/// outlive its database.
+class marker_ledger : public store_detail::failure_records<postgres::ledger> {
+public:
+    /// Whether `k`'s row has its marker.
+    [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
+    /// Writes `k`'s marker; throws a permanent error naming it when the table has no such row.
+    STURDY_DECL void mark(const key& k);
+    /// Writes `k`'s marker unless it is there: true when this call wrote it (or found no row:
+    /// then `confirm_all` reports it).
+    STURDY_DECL bool claim(const key& k);
+    /// One statement writes the markers not yet there (a row another worker's chunk is marking
+    /// waits for that chunk's end); a second reads which rows exist only when some were not written.
+    STURDY_DECL void claim_all(std::span<const key> keys, std::vector<bool>& claimed);
+    /// The index of the first of `keys` the last claim found no row for, or keys.size().
+    [[nodiscard]] STURDY_DECL std::size_t confirm_all(std::span<const key> keys);
+    [[nodiscard]] STURDY_DECL std::string unconfirmed(const key& k) const;
+    [[nodiscard]] bool done_elsewhere(const std::error_code&, std::string_view) const { return false; }
+    /// SQL true when the key whose text `key_sql` gives has its marker (for `claim_rows`).
+    [[nodiscard]] STURDY_DECL std::string done_sql(const std::string& key_sql, const std::string& name_sql) const;
+
+private:
+    friend class database;
+    marker_ledger(database& db, postgres::ledger failures) : failure_records(std::move(failures)), db_(&db) {}
+    /// The keys' texts as an array literal, each checked to have its parts.
+    [[nodiscard]] std::string keys_array(std::span<const key> keys) const;
+
+    database* db_;
+    std::string table_; ///< quoted
+    std::string shown_;
+    std::string id_column_;
+    std::string id_; ///< quoted
+    std::string id_type_;
+    std::string marker_; ///< quoted
+    std::string marker_type_;
+    bool versioned_ = false;
+    std::string claim_sql_;
+    std::string exists_sql_;
+    std::vector<key> missing_; ///< the last claim's keys with no row
+    std::vector<bool> first_;
+};
+
+static_assert(sturdy::confirming_ledger<unique_key_ledger> && sturdy::failure_ledger<unique_key_ledger>);
+static_assert(sturdy::confirming_ledger<marker_ledger> && sturdy::failure_ledger<marker_ledger>);
 
 static_assert(sturdy::transaction<database>);
 static_assert(sturdy::failure_ledger<ledger>);

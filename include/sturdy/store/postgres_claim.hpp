@@ -22,7 +22,9 @@
 ///  - each chunk claims at most a chunk's worth of rows, in one statement, inside its
 ///    transaction (the loop calls `begin_chunk`, see `sturdy::claiming_input`);
 ///  - rows whose key the ledger holds are left out in SQL (`key` must be the ledger's key text,
-///    as `sturdy::key` writes it: parts joined by '/');
+///    as `sturdy::key` writes it: parts joined by '/'); with a ledger kept by the effect's own
+///    table (`db.ledger(sturdy::unique_key{...})` or `sturdy::marker{...}`), rows whose key has
+///    its row (or its marker) there;
 ///  - a chunk whose fast attempt fails at an item goes on in the same transaction, its rows
 ///    still locked; one that runs again in a new transaction (retried after a transient error,
 ///    a failed commit say) locks its rows again first, waiting if another worker took them
@@ -82,13 +84,16 @@ inline constexpr const char* goes_back_sql =
 /// which it picks when its statistics of `sturdy_ledger` are older than the job's progress (the
 /// usual case while a job fills the ledger): each claim then read every done key of the job,
 /// and a job's claims grew slower the further it went.
-inline constexpr const char* finished_sql =
-    "SELECT true, k FROM unnest(string_to_array($1, E'\\x1f')) AS k WHERE EXISTS "
-    "(SELECT 1 FROM sturdy_ledger WHERE namespace = $3 AND item_key = k OFFSET 0) OR EXISTS "
-    "(SELECT 1 FROM sturdy_failure WHERE namespace = $3 AND item_key = k AND (quarantined OR last_failed >= $4) "
-    "OFFSET 0) "
-    "UNION ALL SELECT false, k FROM unnest(string_to_array($2, E'\\x1f')) AS k WHERE NOT EXISTS "
-    "(SELECT 1 FROM sturdy_ledger WHERE namespace = $3 AND item_key = k OFFSET 0)";
+/// `done(k, namespace)`: the ledger's SQL for "key k is done" (ledger::done_sql).
+template <class Done> std::string finished_sql(Done done)
+{
+    return "SELECT true, k FROM unnest(string_to_array($1, E'\\x1f')) AS k WHERE " + done("k", "$3") +
+           " OR EXISTS "
+           "(SELECT 1 FROM sturdy_failure WHERE namespace = $3 AND item_key = k AND (quarantined OR last_failed >= $4) "
+           "OFFSET 0) "
+           "UNION ALL SELECT false, k FROM unnest(string_to_array($2, E'\\x1f')) AS k WHERE NOT " +
+           done("k", "$3");
+}
 } // namespace detail
 
 /// The parts of a claiming query. Parameters of the caller's SQL are $1, $2 ... (the arguments
@@ -119,6 +124,8 @@ struct job_totals {
 };
 
 /// The totals of the job whose ledger is `job` (the name given to `db.ledger`), in one statement.
+/// `done` counts `sturdy_ledger`'s marks: 0 for a ledger kept by the effect's table, whose done
+/// items are that table's rows.
 inline job_totals totals(database& db, std::string_view job)
 {
     db.ensure_schema();
@@ -158,7 +165,9 @@ public:
         claimed_rows* range_ = nullptr;
     };
 
-    claimed_rows(database& db, const ledger& l, const claim_query& q, Args... args)
+    /// `l`: the job's ledger (`db.ledger(name)`, or a ledger kept by the effect's table), whose
+    /// done keys the claims leave out.
+    template <class Ledger> claimed_rows(database& db, const Ledger& l, const claim_query& q, Args... args)
         : db_(&db), namespace_(l.name()), args_(std::move(args)...)
     {
         if (q.select.empty() || q.from.empty() || q.key.empty()) {
@@ -180,16 +189,15 @@ public:
         // Each candidate row's ledger and failure lookups are index probes, one per row, whatever
         // the planner's statistics say (OFFSET 0 keeps each NOT EXISTS a subplan: see
         // detail::finished_sql).
-        claim_sql_ =
-            "SELECT " + q.select + ", " + key + resume_column + " FROM " + q.from + " WHERE " + where +
-            " AND NOT EXISTS (SELECT 1 FROM sturdy_ledger AS sturdy_l WHERE sturdy_l.namespace = $" +
-            std::to_string(sizeof...(Args) + 1) + " AND sturdy_l.item_key = " + key +
-            " OFFSET 0) AND NOT EXISTS (SELECT 1 FROM sturdy_failure AS sturdy_f WHERE sturdy_f.namespace = $" +
-            std::to_string(sizeof...(Args) + 1) + " AND sturdy_f.item_key = " + key +
-            " AND (sturdy_f.quarantined OR sturdy_f.last_failed >= $" + std::to_string(sizeof...(Args) + 4) +
-            ") OFFSET 0) AND NOT (" + key + " = ANY(string_to_array($" + std::to_string(sizeof...(Args) + 2) +
-            ", E'\\x1f'))) AND (SELECT pg_try_advisory_xact_lock_shared(" + std::to_string(detail::claim_lock_class) +
-            ", hashtext($" + std::to_string(sizeof...(Args) + 1) + ") & 2147483647)) IS NOT NULL";
+        claim_sql_ = "SELECT " + q.select + ", " + key + resume_column + " FROM " + q.from + " WHERE " + where +
+                     " AND NOT " + l.done_sql(key, "$" + std::to_string(sizeof...(Args) + 1)) +
+                     " AND NOT EXISTS (SELECT 1 FROM sturdy_failure AS sturdy_f WHERE sturdy_f.namespace = $" +
+                     std::to_string(sizeof...(Args) + 1) + " AND sturdy_f.item_key = " + key +
+                     " AND (sturdy_f.quarantined OR sturdy_f.last_failed >= $" + std::to_string(sizeof...(Args) + 4) +
+                     ") OFFSET 0) AND NOT (" + key + " = ANY(string_to_array($" + std::to_string(sizeof...(Args) + 2) +
+                     ", E'\\x1f'))) AND (SELECT pg_try_advisory_xact_lock_shared(" +
+                     std::to_string(detail::claim_lock_class) + ", hashtext($" + std::to_string(sizeof...(Args) + 1) +
+                     ") & 2147483647)) IS NOT NULL";
         const std::string tail =
             order + " LIMIT $" + std::to_string(sizeof...(Args) + 3) + " FOR NO KEY UPDATE" + lock + " SKIP LOCKED";
         if (!q.resume.empty()) {
@@ -197,6 +205,8 @@ public:
         }
         claim_sql_ += tail;
         resumes_ = !q.resume.empty();
+        finished_sql_ =
+            detail::finished_sql([&](const std::string& k, const std::string& name) { return l.done_sql(k, name); });
         relock_sql_ = "SELECT 1 FROM " + q.from + " WHERE " + where + " AND " + key + " = ANY(string_to_array($" +
                       std::to_string(sizeof...(Args) + 1) + ", E'\\x1f'))" + order + " FOR NO KEY UPDATE" + lock;
     }
@@ -350,8 +360,8 @@ private:
         if (keys_.empty() && previous_.empty()) {
             return;
         }
-        const auto found = db_->query<std::tuple<bool, std::string>>(detail::finished_sql, joined(keys_),
-                                                                     joined(previous_), namespace_, started_);
+        const auto found = db_->query<std::tuple<bool, std::string>>(finished_sql_, joined(keys_), joined(previous_),
+                                                                     namespace_, started_);
         previous_ = keys_;
         if (found.empty()) {
             return;
@@ -402,6 +412,7 @@ private:
     bool resumes_ = false;
     std::optional<std::string> floor_; ///< where this worker's last claim ended, in `resume`
     std::string relock_sql_;
+    std::string finished_sql_;          ///< detail::finished_sql for the ledger
     std::vector<Row> rows_;             ///< the last claim
     std::vector<std::string> keys_;     ///< their keys
     std::vector<std::string> previous_; ///< the claim before, whose chunk is over when the next claims
@@ -418,8 +429,8 @@ private:
 
 /// An input of `Row`s that each chunk claims inside its transaction (see the header comment).
 /// `args` are the caller's parameters $1, $2 ... of `query`; texts are copied.
-template <class Row, class... Args>
-auto claim_rows(database& db, const ledger& l, const claim_query& query, const Args&... args)
+template <class Row, class Ledger, class... Args>
+auto claim_rows(database& db, const Ledger& l, const claim_query& query, const Args&... args)
 {
     return claimed_rows<Row, decltype(detail::owned(args))...>(db, l, query, detail::owned(args)...);
 }

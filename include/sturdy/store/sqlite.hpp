@@ -632,7 +632,7 @@ private:
 /// made by `db.ledger(sturdy::unique_key{...})`. Models `sturdy::confirming_ledger` and
 /// `sturdy::failure_ledger` (its failure records are in `sturdy_failure`). Copyable; must not
 /// outlive its database.
-class unique_key_ledger {
+class unique_key_ledger : public store_detail::failure_records<sqlite::ledger> {
 public:
     /// Whether the table has `k`'s row.
     [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
@@ -651,25 +651,13 @@ public:
     /// row for the same key.
     [[nodiscard]] STURDY_DECL bool done_elsewhere(const std::error_code& code, std::string_view message) const;
 
-    /// The failure records' namespace.
-    [[nodiscard]] const std::string& name() const noexcept { return failures_.name(); }
-    [[nodiscard]] std::vector<failure_info> failures() const { return failures_.failures(); }
-    failure_info record_failure(const key& k, std::string_view reason, int quarantine_after)
-    {
-        return failures_.record_failure(k, reason, quarantine_after);
-    }
-    void clear_failure(const key& k) { failures_.clear_failure(k); }
-    bool requeue(const key& k) { return failures_.requeue(k); }
-    std::size_t requeue_all() { return failures_.requeue_all(); }
-
 private:
     friend class database;
-    unique_key_ledger(database& db, sqlite::ledger failures) : db_(&db), failures_(std::move(failures)) {}
+    unique_key_ledger(database& db, sqlite::ledger failures) : failure_records(std::move(failures)), db_(&db) {}
     /// found[i]: keys[i] has its row.
     STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found) const;
 
     database* db_;
-    sqlite::ledger failures_;
     std::string table_;                ///< quoted
     std::string shown_;                ///< as the user named it
     std::vector<std::string> columns_; ///< as the user named them, in the key's order
@@ -681,7 +669,7 @@ private:
 /// The marker form of a ledger kept by the items' own table (sturdy/store/effect_ledger.hpp),
 /// made by `db.ledger(sturdy::marker{...})`. Models `sturdy::confirming_ledger` and
 /// `sturdy::failure_ledger`. Copyable; must not outlive its database.
-class marker_ledger {
+class marker_ledger : public store_detail::failure_records<sqlite::ledger> {
 public:
     /// Whether `k`'s row has its marker.
     [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
@@ -699,19 +687,9 @@ public:
     /// Always false: claiming a row's marker is the step another writer waits on.
     [[nodiscard]] bool done_elsewhere(const std::error_code&, std::string_view) const { return false; }
 
-    [[nodiscard]] const std::string& name() const noexcept { return failures_.name(); }
-    [[nodiscard]] std::vector<failure_info> failures() const { return failures_.failures(); }
-    failure_info record_failure(const key& k, std::string_view reason, int quarantine_after)
-    {
-        return failures_.record_failure(k, reason, quarantine_after);
-    }
-    void clear_failure(const key& k) { failures_.clear_failure(k); }
-    bool requeue(const key& k) { return failures_.requeue(k); }
-    std::size_t requeue_all() { return failures_.requeue_all(); }
-
 private:
     friend class database;
-    marker_ledger(database& db, sqlite::ledger failures) : db_(&db), failures_(std::move(failures)) {}
+    marker_ledger(database& db, sqlite::ledger failures) : failure_records(std::move(failures)), db_(&db) {}
     /// Binds `keys[from, from + n)` as rows (index, id[, version]) of a VALUES list of `rows`.
     void bind_rows(statement& s, std::span<const key> keys, std::size_t from, std::size_t n, std::size_t rows,
                    int first_parameter, bool with_index) const;
@@ -719,7 +697,6 @@ private:
     STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found, bool done) const;
 
     database* db_;
-    sqlite::ledger failures_;
     std::string table_; ///< quoted
     std::string shown_;
     std::string id_column_; ///< as named

@@ -43,7 +43,8 @@ STURDY_DECL std::vector<std::string> key_values(const key& k, std::size_t n, std
             message += what;
             message += " has ";
             message += std::to_string(n);
-            message += ": return a tuple of the columns' values from the key function, in the order the ledger names them";
+            message +=
+                ": return a tuple of the columns' values from the key function, in the order the ledger names them";
             throw usage_error(message);
         }
         out.push_back(text.substr(from, slash - from));
@@ -112,8 +113,7 @@ STURDY_DECL std::string missing_unique_index(std::string_view store, const quali
     return message;
 }
 
-STURDY_DECL std::string unwritten_row(std::string_view table, const std::vector<std::string>& columns,
-                                      const key& k)
+STURDY_DECL std::string unwritten_row(std::string_view table, const std::vector<std::string>& columns, const key& k)
 {
     std::string message = "the effect returned without writing its row: ";
     message += table;

@@ -1061,4 +1061,344 @@ STURDY_DECL std::size_t ledger::requeue_all()
         "UPDATE sturdy_failure SET runs = 0, quarantined = false WHERE namespace = $1 AND quarantined", name_));
 }
 
+// --- ledgers kept by the effect's own table --------------------------------------------------
+
+namespace detail {
+
+/// SQL for part `i` of `n` of the key text `k` (see store_detail::key_values): the whole key,
+/// the text before the (i+1)th slash, or what follows the (n-1)th.
+inline std::string key_part_sql(const std::string& k, std::size_t i, std::size_t n)
+{
+    if (n <= 1) {
+        return k;
+    }
+    if (i + 1 < n) {
+        return "split_part(" + k + ", '/', " + std::to_string(i + 1) + ")";
+    }
+    return "regexp_replace(" + k + ", '^([^/]*/){" + std::to_string(n - 1) + "}', '')";
+}
+
+/// A PostgreSQL array literal of the keys' texts, each checked to have `n` parts.
+inline std::string checked_key_array(std::span<const key> keys, std::size_t n, const std::string& what)
+{
+    if (n > 1) {
+        for (const auto& k : keys) {
+            (void)store_detail::key_values(k, n, what);
+        }
+    }
+    return text_array(keys);
+}
+
+/// What a ledger kept by a user's table needs to know of it, checked at the ledger's creation.
+struct user_table {
+    store_detail::qualified_name name;
+    std::string quoted;
+    std::int64_t oid = 0;
+    std::vector<std::pair<std::string, std::string>> columns; ///< name, type
+    /// Each unique index without predicate or expression: its name, and its key columns in order.
+    std::vector<std::pair<std::string, std::vector<std::string>>> unique_indexes;
+
+    [[nodiscard]] const std::string* type_of(const std::string& column) const
+    {
+        for (const auto& [name, type] : columns) {
+            if (name == column) {
+                return &type;
+            }
+        }
+        return nullptr;
+    }
+};
+
+inline user_table read_user_table(database& db, std::string_view name)
+{
+    user_table t{store_detail::split_qualified(name), {}, 0, {}, {}};
+    t.quoted = store_detail::quote_qualified(t.name);
+    const auto oid = db.query_one<std::optional<std::int64_t>>("SELECT to_regclass($1)::oid::bigint", t.quoted);
+    if (!oid || !*oid) {
+        throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
+                            "postgres: the database has no table " + t.quoted +
+                                " (searched as the connection's search_path says), which the ledger is to be kept "
+                                "in: create it before db.ledger(...), or name its schema (\"schema.table\")");
+    }
+    t.oid = **oid;
+    t.columns = db.query<std::pair<std::string, std::string>>(
+        "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = $1::bigint::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        t.oid);
+    for (auto& [index, cols] : db.query<std::pair<std::string, std::string>>(
+             "SELECT i.relname::text, array_to_string(array(SELECT a.attname::text FROM "
+             "unnest((x.indkey::int2[])[0:x.indnkeyatts - 1]) WITH ORDINALITY AS k(attnum, ord) "
+             "JOIN pg_attribute AS a ON a.attrelid = x.indrelid AND a.attnum = k.attnum ORDER BY k.ord), E'\x1f') "
+             "FROM pg_index AS x JOIN pg_class AS i ON i.oid = x.indexrelid "
+             "WHERE x.indrelid = $1::bigint::oid AND x.indisunique AND x.indpred IS NULL AND x.indexprs IS NULL",
+             t.oid)) {
+        std::vector<std::string> list;
+        std::size_t from = 0;
+        for (std::size_t at = cols.find('\x1f');; at = cols.find('\x1f', from)) {
+            list.push_back(cols.substr(from, at == std::string::npos ? std::string::npos : at - from));
+            if (at == std::string::npos) {
+                break;
+            }
+            from = at + 1;
+        }
+        t.unique_indexes.emplace_back(std::move(index), std::move(list));
+    }
+    return t;
+}
+
+inline void require_columns(const user_table& t, const std::vector<std::string>& columns)
+{
+    for (const auto& c : columns) {
+        if (t.type_of(c) == nullptr) {
+            std::vector<std::string> names;
+            for (const auto& col : t.columns) {
+                names.push_back(col.first);
+            }
+            throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
+                                "postgres: the table " + t.quoted + " has no column " +
+                                    store_detail::quote_identifier(c) +
+                                    " (its columns: " + store_detail::joined(names) + "; names are case-sensitive)");
+        }
+    }
+}
+
+/// The name of the unique index of `t` on exactly `columns`; throws `schema_mismatch` with the
+/// CREATE UNIQUE INDEX to add when there is none.
+inline std::string require_unique_index(const user_table& t, const std::vector<std::string>& columns)
+{
+    std::vector<std::string> wanted = columns;
+    std::sort(wanted.begin(), wanted.end());
+    for (const auto& [name, cols] : t.unique_indexes) {
+        std::vector<std::string> sorted = cols;
+        std::sort(sorted.begin(), sorted.end());
+        if (sorted == wanted) {
+            return name;
+        }
+    }
+    throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
+                        store_detail::missing_unique_index("postgres", t.name, columns));
+}
+
+} // namespace detail
+
+STURDY_DECL unique_key_ledger database::ledger(const unique_key& spec)
+{
+    if (spec.columns.empty()) {
+        throw usage_error("postgres::database::ledger(unique_key): name the columns of a unique index of " +
+                          spec.table + " (unique_key{\"" + spec.table + "\", {\"column\", ...}})");
+    }
+    const detail::user_table t = detail::read_user_table(*this, spec.table);
+    detail::require_columns(t, spec.columns);
+    unique_key_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
+    l.index_ = detail::require_unique_index(t, spec.columns);
+    l.table_ = t.quoted;
+    l.shown_ = spec.table;
+    l.columns_ = spec.columns;
+    for (const auto& c : spec.columns) {
+        l.quoted_.push_back(store_detail::quote_identifier(c));
+        l.types_.push_back(*t.type_of(c));
+    }
+    l.lookup_sql_ = "SELECT u.i FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) WHERE " + l.done_sql("u.k", "");
+    return l;
+}
+
+STURDY_DECL std::string unique_key_ledger::done_sql(const std::string& key_sql, const std::string&) const
+{
+    std::string sql = "EXISTS (SELECT 1 FROM " + table_ + " AS sturdy_e WHERE ";
+    for (std::size_t c = 0; c < columns_.size(); ++c) {
+        sql += c == 0 ? "" : " AND ";
+        sql +=
+            "sturdy_e." + quoted_[c] + " = (" + detail::key_part_sql(key_sql, c, columns_.size()) + ")::" + types_[c];
+    }
+    sql += " OFFSET 0)";
+    return sql;
+}
+
+STURDY_DECL void unique_key_ledger::lookup(std::span<const key> keys, std::vector<bool>& found) const
+{
+    found.assign(keys.size(), false);
+    if (keys.empty()) {
+        return;
+    }
+    const std::string what = "the unique key (" + store_detail::joined(columns_) + ") of " + shown_;
+    for (const auto i : db_->query<std::int64_t>(lookup_sql_, detail::checked_key_array(keys, columns_.size(), what))) {
+        found[static_cast<std::size_t>(i - 1)] = true;
+    }
+}
+
+STURDY_DECL bool unique_key_ledger::contains(const key& k) const
+{
+    lookup(std::span<const key>(&k, 1), found_);
+    return found_.front();
+}
+
+STURDY_DECL void unique_key_ledger::mark(const key& k)
+{
+    if (!contains(k)) {
+        throw permanent_error(unconfirmed(k));
+    }
+}
+
+STURDY_DECL bool unique_key_ledger::claim(const key& k) { return !contains(k); }
+
+STURDY_DECL void unique_key_ledger::claim_all(std::span<const key> keys, std::vector<bool>& claimed)
+{
+    lookup(keys, found_);
+    claimed.assign(keys.size(), false);
+    std::unordered_map<key, bool> seen;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (!found_[i] && seen.try_emplace(keys[i], true).second) {
+            claimed[i] = true;
+        }
+    }
+}
+
+STURDY_DECL std::size_t unique_key_ledger::confirm_all(std::span<const key> keys)
+{
+    lookup(keys, found_);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (!found_[i]) {
+            return i;
+        }
+    }
+    return keys.size();
+}
+
+STURDY_DECL std::string unique_key_ledger::unconfirmed(const key& k) const
+{
+    return store_detail::unwritten_row(shown_, columns_, k);
+}
+
+STURDY_DECL bool unique_key_ledger::done_elsewhere(const std::error_code& code, std::string_view message) const
+{
+    return code.category() == postgres_category() && sqlstate(code) == "23505" &&
+           message.find(store_detail::quote_identifier(index_)) != std::string_view::npos;
+}
+
+// --- marker ----------------------------------------------------------------------------------
+
+STURDY_DECL marker_ledger database::ledger(const marker& spec)
+{
+    const detail::user_table t = detail::read_user_table(*this, spec.table);
+    detail::require_columns(t, {spec.id_column, spec.marker_column});
+    (void)detail::require_unique_index(t, {spec.id_column});
+    marker_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
+    l.table_ = t.quoted;
+    l.shown_ = spec.table;
+    l.id_column_ = spec.id_column;
+    l.id_ = store_detail::quote_identifier(spec.id_column);
+    l.id_type_ = *t.type_of(spec.id_column);
+    l.marker_ = store_detail::quote_identifier(spec.marker_column);
+    l.marker_type_ = *t.type_of(spec.marker_column);
+    l.versioned_ = spec.versioned;
+    const std::size_t parts = l.versioned_ ? 2 : 1;
+    const auto id_of = [&](const std::string& k) {
+        return "(" + detail::key_part_sql(k, 0, parts) + ")::" + l.id_type_;
+    };
+    std::string value; // what a claim writes
+    std::string not_done;
+    if (l.versioned_) {
+        value = "(" + detail::key_part_sql("u.k", 1, 2) + ")::" + l.marker_type_;
+        not_done = "sturdy_e." + l.marker_ + " IS DISTINCT FROM " + value;
+    } else {
+        const std::string& type = l.marker_type_;
+        value = type.starts_with("timestamp") || type == "date" ? "now()"
+                : type == "boolean"                             ? "true"
+                                                                : "extract(epoch FROM now())::bigint";
+        not_done = "sturdy_e." + l.marker_ + " IS NULL";
+    }
+    l.claim_sql_ = "UPDATE " + l.table_ + " AS sturdy_e SET " + l.marker_ + " = " + value +
+                   " FROM (SELECT DISTINCT ON (" + id_of("v.k") +
+                   ") v.k, v.i FROM unnest($1::text[]) WITH "
+                   "ORDINALITY AS v(k, i) ORDER BY " +
+                   id_of("v.k") + ", v.i) AS u WHERE sturdy_e." + l.id_ + " = " + id_of("u.k") + " AND " + not_done +
+                   " RETURNING u.i";
+    l.exists_sql_ = "SELECT u.i FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) WHERE EXISTS (SELECT 1 FROM " +
+                    l.table_ + " AS sturdy_e WHERE sturdy_e." + l.id_ + " = " + id_of("u.k") + ")";
+    return l;
+}
+
+STURDY_DECL std::string marker_ledger::done_sql(const std::string& key_sql, const std::string&) const
+{
+    const std::size_t parts = versioned_ ? 2 : 1;
+    std::string sql = "EXISTS (SELECT 1 FROM " + table_ + " AS sturdy_e WHERE sturdy_e." + id_ + " = (" +
+                      detail::key_part_sql(key_sql, 0, parts) + ")::" + id_type_ + " AND sturdy_e." + marker_;
+    sql += versioned_ ? " = (" + detail::key_part_sql(key_sql, 1, 2) + ")::" + marker_type_ : " IS NOT NULL";
+    sql += " OFFSET 0)";
+    return sql;
+}
+
+STURDY_DECL std::string marker_ledger::keys_array(std::span<const key> keys) const
+{
+    return detail::checked_key_array(keys, versioned_ ? 2 : 1,
+                                     "a versioned marker ledger's key (id, version) on " + shown_);
+}
+
+STURDY_DECL void marker_ledger::claim_all(std::span<const key> keys, std::vector<bool>& claimed)
+{
+    missing_.clear();
+    claimed.assign(keys.size(), false);
+    if (keys.empty()) {
+        return;
+    }
+    const std::string array = keys_array(keys);
+    for (const auto i : db_->query<std::int64_t>(claim_sql_, array)) {
+        claimed[static_cast<std::size_t>(i - 1)] = true;
+    }
+    if (std::count(claimed.begin(), claimed.end(), true) == static_cast<std::ptrdiff_t>(keys.size())) {
+        return;
+    }
+    std::vector<bool> exists(keys.size(), false);
+    for (const auto i : db_->query<std::int64_t>(exists_sql_, array)) {
+        exists[static_cast<std::size_t>(i - 1)] = true;
+    }
+    std::unordered_map<key, bool> seen;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (!exists[i] && seen.try_emplace(keys[i], true).second) { // no row: the item fails, named
+            claimed[i] = true;
+            missing_.push_back(keys[i]);
+        }
+    }
+}
+
+STURDY_DECL bool marker_ledger::contains(const key& k) const
+{
+    return !db_->query<std::int64_t>("SELECT u.i FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) WHERE " +
+                                         done_sql("u.k", ""),
+                                     keys_array(std::span<const key>(&k, 1)))
+                .empty();
+}
+
+STURDY_DECL bool marker_ledger::claim(const key& k)
+{
+    claim_all(std::span<const key>(&k, 1), first_);
+    return first_.front();
+}
+
+STURDY_DECL void marker_ledger::mark(const key& k)
+{
+    claim(k);
+    if (!missing_.empty()) {
+        throw permanent_error(unconfirmed(k));
+    }
+}
+
+STURDY_DECL std::size_t marker_ledger::confirm_all(std::span<const key> keys)
+{
+    if (missing_.empty()) {
+        return keys.size();
+    }
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (std::find(missing_.begin(), missing_.end(), keys[i]) != missing_.end()) {
+            return i;
+        }
+    }
+    return keys.size();
+}
+
+STURDY_DECL std::string marker_ledger::unconfirmed(const key& k) const
+{
+    return store_detail::missing_marked_row(shown_, id_column_, k);
+}
+
 } // namespace sturdy::postgres
