@@ -45,7 +45,10 @@ struct fixture {
     {
         return db.query<subscription>("SELECT id, amount_cents FROM subscription ORDER BY id");
     }
-    std::int64_t count(const std::string& table) { return *db.query_one<std::int64_t>("SELECT count(*) FROM " + table); }
+    std::int64_t count(const std::string& table)
+    {
+        return *db.query_one<std::int64_t>("SELECT count(*) FROM " + table);
+    }
 };
 
 std::string error_text(const std::function<void()>& f)
@@ -66,9 +69,13 @@ TEST_CASE("postgres unique-key ledger: the table, the columns and a unique index
 {
     fixture f;
     auto& db = f.db;
-    CHECK(has(error_text([&] { db.ledger(sturdy::unique_key{"invoices", {"subscription_id"}}); }),
+    CHECK(has(error_text([&] {
+                  db.ledger(sturdy::unique_key{"invoices", {"subscription_id"}});
+              }),
               "has no table \"invoices\""));
-    CHECK(has(error_text([&] { db.ledger(sturdy::unique_key{"invoice", {"subscription_id", "periode"}}); }),
+    CHECK(has(error_text([&] {
+                  db.ledger(sturdy::unique_key{"invoice", {"subscription_id", "periode"}});
+              }),
               "has no column \"periode\""));
     const auto text = error_text([&] { db.ledger(sturdy::unique_key{"invoice", {"subscription_id"}}); });
     CHECK(has(text, "CREATE UNIQUE INDEX \"invoice_subscription_id\" ON \"invoice\"(\"subscription_id\")"));
@@ -89,15 +96,16 @@ TEST_CASE("postgres unique-key ledger: the invoice rows are the ledger; a missin
     auto run = [&] {
         return f.subscriptions() |
                sturdy::idempotent_by(ledger, [](const subscription& s) { return std::tuple(s.id, "2026-12"); }) |
-               sturdy::chunked(db, 6) | sturdy::guarded(
-                                            [&](const subscription& s) {
-                                                if (s.id != 7) {
-                                                    db.execute("INSERT INTO invoice(subscription_id, period, "
-                                                               "amount_cents) VALUES($1, '2026-12', $2)",
-                                                               s.id, s.amount_cents);
-                                                }
-                                            },
-                                            policy) |
+               sturdy::chunked(db, 6) |
+               sturdy::guarded(
+                   [&](const subscription& s) {
+                       if (s.id != 7) {
+                           db.execute("INSERT INTO invoice(subscription_id, period, "
+                                      "amount_cents) VALUES($1, '2026-12', $2)",
+                                      s.id, s.amount_cents);
+                       }
+                   },
+                   policy) |
                sturdy::drain;
     };
     const auto first = run();
@@ -120,26 +128,27 @@ TEST_CASE("postgres unique-key ledger: another writer's row is done elsewhere; a
     auto ledger = db.ledger(sturdy::unique_key{"invoice", {"subscription_id", "period"}});
     const auto policy = GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_item);
     CAPTURE(policy == sturdy::isolation::per_item);
-    const auto r =
-        f.subscriptions() |
-        sturdy::idempotent_by(ledger, [](const subscription& s) { return std::tuple(s.id, "2026-12"); }) |
-        sturdy::chunked(db, 5) | sturdy::guarded(
-                                     [&](const subscription& s) {
-                                         if (s.id == 4 && other.query<int>("SELECT 1 FROM invoice WHERE "
-                                                                           "subscription_id = 4")
-                                                              .empty()) {
-                                             // another worker writes 4's invoice and commits, after
-                                             // this chunk looked it up
-                                             other.execute("INSERT INTO invoice(subscription_id, period, number, "
-                                                           "amount_cents) VALUES(4, '2026-12', 'W4', 400)");
-                                         }
-                                         const std::string number = s.id == 9 ? "W4" : "N" + std::to_string(s.id);
-                                         db.execute("INSERT INTO invoice(subscription_id, period, number, "
-                                                    "amount_cents) VALUES($1, '2026-12', $2, $3)",
-                                                    s.id, number, s.amount_cents);
-                                     },
-                                     policy) |
-        sturdy::drain;
+    const auto r = f.subscriptions() |
+                   sturdy::idempotent_by(ledger, [](const subscription& s) { return std::tuple(s.id, "2026-12"); }) |
+                   sturdy::chunked(db, 5) |
+                   sturdy::guarded(
+                       [&](const subscription& s) {
+                           if (s.id == 4 && other
+                                                .query<int>("SELECT 1 FROM invoice WHERE "
+                                                            "subscription_id = 4")
+                                                .empty()) {
+                               // another worker writes 4's invoice and commits, after
+                               // this chunk looked it up
+                               other.execute("INSERT INTO invoice(subscription_id, period, number, "
+                                             "amount_cents) VALUES(4, '2026-12', 'W4', 400)");
+                           }
+                           const std::string number = s.id == 9 ? "W4" : "N" + std::to_string(s.id);
+                           db.execute("INSERT INTO invoice(subscription_id, period, number, "
+                                      "amount_cents) VALUES($1, '2026-12', $2, $3)",
+                                      s.id, number, s.amount_cents);
+                       },
+                       policy) |
+                   sturdy::drain;
     CHECK(r.done == 18);
     CHECK(r.skipped == 1);
     REQUIRE(r.failed == 1);
@@ -188,8 +197,7 @@ TEST_CASE("postgres marker ledger: markers in the chunk's transaction; versions;
             if (ghost) {
                 rows.push_back({404, 1});
             }
-            return rows |
-                   sturdy::idempotent_by(ledger, [](const contact& c) { return std::tuple(c.id, c.version); }) |
+            return rows | sturdy::idempotent_by(ledger, [](const contact& c) { return std::tuple(c.id, c.version); }) |
                    sturdy::chunked(db, 8) | sturdy::guarded([&](const contact& c) {
                        db.execute("INSERT INTO remote(contact_id, version) VALUES($1, $2)", c.id, c.version);
                    }) |
@@ -221,14 +229,15 @@ TEST_CASE("postgres: claim_rows leaves out the keys done in the effect's table")
                                                .lock = "s",
                                                .order_by = "s.id"});
     std::vector<std::int64_t> ran;
-    const auto r = std::move(input) |
-                   sturdy::idempotent_by(ledger, [](const subscription& s) { return std::tuple(s.id, "2026-12"); }) |
-                   sturdy::chunked(db, 4) | sturdy::guarded([&](const subscription& s) {
-                       ran.push_back(s.id);
-                       db.execute("INSERT INTO invoice(subscription_id, period, amount_cents) VALUES($1, '2026-12', $2)",
-                                  s.id, s.amount_cents);
-                   }) |
-                   sturdy::drain;
+    const auto r =
+        std::move(input) |
+        sturdy::idempotent_by(ledger, [](const subscription& s) { return std::tuple(s.id, "2026-12"); }) |
+        sturdy::chunked(db, 4) | sturdy::guarded([&](const subscription& s) {
+            ran.push_back(s.id);
+            db.execute("INSERT INTO invoice(subscription_id, period, amount_cents) VALUES($1, '2026-12', $2)", s.id,
+                       s.amount_cents);
+        }) |
+        sturdy::drain;
     CHECK(r.done == 10);
     CHECK(r.seen == 10); // the done ones were never read
     CHECK(r.skipped == 0);

@@ -17,11 +17,13 @@
 #include <sturdy/config.hpp>
 #include <sturdy/error.hpp>
 #include <sturdy/key.hpp>
+#include <sturdy/store/effect_ledger.hpp>
 
 #include <cstddef>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -94,6 +96,8 @@ private:
     table* failed_;
 };
 
+class unique_key_ledger;
+
 /// The database: named tables, one transaction at a time, nested savepoints.
 class database {
 public:
@@ -106,6 +110,12 @@ public:
 
     /// The ledger for one job (namespace), stored in table `sturdy_ledger:<name>`.
     STURDY_DECL memory::ledger ledger(std::string_view name);
+
+    /// A ledger kept by the effect's own table (sturdy/store/effect_ledger.hpp), the memory
+    /// store's equivalent of the SQL stores' unique-key form: a key is done when the table
+    /// `spec.table` holds it (a memory table's key is its one unique key: `spec.columns` are not
+    /// read). The failure records are kept under `spec.name` (the table's name by default).
+    STURDY_DECL memory::unique_key_ledger ledger(const unique_key& spec);
 
     /// A named checkpoint (a watermark), or nullopt if never set.
     STURDY_DECL std::optional<std::string> checkpoint(const std::string& name);
@@ -224,7 +234,40 @@ inline void table::put(const key& k, std::string value)
     return true;
 }
 
+/// The memory store's ledger kept by the effect's own table (`db.ledger(sturdy::unique_key{...})`):
+/// the effect inserts the item's key into the table. Models `sturdy::confirming_ledger` and
+/// `sturdy::failure_ledger`.
+class unique_key_ledger : public store_detail::failure_records<memory::ledger> {
+public:
+    [[nodiscard]] bool contains(const key& k) const { return table_->contains(k); }
+    /// Checks that the effect inserted `k`; throws a permanent error naming it otherwise.
+    void mark(const key& k)
+    {
+        if (!contains(k)) {
+            throw permanent_error(unconfirmed(k));
+        }
+    }
+    /// True when the table does not hold `k` yet (nothing is written).
+    bool claim(const key& k) { return !contains(k); }
+    /// `claimed[i]` when the table does not hold `keys[i]` and it is its first occurrence.
+    STURDY_DECL void claim_all(std::span<const key> keys, std::vector<bool>& claimed);
+    /// The index of the first of `keys` the table does not hold, or keys.size().
+    [[nodiscard]] STURDY_DECL std::size_t confirm_all(std::span<const key> keys);
+    [[nodiscard]] std::string unconfirmed(const key& k) const
+    {
+        return store_detail::unwritten_row(table_->name(), {"key"}, k);
+    }
+    /// Whether an effect's failure is `table::insert`'s unique error on this ledger's table.
+    [[nodiscard]] STURDY_DECL bool done_elsewhere(const std::error_code& code, std::string_view message) const;
+
+private:
+    friend class database;
+    unique_key_ledger(memory::table& t, memory::ledger failures) : failure_records(std::move(failures)), table_(&t) {}
+    memory::table* table_;
+};
+
 static_assert(sturdy::transaction<database>);
+static_assert(sturdy::confirming_ledger<unique_key_ledger> && sturdy::failure_ledger<unique_key_ledger>);
 static_assert(sturdy::failure_ledger<ledger>);
 static_assert(sturdy::claiming_ledger<ledger>);
 

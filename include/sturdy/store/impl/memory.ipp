@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -131,6 +132,36 @@ STURDY_DECL memory::table& database::table(std::string_view name)
                 .first;
     }
     return *it->second;
+}
+
+STURDY_DECL memory::unique_key_ledger database::ledger(const unique_key& spec)
+{
+    return {table(spec.table), ledger(spec.name.empty() ? std::string_view(spec.table) : std::string_view(spec.name))};
+}
+
+STURDY_DECL void unique_key_ledger::claim_all(std::span<const key> keys, std::vector<bool>& claimed)
+{
+    claimed.assign(keys.size(), false);
+    std::unordered_map<key, bool> seen;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        claimed[i] = !table_->contains(keys[i]) && seen.try_emplace(keys[i], true).second;
+    }
+}
+
+STURDY_DECL std::size_t unique_key_ledger::confirm_all(std::span<const key> keys)
+{
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (!table_->contains(keys[i])) {
+            return i;
+        }
+    }
+    return keys.size();
+}
+
+STURDY_DECL bool unique_key_ledger::done_elsewhere(const std::error_code& code, std::string_view message) const
+{
+    return code == sturdy::errc::permanent && message.find("unique constraint failed: " + table_->name() +
+                                                           " already holds key ") != std::string_view::npos;
 }
 
 STURDY_DECL memory::ledger database::ledger(std::string_view name)

@@ -1,7 +1,9 @@
-// The SQLite store's ledgers kept by the effect's own table (sturdy/store/effect_ledger.hpp):
-// the unique-key form and the marker form, on the fast and the careful path.
+// The ledgers kept by the effect's own table (sturdy/store/effect_ledger.hpp): the SQLite
+// store's unique-key and marker forms, and the memory store's equivalent, on the fast and the
+// careful path.
 #include "../support.hpp"
 
+#include <sturdy/store/memory.hpp>
 #include <sturdy/store/sqlite.hpp>
 #include <sturdy/sturdy.hpp>
 
@@ -326,4 +328,48 @@ TEST_CASE("marker ledger: the id column must be unique, the columns must exist")
     CHECK(has(error_text([&] { db.ledger(sturdy::marker{"contact", "name", "synced"}); }), "CREATE UNIQUE INDEX"));
     CHECK(has(error_text([&] { db.ledger(sturdy::marker{"contact", "id", "sync"}); }), "has no column \"sync\""));
     CHECK(has(error_text([&] { db.ledger(sturdy::marker{"contacts", "id", "synced"}); }), "has no table"));
+}
+
+TEST_CASE("memory unique-key ledger: the effect's table is the ledger; its unique error is done elsewhere")
+{
+    sturdy::memory::database db;
+    auto& invoices = db.table("invoice");
+    auto ledger = db.ledger(sturdy::unique_key{"invoice", {}});
+    CHECK(ledger.name() == "invoice");
+    const auto policy = GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_item);
+    CAPTURE(policy == sturdy::isolation::per_item);
+    std::vector<int> items;
+    for (int i = 1; i <= 20; ++i) {
+        items.push_back(i);
+    }
+    auto run = [&] {
+        return items | sturdy::idempotent_by(ledger, [](int i) { return i; }) | sturdy::chunked(db, 6) |
+               sturdy::guarded(
+                   [&](int i) {
+                       if (i == 7) {
+                           return; // forgets its row
+                       }
+                       invoices.insert(i, "invoice");
+                       if (i == 4) {
+                           invoices.insert(i, "again"); // its own key: done elsewhere
+                       }
+                       if (i == 9) {
+                           db.table("number").insert(1, "taken"); // another table's key: a failure
+                           db.table("number").insert(1, "taken");
+                       }
+                   },
+                   policy) |
+               sturdy::drain;
+    };
+    const auto first = run();
+    CHECK(first.done == 17);
+    CHECK(first.skipped == 1);
+    REQUIRE(first.failed == 2);
+    CHECK(first.failures[0].item_key == sturdy::key(7));
+    CHECK(has(first.failures[0].reason, "returned without writing its row"));
+    CHECK(first.failures[1].item_key == sturdy::key(9));
+    CHECK(invoices.size() == 17);
+    const auto second = run();
+    CHECK(second.skipped == 17 + 1);
+    CHECK(second.failed == 2);
 }
