@@ -166,7 +166,7 @@ TEST_CASE("invoicing: transactions are one chunk long, and another connection wr
     CHECK(f.invoices() == 20);
 }
 
-TEST_CASE("invoicing: a second run in the same month invoices nothing, and an invoice written by others is adopted")
+TEST_CASE("invoicing: a second run in the same month invoices nothing, and an invoice written by others is kept")
 {
     fixture f;
     for (int id = 1; id <= 10; ++id) {
@@ -175,14 +175,63 @@ TEST_CASE("invoicing: a second run in the same month invoices nothing, and an in
     // Subscription 4's January invoice was written by the fragile job before this one took over.
     f.db.execute("INSERT INTO invoice(id, subscription_id, period, amount_cents) VALUES(1000, 4, '2025-01', 1000)");
     f.db.execute("INSERT INTO invoice_line(invoice_id, label, amount_cents) VALUES(1000, 'old', 1000)");
-    const auto first = f.run(through("2025-01"));
-    CHECK(first.done == 10);
+    auto o = through("2025-01");
+    const bool table = GENERATE(false, true);
+    CAPTURE(table);
+    o.ledger = table ? invoicing::ledger_kind::table : invoicing::ledger_kind::unique_key;
+    const auto first = f.run(o);
+    if (table) {
+        CHECK(first.done == 10); // adopted by the effect, and marked in sturdy_ledger
+        CHECK(count(f.db, "SELECT count(*) FROM sturdy_ledger") == 10);
+    } else {
+        CHECK(first.done == 9); // the invoice table is the ledger: 4's invoice says it is done
+        CHECK(first.skipped == 1);
+        CHECK(count(f.db, "SELECT count(*) FROM sturdy_ledger") == 0);
+    }
     CHECK(f.invoices() == 10);
-    const auto second = f.run(through("2025-01"));
+    const auto second = f.run(o);
     CHECK(second.done == 0);
     CHECK(second.skipped == 10);
     CHECK(f.invoices() == 10);
     f.check_invariants();
+}
+
+TEST_CASE("invoicing: an invoice table without UNIQUE (subscription_id, period) is refused, naming the index to add; "
+          "--ledger table runs on it")
+{
+    test::temp_dir dir;
+    const auto path = dir.file("legacy.db");
+    {
+        database db(path);
+        db.exec("CREATE TABLE subscription(id INTEGER PRIMARY KEY, partner TEXT NOT NULL, amount_cents INTEGER NOT "
+                "NULL, start_period TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1);"
+                "CREATE TABLE invoice(id INTEGER PRIMARY KEY, subscription_id INTEGER NOT NULL, period TEXT NOT NULL, "
+                "amount_cents INTEGER NOT NULL);"
+                "CREATE TABLE invoice_line(id INTEGER PRIMARY KEY, invoice_id INTEGER NOT NULL, label TEXT NOT NULL, "
+                "amount_cents INTEGER NOT NULL);"
+                "CREATE INDEX invoice_subscription_period ON invoice(subscription_id, period);"
+                "INSERT INTO subscription VALUES(1, 'p', 1000, '2025-01', 1)");
+        sturdy::manual_clock clock;
+        std::string message;
+        try {
+            (void)invoicing::invoice_due(db, through("2025-02"), clock, sturdy::discard_sink{});
+        } catch (const sturdy::failure_error& e) {
+            message = e.what();
+            CHECK(e.code() == sturdy::errc::schema_mismatch);
+        }
+        CHECK(message.find("has no unique index on exactly (subscription_id, period)") != std::string::npos);
+        CHECK(message.find("CREATE UNIQUE INDEX \"invoice_subscription_id_period\" ON \"invoice\"(\"subscription_id\", "
+                           "\"period\")") != std::string::npos);
+        CHECK(count(db, "SELECT count(*) FROM invoice") == 0);
+    }
+    auto [status, out] = test::run_cli(invoicing::run_cli, {"--db", path, "--through", "2025-02"});
+    CHECK(status == example::exit_usage); // the store's error: exit 1, the message on stderr
+    auto [table_status, table_out] =
+        test::run_cli(invoicing::run_cli, {"--db", path, "--through", "2025-02", "--ledger", "table"});
+    CHECK(table_status == example::exit_ok);
+    database db(path);
+    CHECK(count(db, "SELECT count(*) FROM invoice") == 2);
+    CHECK(test::run_cli(invoicing::run_cli, {"--db", path, "--ledger", "rows"}).first == example::exit_usage);
 }
 
 TEST_CASE("invoicing: under no_commit a test's rollback leaves the file as it was")

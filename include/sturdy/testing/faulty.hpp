@@ -25,6 +25,8 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -80,6 +82,22 @@ public:
     {
         faults_->operation(op::requeue);
         return inner_.requeue_all();
+    }
+    /// A ledger kept by the effect's table (sturdy::confirming_ledger): its check that the
+    /// effects left their rows is one operation, counted as a read (op::contains).
+    [[nodiscard]] std::size_t confirm_all(std::span<const key> keys) requires confirming_ledger<L>
+    {
+        faults_->operation(op::contains);
+        return inner_.confirm_all(keys);
+    }
+    [[nodiscard]] std::string unconfirmed(const key& k) const requires confirming_ledger<L>
+    {
+        return inner_.unconfirmed(k);
+    }
+    [[nodiscard]] bool done_elsewhere(const std::error_code& code,
+                                      std::string_view message) const requires confirming_ledger<L>
+    {
+        return inner_.done_elsewhere(code, message);
     }
     /// The ledger's name (the idempotency key's prefix), when it has one.
     [[nodiscard]] decltype(auto) name() const requires requires(const L& l) { l.name(); }
