@@ -1,6 +1,7 @@
 #pragma once
-// One fixture per store for the templated store suite (tests/store/suite.cpp): a fresh, empty
-// store per test, with the same two user tables in each:
+// One fixture per store for the store suite (tests/store/suite.cpp): a fresh, empty store per
+// test, with the same two user tables in each. Each is a sturdy::testing::store_fixture, so the
+// suite runs sturdy::testing::check_store on it:
 //   t(id)            one row per item written
 //   line(id, v)      written after t; v must be >= 0, so a negative v fails the item after it
 //                    wrote to t (a CHECK constraint in SQL, a permanent error in memory)
@@ -31,6 +32,9 @@ struct memory_store {
     using database = sturdy::memory::database;
     database db;
 
+    database& store() { return db; }
+    void write(std::int64_t id) { write(id, id); }
+    void write_failing(std::int64_t id) { write(id, -1); }
     void write(std::int64_t id, std::int64_t v)
     {
         db.table("t").insert(id, "");
@@ -48,6 +52,10 @@ constexpr const char* user_tables = "CREATE TABLE t(id bigint PRIMARY KEY);"
 
 /// What the SQL stores share: the same statements, $n parameters (SQLite reads them too).
 template <class Derived> struct sql_store {
+    auto& store() { return static_cast<Derived*>(this)->db; }
+    void write(std::int64_t id) { write(id, id); }
+    /// Fails on line's CHECK constraint after the row in t is written.
+    void write_failing(std::int64_t id) { write(id, -1); }
     void write(std::int64_t id, std::int64_t v)
     {
         auto& db = static_cast<Derived*>(this)->db;

@@ -1,5 +1,6 @@
 // sturdy/testing/faults.hpp and faulty.hpp: the wrapper models what the store models, forwards
-// every operation, and fails the chosen ones, the same way for the same seed.
+// every operation, and fails the chosen ones, the same way for the same seed; a fatal fault
+// stops the run.
 #include "memory_jobs.hpp"
 
 #include <sturdy/store/memory.hpp>
@@ -7,6 +8,7 @@
 #include <sturdy/testing.hpp>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <span>
@@ -202,4 +204,52 @@ TEST_CASE("faulty: a batch claim is one operation, and can fail")
     CHECK(faults.operations() == 1);
     CHECK_THROWS_AS(ledger.claim_all(keys, claimed), sturdy::transient_error);
     CHECK(ledger.inner().marked.size() == 3);
+}
+
+TEST_CASE("faulty: a fatal fault stops the run, records no failure, and leaves the rest for the next run")
+{
+    sturdy::memory::database db;
+    const std::vector<int> items = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
+    auto run = [&](injector& faults) {
+        faulty store(db, faults);
+        auto ledger = store.ledger("job");
+        return items | sturdy::idempotent_by(ledger, [](int i) { return i; }) | sturdy::chunked(store, 5) |
+               sturdy::guarded([&](int i) { store.table("t").put(i, "x"); }) | sturdy::retry_bounded(3) | sturdy::drain;
+    };
+    SECTION("the error is classified fatal")
+    {
+        injector faults(9, {fail(op::write).at_call(1).fatally()});
+        faulty store(db, faults);
+        try {
+            store.table("t").put(1, "x");
+            FAIL("no fault");
+        } catch (const sturdy::failure_error& e) {
+            CHECK(sturdy::kind_of(e.code()) == sturdy::failure_kind::fatal);
+            CHECK(e.code() == sturdy::errc::schema_mismatch);
+            CHECK(e.message() == "injected fatal fault: write (operation #1, seed 9)");
+        }
+        CHECK(trace(faults) == std::vector<std::string>{"1 write fatal fault"});
+    }
+    SECTION("the run stops")
+    {
+        injector faults(1, {fail(op::write).at_call(8).fatally()});
+        const auto r = run(faults);
+        INFO(fmt::format("{}", r));
+        CHECK(faults.faults_injected() == 1); // not retried
+        CHECK_THAT(r.stopped_early, Catch::Contains("injected fatal fault: write"));
+        CHECK(r.failed == 0);
+        CHECK(r.done == 7); // the first chunk, and the second's items before the fault: kept
+        CHECK(r.remaining == 13);
+        CHECK(r.run_again_soon());
+        CHECK(db.ledger("job").failures().empty()); // nothing recorded, nothing quarantined
+        CHECK(db.table("t").size() == 7);
+        CHECK_FALSE(db.table("t").contains(8));
+
+        injector none;
+        const auto again = run(none);
+        CHECK(again.stopped_early.empty());
+        CHECK(again.skipped == 7);
+        CHECK(again.done == 13);
+        CHECK(db.table("t").size() == 20);
+    }
 }

@@ -52,9 +52,14 @@ constexpr std::string_view name(op o) noexcept
     return names[static_cast<std::size_t>(o)];
 }
 
-/// Which error an injected fault throws: `sturdy::transient_error` (retried by retry_bounded)
-/// or `sturdy::permanent_error`.
-enum class fault_kind { transient, permanent };
+/// Which error an injected fault throws:
+///  - `transient`: a `sturdy::transient_error`, retried by retry_bounded;
+///  - `permanent`: a `sturdy::permanent_error`, the item fails and the run goes on;
+///  - `fatal`: a `sturdy::failure_error` with `sturdy::errc::schema_mismatch`, whose condition is
+///    `sturdy::fatal_condition()`: the run stops at once (the report's `stopped_early` says why,
+///    the items not reached are its `remaining`, left for a later run) and records no failure,
+///    as when a table is missing. Test that a broken schema stops your run, not fails every item.
+enum class fault_kind { transient, permanent, fatal };
 
 /// One rule: which operation fails, with which error, and when. Build it with `fail(op)`.
 struct fault {
@@ -91,6 +96,13 @@ struct fault {
         f.kind = fault_kind::permanent;
         return f;
     }
+    /// The error is fatal (`sturdy::errc::schema_mismatch`): the run stops.
+    [[nodiscard]] fault fatally() const
+    {
+        auto f = *this;
+        f.kind = fault_kind::fatal;
+        return f;
+    }
     /// After the first failure, every call fails (the store or the network is down for good).
     [[nodiscard]] fault and_after() const
     {
@@ -107,7 +119,7 @@ inline fault fail(op o) { return fault{o}; }
 struct injected {
     std::size_t number; ///< the operation's number, counted from 1 since the injector was made
     op operation;
-    std::string what; ///< "crash", "transient fault", "permanent fault"
+    std::string what; ///< "crash", "transient fault", "permanent fault", "fatal fault"
 };
 
 /// Counts operations, throws the faults its rules and seed choose, and the crash it is armed with.
@@ -214,15 +226,18 @@ private:
     [[noreturn]] void throw_fault(const fault& f, op o)
     {
         ++faults_thrown_;
-        const bool transient = f.kind == fault_kind::transient;
-        events_.push_back({count_, o, transient ? "transient fault" : "permanent fault"});
-        std::string what = "injected " + std::string(transient ? "transient" : "permanent") +
-                           " fault: " + std::string(name(o)) + " (operation #" + std::to_string(count_) + ", seed " +
-                           std::to_string(seed_) + ")";
-        if (transient) {
-            throw transient_error(std::move(what));
+        const std::string_view kind = f.kind == fault_kind::transient   ? "transient"
+                                      : f.kind == fault_kind::permanent ? "permanent"
+                                                                        : "fatal";
+        events_.push_back({count_, o, std::string(kind) + " fault"});
+        std::string what = "injected " + std::string(kind) + " fault: " + std::string(name(o)) + " (operation #" +
+                           std::to_string(count_) + ", seed " + std::to_string(seed_) + ")";
+        switch (f.kind) {
+        case fault_kind::transient: throw transient_error(std::move(what));
+        case fault_kind::permanent: throw permanent_error(std::move(what));
+        case fault_kind::fatal: break;
         }
-        throw permanent_error(std::move(what));
+        throw failure_error(make_error_code(errc::schema_mismatch), std::move(what));
     }
 
     std::uint64_t seed_;
