@@ -32,6 +32,7 @@
 namespace sturdy::memory {
 
 class database;
+class ledger;
 
 /// One table: key -> text. Writes inside a transaction are undone by rollback.
 class table {
@@ -57,7 +58,10 @@ public:
 
 private:
     friend class database;
+    friend class memory::ledger;
     table(database& db, std::string name) : db_(&db), name_(std::move(name)) {}
+    /// try_insert with the value copied into the new row in place (a ledger's mark time).
+    bool try_insert_copy(const key& k, const std::string& value);
     STURDY_DECL void restore(const key& k, std::optional<std::string> old);
 
     database* db_;
@@ -212,9 +216,15 @@ private:
 
     friend class memory::ledger;
     /// When a mark written now was written: the time the open transaction began, else now.
-    [[nodiscard]] std::string mark_time() const { return in_transaction_ ? mark_time_ : unix_now(); }
+    const std::string& mark_time()
+    {
+        if (!in_transaction_) {
+            mark_time_ = unix_now();
+        }
+        return mark_time_;
+    }
     [[nodiscard]] STURDY_DECL static std::string unix_now();
-    std::string mark_time_; ///< Unix seconds when the open transaction began (set by begin())
+    std::string mark_time_; ///< Unix seconds when the open transaction began (set by begin()), as text
 };
 
 // On the per-item path: defined here in both modes, so that the loop inlines them.
@@ -250,9 +260,29 @@ inline void table::put(const key& k, std::string value)
     return true;
 }
 
-inline void ledger::mark(const key& k) { done_->insert(k, db_->mark_time()); }
+[[gnu::flatten]] inline bool table::try_insert_copy(const key& k, const std::string& value)
+{
+    auto [it, inserted] = rows_.try_emplace(k, value);
+    if (!inserted) {
+        return false;
+    }
+    try {
+        db_->record_insert(*this, k);
+    } catch (...) {
+        rows_.erase(it);
+        throw;
+    }
+    return true;
+}
 
-inline bool ledger::claim(const key& k) { return done_->try_insert(k, db_->mark_time()); }
+inline void ledger::mark(const key& k)
+{
+    if (!done_->try_insert_copy(k, db_->mark_time())) {
+        done_->insert(k, {}); // throws the unique constraint's error
+    }
+}
+
+inline bool ledger::claim(const key& k) { return done_->try_insert_copy(k, db_->mark_time()); }
 
 static_assert(sturdy::transaction<database>);
 static_assert(sturdy::failure_ledger<ledger>);
