@@ -12,6 +12,9 @@
 //   a second run the same day re-sends all   -> idempotent_by: key (contact, write_date)
 //   the service is down at that one time, so -> retry_bounded, failure_budget: stop early, lose
 //   no sync happens that day                    nothing, exit 75 so the scheduler runs it again
+//   the ledger grows by every contact pushed, -> forget_marked_before after each complete run
+//   every day, forever                           (--forget-after DAYS): marks of versions the
+//                                                checkpoint has passed go
 //
 // Delivery to the remote is AT-LEAST-ONCE: a crash between the remote's commit and ours re-sends
 // the contact on the next run, with the same idempotency key, and the remote recognises it.
@@ -168,6 +171,7 @@ struct options {
     std::optional<std::chrono::duration<double>> deadline;
     int quarantine_after = 5;
     std::size_t log_every = 1000;
+    int forget_after_days = 30; ///< retention of the ledger's marks, see forget_pushed (0: keep every mark)
 };
 
 template <class Db> void create_schema(Db& db)
@@ -283,9 +287,31 @@ sturdy::report sync_contacts(Db& db, remote_crm& remote, const options& o, Clock
     return std::move(job) | sturdy::drain;
 }
 
+/// Retention, after a run that left nothing pending: forgets the ledger's marks written more
+/// than `keep` ago and before the checkpoint's time; returns how many. Safe because a mark is
+/// for one version of a contact, (id, write_date), and the job reads contacts whose write_date
+/// is at or after the checkpoint, plus those whose push is still failing (whose current version
+/// is not marked: a push that succeeds clears the contact's failure records). A version older
+/// than the checkpoint is never read again, so its mark stops nothing. write_date is the Unix
+/// second the version was written, so a mark written before the checkpoint's second is for a
+/// version older than the checkpoint (a version is pushed after it is written); `keep` is the
+/// margin for clocks that disagree, and the history kept for looking up what was pushed.
+template <class Db>
+std::size_t forget_pushed(Db& db, std::chrono::days keep,
+                          std::chrono::system_clock::time_point now = std::chrono::system_clock::now())
+{
+    const auto checkpoint = db.checkpoint("contact_sync");
+    if (!checkpoint) {
+        return 0;
+    }
+    const std::chrono::system_clock::time_point passed{std::chrono::seconds(std::stoll(*checkpoint))};
+    return db.ledger("contact_sync").forget_marked_before(std::min(now - keep, passed));
+}
+
 inline constexpr const char* usage = R"(usage: contact_sync --db FILE|postgresql://... --remote FILE|postgresql://...
                     [--init N] [--chunk N] [--outage-rate P --seed S] [--outage]
                     [--deadline SECONDS] [--report text|json] [--quarantine-after RUNS]
+                    [--forget-after DAYS]
   --db FILE            the local SQLite database (must exist unless --init is given), or a
                        PostgreSQL database as a libpq URI (postgresql://user@host/dbname)
   --remote FILE        the database standing in for the CRM: a SQLite file (created if
@@ -297,6 +323,8 @@ inline constexpr const char* usage = R"(usage: contact_sync --db FILE|postgresql
   --deadline SECONDS   stop cleanly before this much time has passed; exit 75 if work remains
   --report text|json   the report's format on stdout (json: one object, the last line)
   --quarantine-after N quarantine a contact version after N failed runs (default 5)
+  --forget-after DAYS  after a run that left nothing pending, forget the ledger's marks older
+                       than DAYS for versions the checkpoint has passed (default 30; 0: never)
 exit status: 0 nothing pending; 75 work remains, run again soon; 1 bad usage or unusable database
 )";
 
@@ -308,7 +336,7 @@ inline int run_cli(const std::vector<std::string_view>& args, std::FILE* out)
                                .usage = usage,
                                .missing_db = required,
                                .demo_rows = "contacts",
-                               .valued = {"--remote", "--outage-rate", "--seed"},
+                               .valued = {"--remote", "--outage-rate", "--seed", "--forget-after"},
                                .flags = {"--outage"}};
     options o;
     remote_crm::faults faults;
@@ -325,6 +353,7 @@ inline int run_cli(const std::vector<std::string_view>& args, std::FILE* out)
         faults.rate = a.number("--outage-rate", 0.0, 1.0).value_or(0.0);
         faults.seed = static_cast<std::uint64_t>(a.integer("--seed", 0, INT64_MAX).value_or(0));
         faults.outage = a.has("--outage");
+        o.forget_after_days = static_cast<int>(a.integer("--forget-after", 0, 36'500).value_or(o.forget_after_days));
     };
     const auto run = [&](auto& db, const example::common_options& c) {
         create_schema(db);
@@ -333,7 +362,14 @@ inline int run_cli(const std::vector<std::string_view>& args, std::FILE* out)
         }
         remote_crm remote(remote_path, faults);
         sturdy::steady_clock clock;
-        return sync_contacts(db, remote, o, clock);
+        auto r = sync_contacts(db, remote, o, clock);
+        if (o.forget_after_days > 0 && !r.run_again_soon()) {
+            if (const auto n = forget_pushed(db, std::chrono::days(o.forget_after_days)); n > 0) {
+                fmt::print(stderr, "{}: forgot {} ledger marks of contact versions the checkpoint has passed\n",
+                           cli.program, n);
+            }
+        }
+        return r;
     };
     return example::run_cli(cli, args, out, parse, run);
 }

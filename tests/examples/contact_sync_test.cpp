@@ -192,3 +192,59 @@ TEST_CASE("contact_sync: the command line refuses bad usage with what to do")
                                             "postgresql://nobody@127.0.0.1:1/none", "--report", "json"})
               .first == example::exit_usage);
 }
+
+TEST_CASE("contact_sync: retention forgets the marks of versions the checkpoint has passed, and nothing is re-sent")
+{
+    using namespace std::chrono_literals;
+    fixture f;
+    CHECK(f.run().done == 50);
+    f.touch(7, "seven@example.com"); // version 1700000051: the checkpoint after the next run
+    CHECK(f.run().done == 1);
+    auto ledger = f.db.ledger("contact_sync");
+    REQUIRE(ledger.size() == 51);
+    const auto now = std::chrono::system_clock::now();
+    const auto age_marks = [&](std::chrono::system_clock::time_point marked) {
+        f.db.execute("UPDATE sturdy_ledger SET marked_at = ?1",
+                     std::chrono::duration_cast<std::chrono::seconds>(marked.time_since_epoch()).count());
+    };
+
+    // Marks younger than the retention stay, whatever version they are for.
+    age_marks(now - std::chrono::days(10));
+    CHECK(contacts::forget_pushed(f.db, std::chrono::days(30), now) == 0);
+    CHECK(ledger.size() == 51);
+
+    // As if each version was pushed in the second it was written (the test's versions are from
+    // 2023): marks written before the checkpoint's second are for versions it has passed.
+    f.db.execute("UPDATE sturdy_ledger SET marked_at = CAST(substr(item_key, instr(item_key, '/') + 1) AS INTEGER)");
+    CHECK(contacts::forget_pushed(f.db, std::chrono::days(30), now) == 50);
+    CHECK(ledger.size() == 1);
+    CHECK(ledger.contains("7/1700000051")); // the version at the checkpoint, which the job reads again
+    CHECK(count(f.db, "SELECT count(*) FROM sturdy_failure") == 0);
+
+    const auto after = f.run();
+    CHECK(after.seen == 1); // contact 7 at the checkpoint: skipped, as before
+    CHECK(after.done == 0);
+    CHECK(f.requests() == 51);
+    f.touch(3, "three@example.com"); // a newer version of a contact whose mark was forgotten
+    CHECK(f.run().done == 1);
+    CHECK(f.requests() == 52);
+    CHECK(f.mismatches() == 0);
+}
+
+TEST_CASE("contact_sync: --forget-after takes days, 0 keeps every mark")
+{
+    test::temp_dir dir;
+    const std::string local = dir.file("l.db");
+    const std::string remote = dir.file("r.db");
+    CHECK(test::run_cli(contacts::run_cli, {"--db", local, "--remote", remote, "--init", "3", "--forget-after", "-1"})
+              .first == example::exit_usage);
+    CHECK(test::run_cli(contacts::run_cli, {"--db", local, "--remote", remote, "--init", "3", "--forget-after", "x"})
+              .first == example::exit_usage);
+    CHECK(test::run_cli(contacts::run_cli, {"--db", local, "--remote", remote, "--init", "10", "--forget-after", "0"})
+              .first == example::exit_ok);
+    // Marks written now are newer than the checkpoint's time (the demo's versions are from
+    // 2023): the default retention forgets none of them.
+    CHECK(test::run_cli(contacts::run_cli, {"--db", local, "--remote", remote}).first == example::exit_ok);
+    database db(local);
+    CHECK(db.ledger("contact_sync").size() == 10);
+}

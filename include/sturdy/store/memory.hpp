@@ -19,6 +19,7 @@
 #include <sturdy/key.hpp>
 #include <sturdy/store/effect_ledger.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -33,6 +34,7 @@
 namespace sturdy::memory {
 
 class database;
+class ledger;
 
 /// One table: key -> text. Writes inside a transaction are undone by rollback.
 class table {
@@ -58,7 +60,10 @@ public:
 
 private:
     friend class database;
+    friend class memory::ledger;
     table(database& db, std::string name) : db_(&db), name_(std::move(name)) {}
+    /// try_insert with the value copied into the new row in place (a ledger's mark time).
+    bool try_insert_copy(const key& k, const std::string& value);
     STURDY_DECL void restore(const key& k, std::optional<std::string> old);
 
     database* db_;
@@ -67,13 +72,15 @@ private:
 };
 
 /// A ledger in a memory database: a table of done keys, plus failure records per key
-/// (table `sturdy_failure:<name>`), all undone by rollback like any other write.
+/// (table `sturdy_failure:<name>`), all undone by rollback like any other write. A done key's
+/// row holds when it was marked, in Unix seconds as text: the time the transaction it was
+/// marked in began (PostgreSQL's `now()`), or the time of the call outside one.
 class ledger {
 public:
     [[nodiscard]] bool contains(const key& k) const { return done_->contains(k); }
-    void mark(const key& k) { done_->insert(k, {}); }
+    void mark(const key& k);
     /// Marks `k` done unless it already is; true when this call marked it (see sturdy::claiming_ledger).
-    bool claim(const key& k) { return done_->try_insert(k, {}); }
+    bool claim(const key& k);
     [[nodiscard]] std::size_t size() const { return done_->size(); }
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
 
@@ -84,14 +91,29 @@ public:
     STURDY_DECL bool requeue(const key& k);
     STURDY_DECL std::size_t requeue_all();
 
+    /// Forgets the done marks written before `cutoff` (to the second, rounded down: a mark of
+    /// the second `cutoff` falls in stays), in batches of at most `batch` marks, and returns how
+    /// many it forgot. Failure records stay. A forgotten key is no longer done: if the input
+    /// produces it again, it runs again. Only forget keys the input can no longer produce (see
+    /// sturdy::sqlite::ledger::forget_marked_before, and docs/architecture.md). Outside a
+    /// transaction each batch is one transaction of its own; inside one, every batch runs in
+    /// it. A row without a readable time (written with `table::put`) stays. `batch` must be at
+    /// least 1 (`usage_error`). Cost: one pass over the ledger's rows.
+    STURDY_DECL std::size_t forget_marked_before(std::chrono::system_clock::time_point cutoff,
+                                                 std::size_t batch = 10'000);
+
 private:
     friend class database;
-    ledger(std::string name, table& done, table& failed) : name_(std::move(name)), done_(&done), failed_(&failed) {}
+    ledger(std::string name, database& db, table& done, table& failed)
+        : name_(std::move(name)), db_(&db), done_(&done), failed_(&failed)
+    {
+    }
 
     STURDY_DECL static std::string encode(const failure_info& f);
     STURDY_DECL static failure_info decode(const key& k, const std::string& text);
 
     std::string name_;
+    database* db_;
     table* done_;
     table* failed_;
 };
@@ -122,7 +144,9 @@ public:
     /// Set a checkpoint, in the current transaction.
     STURDY_DECL void set_checkpoint(const std::string& name, const std::string& value);
 
-    /// Every table's rows, for comparing a whole store before and after.
+    /// Every table's rows, for comparing a whole store before and after. The ledgers' rows come
+    /// with empty values: when a key was marked differs from run to run, whether it is done
+    /// does not.
     [[nodiscard]] STURDY_DECL std::map<std::string, memory::table::rows_type, std::less<>> snapshot() const;
 
     // --- transaction ---------------------------------------------------------------------
@@ -199,6 +223,18 @@ private:
     std::size_t savepoints_taken_ = 0;
     std::size_t commits_ = 0;
     std::size_t fail_next_commits_ = 0;
+
+    friend class memory::ledger;
+    /// When a mark written now was written: the time the open transaction began, else now.
+    const std::string& mark_time()
+    {
+        if (!in_transaction_) {
+            mark_time_ = unix_now();
+        }
+        return mark_time_;
+    }
+    [[nodiscard]] STURDY_DECL static std::string unix_now();
+    std::string mark_time_; ///< Unix seconds when the open transaction began (set by begin()), as text
 };
 
 // On the per-item path: defined here in both modes, so that the loop inlines them.
@@ -265,6 +301,29 @@ private:
     unique_key_ledger(memory::table& t, memory::ledger failures) : failure_records(std::move(failures)), table_(&t) {}
     memory::table* table_;
 };
+[[gnu::flatten]] inline bool table::try_insert_copy(const key& k, const std::string& value)
+{
+    auto [it, inserted] = rows_.try_emplace(k, value);
+    if (!inserted) {
+        return false;
+    }
+    try {
+        db_->record_insert(*this, k);
+    } catch (...) {
+        rows_.erase(it);
+        throw;
+    }
+    return true;
+}
+
+inline void ledger::mark(const key& k)
+{
+    if (!done_->try_insert_copy(k, db_->mark_time())) {
+        done_->insert(k, {}); // throws the unique constraint's error
+    }
+}
+
+inline bool ledger::claim(const key& k) { return done_->try_insert_copy(k, db_->mark_time()); }
 
 static_assert(sturdy::transaction<database>);
 static_assert(sturdy::confirming_ledger<unique_key_ledger> && sturdy::failure_ledger<unique_key_ledger>);

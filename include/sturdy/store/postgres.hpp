@@ -764,6 +764,31 @@ public:
         return "EXISTS (SELECT 1 FROM sturdy_ledger AS sturdy_l WHERE sturdy_l.namespace = " + name_sql +
                " AND sturdy_l.item_key = " + key_sql + " OFFSET 0)";
     }
+    /// Retention: forgets the done marks written before `cutoff` and returns how many it
+    /// forgot. A mark's time is `marked_at`, the Unix second `mark`, `claim` or `claim_all`
+    /// wrote it in (this process's clock); a mark of the second `cutoff` falls in stays.
+    /// Failure records (retries, quarantine) stay.
+    ///
+    /// The rule that makes it safe: forget only keys the input can no longer produce. A
+    /// forgotten key is no longer done, so if the input yields it again its effect runs again;
+    /// `claim_rows` claims its row again too (it leaves out keys the ledger holds), and `totals`
+    /// counts it no more. Safe when the keys carry what makes them unique in time and the input
+    /// has moved past them: a period or version in the key (`(subscription, "2024-05")`,
+    /// `(contact, write_date)`) that the input reads no more, because its query or its watermark
+    /// has passed it. Not safe for a ledger whose keys the input keeps producing (a plain id
+    /// over a whole table): there the mark is all that stops the work being done again.
+    ///
+    /// Batches: each batch forgets at most `batch` marks (the next ones in key order, older
+    /// than `cutoff`). Outside a transaction each batch is a transaction of its own, so its row
+    /// locks are held for one batch; inside your transaction every batch runs in it, and
+    /// commits or rolls back with it. If a batch fails, the batches committed before it stay
+    /// forgotten: call again. `batch` must be at least 1 (`usage_error`).
+    /// Cost: two statements per batch; together they read the namespace's marks once, in key
+    /// order through the primary key (each batch starts after the last key of the one before;
+    /// there is no index on `marked_at`, which would slow down every mark and claim). The space
+    /// goes back to PostgreSQL after (auto)vacuum, to the file system only with VACUUM FULL.
+    STURDY_DECL std::size_t forget_marked_before(std::chrono::system_clock::time_point cutoff,
+                                                 std::size_t batch = 10'000);
 
 private:
     friend class database;

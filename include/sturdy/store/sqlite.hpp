@@ -614,6 +614,31 @@ public:
     /// Un-quarantines every quarantined key; returns how many.
     STURDY_DECL std::size_t requeue_all();
 
+    /// Retention: forgets the done marks written before `cutoff` and returns how many it
+    /// forgot. A mark's time is `marked_at`, the Unix second `mark` or `claim` wrote it in; a
+    /// mark of the second `cutoff` falls in stays. Failure records (retries, quarantine) stay.
+    ///
+    /// The rule that makes it safe: forget only keys the input can no longer produce. A
+    /// forgotten key is no longer done, so if the input yields it again its effect runs again.
+    /// Safe when the keys carry what makes them unique in time and the input has moved past
+    /// them: a period or version in the key (`(subscription, "2024-05")`, `(contact,
+    /// write_date)`) that the input reads no more, because its query or its watermark
+    /// (`sturdy::watermark`'s checkpoint) has passed it. Not safe for a ledger whose keys the
+    /// input keeps producing (a plain id over a whole table): there the mark is all that stops
+    /// the work being done again, however old it is.
+    ///
+    /// Batches: each batch forgets at most `batch` marks (the next ones in key order, older
+    /// than `cutoff`). Outside a transaction each batch is a transaction of its own (BEGIN
+    /// IMMEDIATE ... COMMIT), so a job writing to the same file waits at most one batch; inside
+    /// your transaction every batch runs in it, and commits or rolls back with it. If a batch
+    /// fails, the batches committed before it stay forgotten: call again. `batch` must be at
+    /// least 1 (`usage_error`).
+    /// Cost: two statements per batch; together they read the namespace's marks once, in key
+    /// order (each batch starts after the last key of the one before; there is no index on
+    /// `marked_at`, which would slow down every `mark` and `claim`).
+    STURDY_DECL std::size_t forget_marked_before(std::chrono::system_clock::time_point cutoff,
+                                                 std::size_t batch = 10'000);
+
 private:
     friend class database;
     // The statements every item runs are looked up once, not per item.

@@ -4,14 +4,17 @@
 #include <sturdy/store/memory.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -95,6 +98,43 @@ STURDY_DECL std::size_t ledger::requeue_all()
     return n;
 }
 
+STURDY_DECL std::size_t ledger::forget_marked_before(std::chrono::system_clock::time_point cutoff, std::size_t batch)
+{
+    if (batch == 0) {
+        throw usage_error("memory::ledger::forget_marked_before: batch is 0; pass at least 1 (the default is 10000)");
+    }
+    const auto before = std::chrono::floor<std::chrono::seconds>(cutoff).time_since_epoch().count();
+    std::vector<key> old;
+    for (const auto& [k, text] : done_->rows()) {
+        std::int64_t marked = 0;
+        const auto* end = text.data() + text.size();
+        const auto [at, ec] = std::from_chars(text.data(), end, marked);
+        if (ec == std::errc{} && at == end && !text.empty() && marked < before) {
+            old.push_back(k);
+        }
+    }
+    const bool owns = !db_->in_transaction();
+    for (std::size_t from = 0; from < old.size(); from += batch) {
+        if (owns) {
+            db_->begin();
+        }
+        try {
+            for (std::size_t i = from; i < std::min(old.size(), from + batch); ++i) {
+                done_->erase(old[i]);
+            }
+            if (owns) {
+                db_->commit();
+            }
+        } catch (...) {
+            if (owns && db_->in_transaction()) {
+                db_->rollback();
+            }
+            throw;
+        }
+    }
+    return old.size();
+}
+
 STURDY_DECL std::string ledger::encode(const failure_info& f)
 {
     return std::to_string(f.runs) + '\t' + (f.quarantined ? '1' : '0') + '\t' + std::to_string(f.first_failed) + '\t' +
@@ -166,7 +206,7 @@ STURDY_DECL bool unique_key_ledger::done_elsewhere(const std::error_code& code, 
 
 STURDY_DECL memory::ledger database::ledger(std::string_view name)
 {
-    return {std::string(name), table(std::string("sturdy_ledger:") + std::string(name)),
+    return {std::string(name), *this, table(std::string("sturdy_ledger:") + std::string(name)),
             table(std::string("sturdy_failure:") + std::string(name))};
 }
 
@@ -184,8 +224,14 @@ STURDY_DECL std::map<std::string, memory::table::rows_type, std::less<>> databas
 {
     std::map<std::string, memory::table::rows_type, std::less<>> out;
     for (const auto& [name, t] : tables_) {
-        if (!t->rows().empty()) {
-            out.emplace(name, t->rows());
+        if (t->rows().empty()) {
+            continue;
+        }
+        auto& rows = out.emplace(name, t->rows()).first->second;
+        if (name.starts_with("sturdy_ledger:")) {
+            for (auto& row : rows) {
+                row.second.clear(); // when it was marked
+            }
         }
     }
     return out;
@@ -196,6 +242,7 @@ STURDY_DECL void database::begin()
     if (in_transaction_) {
         throw usage_error("memory::database::begin: a transaction is already open; commit or roll it back first");
     }
+    mark_time_ = unix_now();
     in_transaction_ = true;
 }
 
@@ -248,6 +295,12 @@ STURDY_DECL database::savepoint_guard database::savepoint()
     ++open_savepoints_;
     ++savepoints_taken_;
     return {*this, undo_.size(), owns};
+}
+
+STURDY_DECL std::string database::unix_now()
+{
+    return std::to_string(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
 STURDY_DECL void database::require_transaction(const char* what) const

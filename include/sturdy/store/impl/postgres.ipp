@@ -1399,6 +1399,53 @@ STURDY_DECL std::size_t marker_ledger::confirm_all(std::span<const key> keys)
 STURDY_DECL std::string marker_ledger::unconfirmed(const key& k) const
 {
     return store_detail::missing_marked_row(shown_, id_column_, k);
+STURDY_DECL std::size_t ledger::forget_marked_before(std::chrono::system_clock::time_point cutoff, std::size_t batch)
+{
+    if (batch == 0) {
+        throw usage_error("postgres::ledger::forget_marked_before: batch is 0; pass at least 1 (the default is 10000)");
+    }
+    db_->ensure_schema();
+    const std::int64_t before = std::chrono::floor<std::chrono::seconds>(cutoff).time_since_epoch().count();
+    const auto offset = static_cast<std::int64_t>(batch - 1);
+    // Key order is the primary key's (namespace, item_key, key_is_text): each batch is a range
+    // of it, after the last key of the batch before, so the batches read the namespace once.
+    // The first starts after ('', false), before every key: an integer key's text is never empty.
+    std::tuple<std::string, bool> after{std::string(), false};
+    std::size_t forgotten = 0;
+    const bool owns = !db_->in_transaction();
+    for (bool more = true; more;) {
+        if (owns) {
+            db_->begin();
+        }
+        try {
+            const auto& [after_key, after_is_text] = after;
+            const auto last = db_->query_one<std::tuple<std::string, bool>>(
+                "SELECT item_key, key_is_text FROM sturdy_ledger WHERE namespace = $1 AND marked_at < $2 AND "
+                "(item_key, key_is_text) > ($3, $4) ORDER BY item_key, key_is_text LIMIT 1 OFFSET $5",
+                name_, before, after_key, after_is_text, offset);
+            const std::int64_t n =
+                last ? db_->execute("DELETE FROM sturdy_ledger WHERE namespace = $1 AND marked_at < $2 AND "
+                                    "(item_key, key_is_text) > ($3, $4) AND (item_key, key_is_text) <= ($5, $6)",
+                                    name_, before, after_key, after_is_text, std::get<0>(*last), std::get<1>(*last))
+                     : db_->execute("DELETE FROM sturdy_ledger WHERE namespace = $1 AND marked_at < $2 AND "
+                                    "(item_key, key_is_text) > ($3, $4)", // fewer than a batch left
+                                    name_, before, after_key, after_is_text);
+            if (owns) {
+                db_->commit();
+            }
+            forgotten += static_cast<std::size_t>(n);
+            more = last.has_value();
+            if (last) {
+                after = *last;
+            }
+        } catch (...) {
+            if (owns && db_->in_transaction()) {
+                db_->rollback();
+            }
+            throw;
+        }
+    }
+    return forgotten;
 }
 
 } // namespace sturdy::postgres

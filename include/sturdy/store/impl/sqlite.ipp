@@ -611,6 +611,62 @@ STURDY_DECL std::size_t ledger::requeue_all()
         db_->execute("UPDATE sturdy_failure SET runs = 0, quarantined = 0 WHERE namespace = ? AND quarantined", name_));
 }
 
+STURDY_DECL std::size_t ledger::forget_marked_before(std::chrono::system_clock::time_point cutoff, std::size_t batch)
+{
+    if (batch == 0) {
+        throw usage_error("sqlite::ledger::forget_marked_before: batch is 0; pass at least 1 (the default is 10000)");
+    }
+    db_->ensure_schema();
+    const std::int64_t before = std::chrono::floor<std::chrono::seconds>(cutoff).time_since_epoch().count();
+    const auto offset = static_cast<std::int64_t>(batch - 1);
+    // Key order is the primary key's (namespace, item_key): each batch is a range of it, after
+    // the last key of the batch before (`after`), so the batches read the namespace once.
+    std::optional<key> after;
+    std::size_t forgotten = 0;
+    const bool owns = !db_->in_transaction();
+    for (bool more = true; more;) {
+        if (owns) {
+            db_->begin();
+        }
+        try {
+            const auto last =
+                after ? db_->query_one<key>("SELECT item_key FROM sturdy_ledger WHERE namespace = ?1 AND "
+                                            "marked_at < ?2 AND item_key > ?3 ORDER BY item_key LIMIT 1 OFFSET ?4",
+                                            name_, before, *after, offset)
+                      : db_->query_one<key>("SELECT item_key FROM sturdy_ledger WHERE namespace = ?1 AND "
+                                            "marked_at < ?2 ORDER BY item_key LIMIT 1 OFFSET ?3",
+                                            name_, before, offset);
+            std::int64_t n = 0;
+            if (last) {
+                n = after ? db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2 AND "
+                                         "item_key > ?3 AND item_key <= ?4",
+                                         name_, before, *after, *last)
+                          : db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2 AND "
+                                         "item_key <= ?3",
+                                         name_, before, *last);
+            } else { // fewer than a batch left
+                n = after ? db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2 AND "
+                                         "item_key > ?3",
+                                         name_, before, *after)
+                          : db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2", name_,
+                                         before);
+            }
+            if (owns) {
+                db_->commit();
+            }
+            forgotten += static_cast<std::size_t>(n);
+            more = last.has_value();
+            after = last;
+        } catch (...) {
+            if (owns && db_->in_transaction()) {
+                db_->rollback();
+            }
+            throw;
+        }
+    }
+    return forgotten;
+}
+
 } // namespace sturdy::sqlite
 
 // --- ledgers kept by the effect's own table ------------------------------------------------
