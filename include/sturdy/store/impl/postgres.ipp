@@ -1399,6 +1399,8 @@ STURDY_DECL std::size_t marker_ledger::confirm_all(std::span<const key> keys)
 STURDY_DECL std::string marker_ledger::unconfirmed(const key& k) const
 {
     return store_detail::missing_marked_row(shown_, id_column_, k);
+}
+
 STURDY_DECL std::size_t ledger::forget_marked_before(std::chrono::system_clock::time_point cutoff, std::size_t batch)
 {
     if (batch == 0) {
