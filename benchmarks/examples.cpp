@@ -3,7 +3,9 @@
 //
 // BM_sqlite_invoicing_job: examples/subscription_invoicing.cpp's `invoice_due` (the example's
 // own job code, compiled in without its main), chunk 1000, no injected failures, progress
-// lines to a sink that drops them. BM_sqlite_invoicing_hand: the same statements per item
+// lines to a sink that drops them, with its default ledger: the invoice table's UNIQUE
+// (subscription_id, period). BM_sqlite_invoicing_job_table: the same with --ledger table
+// (a sturdy_ledger row per item). BM_sqlite_invoicing_hand: the same statements per item
 // (read the due rows through the same query, look the invoice up, insert the invoice, insert
 // its line) in one transaction, with no ledger, no savepoint and no error handling beyond
 // catching the poison line's CHECK failure and going on (which leaves that invoice without a
@@ -43,10 +45,12 @@ using bench_support::run;
 constexpr const char* invoicing_start = "2026-05"; // the --init rule's reference month
 constexpr const char* invoicing_through = "2026-11";
 
-/// The example's job; returns the items it read.
-[[gnu::noinline]] std::int64_t invoicing_job(sqlite::database& db)
+/// The example's job (its default ledger: the invoice table's unique key; `table`: sturdy's own
+/// ledger table); returns the items it read.
+[[gnu::noinline]] std::int64_t invoicing_job(sqlite::database& db, bool table = false)
 {
     invoicing::options o;
+    o.ledger = table ? invoicing::ledger_kind::table : invoicing::ledger_kind::unique_key;
     o.through = invoicing_through;
     o.chunk = 1000;
     sturdy::steady_clock clock;
@@ -185,7 +189,14 @@ template <class Body> void measure_contact_sync(benchmark::State& state, Body bo
     state.counters["items"] = static_cast<double>(items);
 }
 
-void BM_sqlite_invoicing_job(benchmark::State& state) { measure_invoicing(state, bench::invoicing_job); }
+void BM_sqlite_invoicing_job(benchmark::State& state)
+{
+    measure_invoicing(state, [](sqlite::database& db) { return bench::invoicing_job(db); });
+}
+void BM_sqlite_invoicing_job_table(benchmark::State& state)
+{
+    measure_invoicing(state, [](sqlite::database& db) { return bench::invoicing_job(db, true); });
+}
 void BM_sqlite_invoicing_hand(benchmark::State& state) { measure_invoicing(state, bench::invoicing_hand); }
 void BM_sqlite_contact_sync_job(benchmark::State& state) { measure_contact_sync(state, bench::contact_sync_job); }
 void BM_sqlite_contact_sync_hand(benchmark::State& state) { measure_contact_sync(state, bench::contact_sync_hand); }
@@ -193,6 +204,7 @@ void BM_sqlite_contact_sync_hand(benchmark::State& state) { measure_contact_sync
 
 BENCHMARK(BM_sqlite_invoicing_job)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_sqlite_invoicing_hand)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_sqlite_invoicing_job_table)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_sqlite_contact_sync_job)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_sqlite_contact_sync_hand)->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -1,7 +1,9 @@
 // Throughput on a real SQLite file: sturdy's full pipeline against the loops a user would write
 // by hand. Every variant does the same writes for the same items: one row per item in the user
 // table `out`, and (except where noted) one ledger row per item in `sturdy_ledger`, through one
-// prepared statement each. Each iteration starts from a new database file in a temporary
+// prepared statement each. BM_sqlite_pipeline_effect_ledger and BM_sqlite_fragile_checked
+// write no ledger row: `out`'s primary key says what is done (the pipeline's unique-key ledger;
+// the hand loop's lookup before each insert). Each iteration starts from a new database file in a temporary
 // directory (WAL, synchronous=NORMAL: sturdy's defaults); creating it is not timed.
 //
 // Items per iteration: STURDY_BENCH_ITEMS (default 100000; scripts/bench --quick lowers it).
@@ -92,6 +94,27 @@ void BM_sqlite_fragile(benchmark::State& state)
     });
 }
 
+/// The fragile loop of a job whose effect's table says what is done: one transaction; per item,
+/// look its key up in `out`, and insert the row when it is not there. No ledger, no savepoint.
+void BM_sqlite_fragile_checked(benchmark::State& state)
+{
+    measure(state, items_per_iteration(), [](sqlite::database& db, std::int64_t n) {
+        auto& insert = db.prepare(insert_sql);
+        auto& find = db.prepare("SELECT 1 FROM out WHERE id = ?");
+        std::int64_t done = 0;
+        db.exec("BEGIN IMMEDIATE");
+        for (std::int64_t i = 0; i < n; ++i) {
+            if (exists(find, i)) {
+                continue;
+            }
+            run(insert, i, i);
+            ++done;
+        }
+        db.exec("COMMIT");
+        benchmark::DoNotOptimize(done);
+    });
+}
+
 /// The per-record idiom: per item, ledger check, begin, effect, mark, commit.
 void BM_sqlite_naive(benchmark::State& state)
 {
@@ -166,9 +189,11 @@ void BM_sqlite_hand_resilient(benchmark::State& state)
 // --- the pipeline --------------------------------------------------------------------------
 
 /// `poison` items per 10,000 fail (a CHECK constraint) after their row was half-written.
-void pipeline(sqlite::database& db, std::int64_t n, std::size_t chunk, std::int64_t poison)
+/// `effect_ledger`: the ledger is `out`'s own primary key (db.ledger(sturdy::unique_key{...})),
+/// so no `sturdy_ledger` row is written.
+template <class Ledger>
+void pipeline_with(Ledger& ledger, sqlite::database& db, std::int64_t n, std::size_t chunk, std::int64_t poison)
 {
-    auto ledger = db.ledger(job);
     auto& insert = db.prepare(insert_sql);
     const std::int64_t stride = poison > 0 ? 10'000 / poison : 0;
     auto r = std::views::iota(std::int64_t{0}, n) | sturdy::idempotent_by(ledger, [](std::int64_t i) { return i; }) |
@@ -184,6 +209,12 @@ void pipeline(sqlite::database& db, std::int64_t n, std::size_t chunk, std::int6
     benchmark::DoNotOptimize(r.done);
 }
 
+void pipeline(sqlite::database& db, std::int64_t n, std::size_t chunk, std::int64_t poison)
+{
+    auto ledger = db.ledger(job);
+    pipeline_with(ledger, db, n, chunk, poison);
+}
+
 void BM_sqlite_pipeline(benchmark::State& state)
 {
     measure(state, items_per_iteration(), [](sqlite::database& db, std::int64_t n) { pipeline(db, n, 1000, 0); });
@@ -193,6 +224,15 @@ void BM_sqlite_pipeline_poison(benchmark::State& state)
 {
     const auto poison = state.range(0);
     measure(state, items_per_iteration(), [&](sqlite::database& db, std::int64_t n) { pipeline(db, n, 1000, poison); });
+}
+
+/// The pipeline with the effect's table as its ledger: against BM_sqlite_fragile_checked.
+void BM_sqlite_pipeline_effect_ledger(benchmark::State& state)
+{
+    measure(state, items_per_iteration(), [](sqlite::database& db, std::int64_t n) {
+        auto ledger = db.ledger(sturdy::unique_key{"out", {"id"}});
+        pipeline_with(ledger, db, n, 1000, 0);
+    });
 }
 
 void BM_sqlite_pipeline_chunk(benchmark::State& state)
@@ -207,6 +247,8 @@ BENCHMARK(BM_sqlite_fragile)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_sqlite_naive)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_sqlite_hand_resilient)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_sqlite_pipeline)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_sqlite_fragile_checked)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_sqlite_pipeline_effect_ledger)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_sqlite_pipeline_poison)->Arg(0)->Arg(1)->Arg(10)->Arg(100)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_sqlite_pipeline_chunk)
     ->Arg(1)

@@ -46,11 +46,12 @@
 
 namespace contacts {
 
-/// The local tables (fixed: other tools write them) and one index of ours for the watermark.
+/// The local tables (other tools write them) and one index of ours for the watermark.
+/// synced_write_date is ours: the version last pushed, which `--ledger marker` keeps there.
 inline constexpr const char* local_schema = R"sql(
     CREATE TABLE IF NOT EXISTS contact(
         id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL,
-        write_date INTEGER NOT NULL);
+        write_date INTEGER NOT NULL, synced_write_date INTEGER);
     CREATE INDEX IF NOT EXISTS contact_write_date ON contact(write_date, id);
 )sql";
 
@@ -58,7 +59,7 @@ inline constexpr const char* local_schema = R"sql(
 inline constexpr const char* postgres_local_schema = R"sql(
     CREATE TABLE IF NOT EXISTS contact(
         id bigint PRIMARY KEY, name text NOT NULL, email text NOT NULL,
-        write_date bigint NOT NULL);
+        write_date bigint NOT NULL, synced_write_date bigint);
     CREATE INDEX IF NOT EXISTS contact_write_date ON contact(write_date, id);
 )sql";
 
@@ -166,7 +167,14 @@ private:
     faults faults_;
 };
 
+/// Where the job keeps what is done (docs/ledgers.md).
+enum class ledger_kind {
+    table,  ///< sturdy's own ledger table, sturdy_ledger: one row per pushed version (pruned by --forget-after)
+    marker, ///< the contact's own column synced_write_date: the version last pushed, no row of sturdy's
+};
+
 struct options {
+    ledger_kind ledger = ledger_kind::table; ///< --ledger
     std::size_t chunk = 200;
     std::optional<std::chrono::duration<double>> deadline;
     int quarantine_after = 5;
@@ -210,16 +218,13 @@ inline std::optional<std::int64_t> contact_of(const sturdy::key& k)
     }
 }
 
-/// The job: pushes every contact changed since the last committed checkpoint, and every contact
-/// whose push is still failing, to `remote`.
-/// `Db` is the SQLite database, or a sturdy::testing::faulty one around it in the crash
-/// simulation (tests/testing/seed_jobs.cpp).
-template <sturdy::commit_policy Commit = sturdy::commit, sturdy::clock Clock = sturdy::steady_clock,
-          sturdy::log_sink Sink = sturdy::stderr_sink, class Db>
-sturdy::report sync_contacts(Db& db, remote_crm& remote, const options& o, Clock& clock, Sink sink = {})
+/// The job over `ledger` (sync_contacts): pushes every contact changed since the last committed
+/// checkpoint, and every contact whose push is still failing, to `remote`.
+template <sturdy::commit_policy Commit, sturdy::clock Clock, sturdy::log_sink Sink, class Db, class Ledger>
+sturdy::report sync_contacts_with(Db& db, Ledger& ledger, remote_crm& remote, const options& o, Clock& clock,
+                                  Sink sink)
 {
     using namespace std::chrono_literals;
-    auto ledger = db.ledger("contact_sync");
 
     // The checkpoint never moves back, even when a chunk ends on an older contact read again
     // because its push is still failing.
@@ -287,6 +292,24 @@ sturdy::report sync_contacts(Db& db, remote_crm& remote, const options& o, Clock
     return std::move(job) | sturdy::drain;
 }
 
+/// The job: pushes every contact changed since the last committed checkpoint, and every contact
+/// whose push is still failing, to `remote`, with the ledger `o.ledger` names.
+/// `Db` is the SQLite database, or a sturdy::testing::faulty one around it in the crash
+/// simulation (tests/testing/seed_jobs.cpp).
+template <sturdy::commit_policy Commit = sturdy::commit, sturdy::clock Clock = sturdy::steady_clock,
+          sturdy::log_sink Sink = sturdy::stderr_sink, class Db>
+sturdy::report sync_contacts(Db& db, remote_crm& remote, const options& o, Clock& clock, Sink sink = {})
+{
+    if (o.ledger == ledger_kind::marker) {
+        // The version pushed last, in the contact's own row: (id, write_date) is done when
+        // synced_write_date = write_date. Failure records stay under "contact_sync".
+        auto ledger = db.ledger(sturdy::marker{"contact", "id", "synced_write_date", true, "contact_sync"});
+        return sync_contacts_with<Commit>(db, ledger, remote, o, clock, std::move(sink));
+    }
+    auto ledger = db.ledger("contact_sync");
+    return sync_contacts_with<Commit>(db, ledger, remote, o, clock, std::move(sink));
+}
+
 /// Retention, after a run that left nothing pending: forgets the ledger's marks written more
 /// than `keep` ago and before the checkpoint's time; returns how many. Safe because a mark is
 /// for one version of a contact, (id, write_date), and the job reads contacts whose write_date
@@ -311,7 +334,7 @@ std::size_t forget_pushed(Db& db, std::chrono::days keep,
 inline constexpr const char* usage = R"(usage: contact_sync --db FILE|postgresql://... --remote FILE|postgresql://...
                     [--init N] [--chunk N] [--outage-rate P --seed S] [--outage]
                     [--deadline SECONDS] [--report text|json] [--quarantine-after RUNS]
-                    [--forget-after DAYS]
+                    [--forget-after DAYS] [--ledger table|marker]
   --db FILE            the local SQLite database (must exist unless --init is given), or a
                        PostgreSQL database as a libpq URI (postgresql://user@host/dbname)
   --remote FILE        the database standing in for the CRM: a SQLite file (created if
@@ -325,6 +348,9 @@ inline constexpr const char* usage = R"(usage: contact_sync --db FILE|postgresql
   --quarantine-after N quarantine a contact version after N failed runs (default 5)
   --forget-after DAYS  after a run that left nothing pending, forget the ledger's marks older
                        than DAYS for versions the checkpoint has passed (default 30; 0: never)
+  --ledger table       what is pushed is kept in sturdy's own table, sturdy_ledger (default)
+  --ledger marker      what is pushed is kept in the contact's column synced_write_date (no row
+                       of sturdy's per push, nothing to forget)
 exit status: 0 nothing pending; 75 work remains, run again soon; 1 bad usage or unusable database
 )";
 
@@ -336,7 +362,7 @@ inline int run_cli(const std::vector<std::string_view>& args, std::FILE* out)
                                .usage = usage,
                                .missing_db = required,
                                .demo_rows = "contacts",
-                               .valued = {"--remote", "--outage-rate", "--seed", "--forget-after"},
+                               .valued = {"--remote", "--outage-rate", "--seed", "--forget-after", "--ledger"},
                                .flags = {"--outage"}};
     options o;
     remote_crm::faults faults;
@@ -354,6 +380,13 @@ inline int run_cli(const std::vector<std::string_view>& args, std::FILE* out)
         faults.seed = static_cast<std::uint64_t>(a.integer("--seed", 0, INT64_MAX).value_or(0));
         faults.outage = a.has("--outage");
         o.forget_after_days = static_cast<int>(a.integer("--forget-after", 0, 36'500).value_or(o.forget_after_days));
+        if (const auto l = a.text("--ledger")) {
+            if (*l == "marker") {
+                o.ledger = ledger_kind::marker;
+            } else if (*l != "table") {
+                throw example::usage_error(fmt::format("--ledger takes table or marker (got '{}')", *l));
+            }
+        }
     };
     const auto run = [&](auto& db, const example::common_options& c) {
         create_schema(db);
@@ -363,7 +396,7 @@ inline int run_cli(const std::vector<std::string_view>& args, std::FILE* out)
         remote_crm remote(remote_path, faults);
         sturdy::steady_clock clock;
         auto r = sync_contacts(db, remote, o, clock);
-        if (o.forget_after_days > 0 && !r.run_again_soon()) {
+        if (o.ledger == ledger_kind::table && o.forget_after_days > 0 && !r.run_again_soon()) {
             if (const auto n = forget_pushed(db, std::chrono::days(o.forget_after_days)); n > 0) {
                 fmt::print(stderr, "{}: forgot {} ledger marks of contact versions the checkpoint has passed\n",
                            cli.program, n);

@@ -4,8 +4,9 @@
 Runs each example again and again, killing it with SIGKILL at random instants, with random
 transient failures and poison subscriptions, adding work between runs as other programs would
 (a new month to invoice, new subscriptions, changed contacts); then lets it finish and checks
-with SQL that nothing was lost and nothing duplicated. The invoicing example runs twice: with
-its default ledger (the invoice table's unique key) and with --ledger table (sturdy_ledger).
+with SQL that nothing was lost and nothing duplicated. Each example runs twice, with each of
+its ledgers: invoicing with the invoice table's unique key (its default) and with --ledger table
+(sturdy_ledger); contact_sync with sturdy_ledger (its default) and with --ledger marker.
 
     crash_test.py --invoicing build/examples/subscription_invoicing \
                   --contacts build/examples/contact_sync [--kills 50] [--seed S]
@@ -164,11 +165,12 @@ def invoicing(binary, kills, rng, workdir, ledger):
 
 # --- contact_sync ----------------------------------------------------------------------------
 
-def contact_sync(binary, kills, rng, workdir):
-    db = os.path.join(workdir, "local.db")
-    remote = os.path.join(workdir, "remote.db")
+def contact_sync(binary, kills, rng, workdir, ledger):
+    """ledger: "table" (sturdy_ledger, the default) or "marker" (the contact's synced_write_date)."""
+    db = os.path.join(workdir, f"local-{ledger}.db")
+    remote = os.path.join(workdir, f"remote-{ledger}.db")
     r = Runner("contact_sync", rng)
-    base = [binary, "--db", db, "--remote", remote, "--chunk", str(rng.choice([5, 20, 50]))]
+    base = [binary, "--db", db, "--remote", remote, "--chunk", str(rng.choice([5, 20, 50])), "--ledger", ledger]
     print(f"contact_sync: {' '.join(base)} --init 500 ...", flush=True)
     attempts = 0
     while r.kills < kills:
@@ -203,9 +205,14 @@ def contact_sync(binary, kills, rng, workdir):
     bad_keys = c.execute("SELECT count(*) FROM remote.remote_request WHERE "
                          "idempotency_key != 'contact_sync:' || contact_id || '/' || version").fetchone()[0]
     check(bad_keys == 0, "remote requests whose key does not match their contact and version")
+    if ledger == "marker":  # the marker is the version pushed, and sturdy writes no row of its own
+        unmarked = c.execute("SELECT count(*) FROM contact WHERE synced_write_date IS NOT write_date").fetchone()[0]
+        check(unmarked == 0, f"{unmarked} contacts whose marker is not the version pushed")
+        marks = c.execute("SELECT count(*) FROM sturdy_ledger").fetchone()[0]
+        check(marks == 0, f"{marks} sturdy_ledger rows written with the marker ledger")
     contacts = c.execute("SELECT count(*) FROM contact").fetchone()[0]
     requests = c.execute("SELECT count(*) FROM remote.remote_request").fetchone()[0]
-    print(f"contact_sync: {r.kills} kills, {r.finished} runs finished: {contacts} contacts equal in the remote, "
+    print(f"contact_sync (--ledger {ledger}): {r.kills} kills, {r.finished} runs finished: {contacts} contacts equal in the remote, "
           f"{requests} distinct pushes applied once each", flush=True)
 
 
@@ -227,7 +234,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="sturdy-crash-") as workdir:
         for ledger in ("unique-key", "table"):
             invoicing(os.path.abspath(a.invoicing), kills, random.Random(f"{seed}/invoicing/{ledger}"), workdir, ledger)
-        contact_sync(os.path.abspath(a.contacts), kills, random.Random(f"{seed}/contacts"), workdir)
+        for ledger in ("table", "marker"):
+            contact_sync(os.path.abspath(a.contacts), kills, random.Random(f"{seed}/contacts/{ledger}"), workdir, ledger)
     print(f"crash test passed in {time.monotonic() - start:.1f}s (seed {seed})", flush=True)
 
 

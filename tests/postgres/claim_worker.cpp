@@ -10,6 +10,11 @@
 //                                          error: their own data); with BUDGET, under
 //                                          failure_budget(BUDGET) and quarantine_after{3}
 //
+// With CLAIM_WORKER_LEDGER=unique-key in the environment, the job's ledger is the effect's own
+// table: the effect also inserts the item's id into `done_item` (its primary key), and
+// `db.ledger(sturdy::unique_key{"done_item", {"item_id"}, "work"})` keeps no row of sturdy's
+// (failure records stay under "work"); otherwise it is `db.ledger("work")` (sturdy_ledger).
+//
 // The effect inserts (item id, worker) into `effect` and first takes the item's transaction
 // advisory lock with pg_try_advisory_xact_lock: it is held until the worker's chunk ends, so a
 // second worker running the same item's effect while the first's chunk is open finds it taken.
@@ -24,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -39,7 +45,8 @@ int setup(const std::string& conninfo, std::int64_t n)
 {
     sturdy::postgres::database db(conninfo);
     db.exec("CREATE TABLE IF NOT EXISTS work_item(id bigint PRIMARY KEY, payload bigint NOT NULL);"
-            "CREATE TABLE IF NOT EXISTS effect(item_id bigint NOT NULL, worker integer NOT NULL)");
+            "CREATE TABLE IF NOT EXISTS effect(item_id bigint NOT NULL, worker integer NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS done_item(item_id bigint PRIMARY KEY)");
     db.execute("INSERT INTO work_item(id, payload) SELECT i, i * 7 FROM generate_series(1, $1) AS i "
                "ON CONFLICT DO NOTHING",
                n);
@@ -47,13 +54,11 @@ int setup(const std::string& conninfo, std::int64_t n)
     return 0;
 }
 
-int run(const std::string& conninfo, int worker, std::size_t chunk, std::int64_t poison, std::size_t budget)
+template <class Ledger>
+int run_with(sturdy::postgres::database& db, Ledger& ledger, bool effect_ledger, int worker, std::size_t chunk,
+             std::int64_t poison, std::size_t budget)
 {
     using namespace std::chrono_literals;
-    // A server restart (workers_test.py's restart) takes seconds on a loaded machine: the
-    // reconnect attempts' waits add up to about 30 s (0.1, 0.2 ... 5 s) before the worker gives up.
-    sturdy::postgres::database db(conninfo, {.reconnect_attempts = 12});
-    auto ledger = db.ledger("work");
     std::int64_t overlaps = 0;
     auto input = sturdy::postgres::claim_rows<item>(db, ledger,
                                                     {.select = "w.id, w.payload",
@@ -71,6 +76,9 @@ int run(const std::string& conninfo, int worker, std::size_t chunk, std::int64_t
                        fmt::print(stderr, "worker {}: item {} is being run by another worker\n", worker, i.id);
                    }
                    db.execute("INSERT INTO effect(item_id, worker) VALUES($1, $2)", i.id, worker);
+                   if (effect_ledger) {
+                       db.execute("INSERT INTO done_item(item_id) VALUES($1)", i.id);
+                   }
                    if (poison > 0 && i.id % poison == 0) {
                        throw std::runtime_error(fmt::format("poison item {}", i.id));
                    }
@@ -85,6 +93,20 @@ int run(const std::string& conninfo, int worker, std::size_t chunk, std::int64_t
         return 3;
     }
     return r.run_again_soon() ? 75 : 0;
+}
+
+int run(const std::string& conninfo, int worker, std::size_t chunk, std::int64_t poison, std::size_t budget)
+{
+    // A server restart (workers_test.py's restart) takes seconds on a loaded machine: the
+    // reconnect attempts' waits add up to about 30 s (0.1, 0.2 ... 5 s) before the worker gives up.
+    sturdy::postgres::database db(conninfo, {.reconnect_attempts = 12});
+    const char* const kind = std::getenv("CLAIM_WORKER_LEDGER");
+    if (kind != nullptr && std::string(kind) == "unique-key") {
+        auto ledger = db.ledger(sturdy::unique_key{"done_item", {"item_id"}, "work"});
+        return run_with(db, ledger, true, worker, chunk, poison, budget);
+    }
+    auto ledger = db.ledger("work");
+    return run_with(db, ledger, false, worker, chunk, poison, budget);
 }
 
 } // namespace

@@ -9,7 +9,8 @@ checks with SQL that every item's effect ran exactly once and never in two worke
               once, every poison item failed once and not looped over; a second set of runs
               does nothing
   kill        WORKERS workers, SIGKILLed at random instants and restarted (KILLS times), then
-              run to the end: 0 lost, 0 duplicated
+              run to the end: 0 lost, 0 duplicated; once with sturdy_ledger, once with the
+              effect's own table as the ledger (a unique key)
   terminate   pg_terminate_backend of the workers' connections mid-run: they reconnect and
               finish, 0 lost, 0 duplicated
   restart     the server restarted mid-run ($STURDY_PG_CTL restart -m fast): the workers
@@ -41,7 +42,9 @@ OK, AGAIN = 0, 75
 
 
 class Job:
-    def __init__(self, binary, name, items, chunk, poison, budget=0):
+    def __init__(self, binary, name, items, chunk, poison, budget=0, ledger="table"):
+        """ledger: "table" (sturdy_ledger) or "unique-key" (the effect's table done_item)."""
+        self.ledger = ledger
         self.binary = binary
         self.budget = budget
         self.name = name
@@ -57,7 +60,8 @@ class Job:
         cmd = [self.binary, self.conninfo, "run", str(worker), str(self.chunk), str(self.poison)]
         if self.budget:
             cmd.append(str(self.budget))
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ, CLAIM_WORKER_LEDGER=self.ledger))
 
     def finish(self, proc, worker):
         out, err = proc.communicate()
@@ -70,8 +74,13 @@ class Job:
         procs = [self.start(w) for w in range(1, workers + 1)]
         return [self.finish(p, w) for w, p in enumerate(procs, start=1)]
 
+    def done_sql(self):
+        if self.ledger == "unique-key":
+            return "SELECT count(*) FROM done_item"
+        return "SELECT count(*) FROM sturdy_ledger WHERE namespace = 'work'"
+
     def done(self):
-        return int(psql("SELECT count(*) FROM sturdy_ledger WHERE namespace = 'work'", self.name))
+        return int(psql(self.done_sql(), self.name))
 
     def check_exactly_once(self):
         q = lambda sql: psql(sql, self.name)
@@ -80,7 +89,10 @@ class Job:
                     "(SELECT 1 FROM effect e WHERE e.item_id = w.id)")
         doubled = q("SELECT count(*) FROM (SELECT item_id FROM effect GROUP BY item_id HAVING count(*) > 1) d")
         poisoned = q(f"SELECT count(*) FROM effect e JOIN work_item w ON w.id = e.item_id WHERE {poison}")
-        ledger = int(q("SELECT count(*) FROM sturdy_ledger WHERE namespace = 'work'"))
+        ledger = int(q(self.done_sql()))
+        if self.ledger == "unique-key":
+            marks = q("SELECT count(*) FROM sturdy_ledger")
+            check(marks == "0", f"{self.name}: {marks} sturdy_ledger rows written with the unique-key ledger")
         good = int(q(f"SELECT count(*) FROM work_item w WHERE NOT ({poison})"))
         check(missing == "0", f"{self.name}: {missing} items lost (no effect)")
         check(doubled == "0", f"{self.name}: {doubled} items done twice")
@@ -142,8 +154,8 @@ def poison_runs(args):
           f"failed them ({n} rounds), the budget never tripped")
 
 
-def kill(args, rng):
-    job = Job(args.binary, "killed", args.kill_items, 50, 0)
+def kill(args, rng, ledger):
+    job = Job(args.binary, "killed_" + ledger.replace("-", "_"), args.kill_items, 50, 0, ledger=ledger)
     procs = {w: job.start(w) for w in range(1, args.workers + 1)}
     kills = 0
     while kills < args.kills:
@@ -165,7 +177,8 @@ def kill(args, rng):
         pass
     job.check_exactly_once()
     check(kills > 0, "kill: no worker was killed mid-run (the work ran out first)")
-    print(f"kill: {kills} SIGKILLs over {args.workers} workers x {args.kill_items} items: 0 lost, 0 duplicated")
+    print(f"kill (ledger: {ledger}): {kills} SIGKILLs over {args.workers} workers x {args.kill_items} items: "
+          "0 lost, 0 duplicated")
 
 
 def terminate(args, rng):
@@ -227,7 +240,8 @@ def main():
     if args.only in (None, "poison"):
         poison_runs(args)
     if args.only in (None, "kill"):
-        kill(args, rng)
+        for ledger in ("table", "unique-key"):
+            kill(args, rng, ledger)
     if args.only in (None, "terminate"):
         terminate(args, rng)
     if args.only in (None, "restart"):
