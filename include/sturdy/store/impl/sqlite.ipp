@@ -1029,6 +1029,30 @@ STURDY_DECL void marker_ledger::bind_rows(statement& s, std::span<const key> key
 STURDY_DECL void marker_ledger::claim_all(std::span<const key> keys, std::vector<bool>& claimed)
 {
     missing_.clear();
+    if (keys.size() == 1) {
+        // One key (the careful path's isolated item): one UPDATE of one row by its id, which
+        // SQLite runs without the statement journal a many-row UPDATE ... FROM opens in a
+        // savepoint (a temporary file: system calls per item).
+        const key& k = keys.front();
+        const std::string set = versioned_ ? "?2" : "CAST(strftime('%s', 'now') AS INTEGER)";
+        const std::string differs = versioned_ ? " IS NOT ?2" : " IS NULL";
+        statement& s = db_->prepare("UPDATE " + table_ + " SET " + marker_ + " = " + set + " WHERE " + id_ +
+                                    " = ?1 AND " + marker_ + differs);
+        detail::reset_on_exit reset{s};
+        bind_rows(s, keys, 0, 1, 1, 1, false);
+        while (s.step()) {
+        }
+        const bool wrote = db_->changes() > 0;
+        claimed.assign(1, wrote);
+        if (!wrote) { // done already, or no such row
+            lookup(keys, found_, false);
+            if (!found_.front()) {
+                claimed.front() = true;
+                missing_.push_back(k);
+            }
+        }
+        return;
+    }
     lookup(keys, found_, true);
     claimed.assign(keys.size(), false);
     std::vector<key> to_mark;
