@@ -685,9 +685,11 @@ private:
     database* db_;
     std::string table_;                ///< quoted
     std::string shown_;                ///< as the user named it
+    std::string what_;                 ///< the key's columns, as an error names them
     std::vector<std::string> columns_; ///< as the user named them, in the key's order
     std::vector<std::string> quoted_;
     std::string violation_; ///< SQLite's message for a violation of the index, lower case
+    mutable std::array<std::string, 7> lookup_sql_; ///< by log2 of the rows (1 ... 64) in its VALUES list
     mutable std::vector<bool> found_;
 };
 
@@ -724,6 +726,7 @@ private:
     database* db_;
     std::string table_; ///< quoted
     std::string shown_;
+    std::string what_;      ///< what a key with no version is, as an error names it
     std::string id_column_; ///< as named
     std::string id_;        ///< quoted
     std::string marker_;    ///< quoted

@@ -1244,13 +1244,7 @@ STURDY_DECL bool unique_key_ledger::claim(const key& k) { return !contains(k); }
 STURDY_DECL void unique_key_ledger::claim_all(std::span<const key> keys, std::vector<bool>& claimed)
 {
     lookup(keys, found_);
-    claimed.assign(keys.size(), false);
-    std::unordered_map<key, bool> seen;
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (!found_[i] && seen.try_emplace(keys[i], true).second) {
-            claimed[i] = true;
-        }
-    }
+    store_detail::claim_first_occurrences(keys, found_, claimed);
 }
 
 STURDY_DECL std::size_t unique_key_ledger::confirm_all(std::span<const key> keys)

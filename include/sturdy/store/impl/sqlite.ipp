@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -827,6 +828,7 @@ STURDY_DECL unique_key_ledger database::ledger(const unique_key& spec)
     unique_key_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
     l.table_ = store_detail::quote_qualified(t.name);
     l.shown_ = spec.table;
+    l.what_ = "the unique key (" + store_detail::joined(spec.columns) + ") of " + spec.table;
     l.columns_ = spec.columns;
     for (const auto& c : spec.columns) {
         l.quoted_.push_back(store_detail::quote_identifier(c));
@@ -844,18 +846,21 @@ STURDY_DECL void unique_key_ledger::lookup(std::span<const key> keys, std::vecto
 {
     found.assign(keys.size(), false);
     const std::size_t width = columns_.size();
-    const std::string what = "the unique key (" + store_detail::joined(columns_) + ") of " + shown_;
     std::vector<std::string> values;
     for (std::size_t from = 0; from < keys.size(); from += 64) {
         const std::size_t n = std::min<std::size_t>(64, keys.size() - from);
         const std::size_t rows = detail::rows_for(n);
-        std::string sql = "SELECT v.column1 FROM (VALUES " + detail::values_list(rows, width + 1) +
-                          ") AS v WHERE EXISTS (SELECT 1 FROM " + table_ + " AS t WHERE ";
-        for (std::size_t c = 0; c < width; ++c) {
-            sql += c == 0 ? "t." : " AND t.";
-            sql += quoted_[c] + " = v.column" + std::to_string(c + 2);
+        // The keys as a VALUES list, joined to the table in that order (CROSS JOIN fixes it): one
+        // index seek per key on a cursor that stays open (an EXISTS subquery would open one per key).
+        std::string& sql = lookup_sql_[static_cast<std::size_t>(std::countr_zero(rows))];
+        if (sql.empty()) {
+            sql = "SELECT v.column1 FROM (VALUES " + detail::values_list(rows, width + 1) + ") AS v CROSS JOIN " +
+                  table_ + " AS t ON ";
+            for (std::size_t c = 0; c < width; ++c) {
+                sql += c == 0 ? "t." : " AND t.";
+                sql += quoted_[c] + " = v.column" + std::to_string(c + 2);
+            }
         }
-        sql += ")";
         statement& s = db_->prepare(sql);
         detail::reset_on_exit done{s, false}; // every parameter is bound below
         values.clear();
@@ -863,7 +868,7 @@ STURDY_DECL void unique_key_ledger::lookup(std::span<const key> keys, std::vecto
         for (std::size_t r = 0; r < n; ++r) {
             const key& k = keys[from + r];
             if (width > 1 || !k.is_integer()) {
-                for (auto& v : store_detail::key_values(k, width, what)) {
+                for (auto& v : store_detail::key_values(k, width, what_)) {
                     values.push_back(std::move(v));
                 }
             }
@@ -912,13 +917,7 @@ STURDY_DECL bool unique_key_ledger::claim(const key& k) { return !contains(k); }
 STURDY_DECL void unique_key_ledger::claim_all(std::span<const key> keys, std::vector<bool>& claimed)
 {
     lookup(keys, found_);
-    claimed.assign(keys.size(), false);
-    std::unordered_map<key, bool> seen;
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (!found_[i] && seen.try_emplace(keys[i], true).second) {
-            claimed[i] = true;
-        }
-    }
+    store_detail::claim_first_occurrences(keys, found_, claimed);
 }
 
 STURDY_DECL std::size_t unique_key_ledger::confirm_all(std::span<const key> keys)
@@ -964,6 +963,7 @@ STURDY_DECL marker_ledger database::ledger(const marker& spec)
     l.table_ = store_detail::quote_qualified(t.name);
     l.shown_ = spec.table;
     l.id_column_ = spec.id_column;
+    l.what_ = "a versioned marker ledger's key (id, version) on " + spec.table;
     l.id_ = store_detail::quote_identifier(spec.id_column);
     l.marker_ = store_detail::quote_identifier(spec.marker_column);
     l.versioned_ = spec.versioned;
@@ -997,7 +997,6 @@ STURDY_DECL void marker_ledger::bind_rows(statement& s, std::span<const key> key
                                           std::size_t rows, int first_parameter, bool with_index) const
 {
     int p = first_parameter;
-    const std::string what = "a versioned marker ledger's key (id, version) on " + shown_;
     for (std::size_t r = 0; r < rows; ++r) {
         if (r >= n) {
             for (int c = 0; c < (with_index ? 1 : 0) + (versioned_ ? 2 : 1); ++c) {
@@ -1018,7 +1017,7 @@ STURDY_DECL void marker_ledger::bind_rows(statement& s, std::span<const key> key
             }
             continue;
         }
-        const auto values = store_detail::key_values(k, 2, what);
+        const auto values = store_detail::key_values(k, 2, what_);
         for (const auto& v : values) {
             detail::bound(s,
                           sqlite3_bind_text(s.handle(), p++, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
