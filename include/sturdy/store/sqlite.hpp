@@ -688,7 +688,7 @@ private:
     std::string what_;                 ///< the key's columns, as an error names them
     std::vector<std::string> columns_; ///< as the user named them, in the key's order
     std::vector<std::string> quoted_;
-    std::string violation_; ///< SQLite's message for a violation of the index, lower case
+    std::string violation_;                         ///< SQLite's message for a violation of the index, lower case
     mutable std::array<std::string, 7> lookup_sql_; ///< by log2 of the rows (1 ... 64) in its VALUES list
     mutable std::vector<bool> found_;
 };

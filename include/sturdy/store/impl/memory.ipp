@@ -13,8 +13,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
