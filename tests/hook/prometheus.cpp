@@ -218,21 +218,33 @@ void check_matches(const exposition& e, const std::string& j, const sturdy::repo
     CHECK(s("sturdy_last_success_timestamp_seconds") == Approx(totals.last_success));
     CHECK(s("sturdy_work_remains") == (r.run_again_soon() ? 1.0 : 0.0));
     CHECK(s("sturdy_running") == (running ? 1.0 : 0.0));
-    CHECK(e.types.size() == 8);
-    CHECK(e.samples.size() == 15);
+    CHECK(s("sturdy_run_end_timestamp_seconds") == Approx(totals.last_end));
+    CHECK(s("sturdy_work_remains_consecutive_runs") == static_cast<double>(totals.work_remains_runs));
+    CHECK(e.types.size() == 11);
+    CHECK(e.samples.size() == 18);
 }
 
 const auto wall_time = std::chrono::system_clock::time_point(std::chrono::milliseconds(1764558514123));
+
+double unix_seconds(std::chrono::system_clock::time_point t)
+{
+    return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
 
 /// Reads the metrics file after each chunk (written after the metrics hook, so it sees its file).
 struct reader {
     fs::path path;
     std::string job;
+    std::string at_start{}; ///< the file when the run started
     std::vector<std::string> files{};
     std::vector<sturdy::report> so_far{};
     std::vector<double> seconds{};
     sturdy::time_point start{};
-    void on_run_start(const sturdy::run_started& e) { start = e.start; }
+    void on_run_start(const sturdy::run_started& e)
+    {
+        start = e.start;
+        at_start = read(path);
+    }
     void after_chunk(const sturdy::chunk_ended& e)
     {
         files.push_back(read(path));
@@ -267,17 +279,23 @@ TEST_CASE("the textfile parses as the exposition format, with the report's value
                sturdy::with_clock(clock) | sturdy::drain;
     };
 
-    sturdy::prometheus_textfile metrics(path, "invoicing", sturdy::prometheus_textfile::at_run_end, [&] {
+    const auto wall = [&] {
         return wall_time +
                std::chrono::duration_cast<std::chrono::system_clock::duration>(clock.now().time_since_epoch());
-    });
+    };
+    sturdy::prometheus_textfile metrics(path, "invoicing", sturdy::prometheus_textfile::at_run_end, wall);
+    const double first_start = unix_seconds(wall());
     const auto first = run(metrics);
+    const double first_end = unix_seconds(wall());
     REQUIRE(first.failed == 4);
     REQUIRE(first.retried == 1);
+    REQUIRE(first.run_again_soon()); // the failures await a retry
     CHECK(metrics.last_error().empty());
     const auto e1 = parse(read(path));
     check_matches(e1, "invoicing", first,
-                  {first.done, first.skipped, first.failed, first.quarantined, first.retried, 1, 0.0}, false);
+                  {first.done, first.skipped, first.failed, first.quarantined, first.retried, 1, 0.0, first_end, 1},
+                  false);
+    CHECK(e1.at(R"(sturdy_run_start_timestamp_seconds{job_name="invoicing"})") == Approx(first_start));
     CHECK(e1.at(R"(sturdy_run_duration_seconds{job_name="invoicing"})") ==
           Approx(std::chrono::duration<double>(first.elapsed).count()).margin(0.0005));
     CHECK(e1.types.at("sturdy_items_total") == "counter");
@@ -286,10 +304,7 @@ TEST_CASE("the textfile parses as the exposition format, with the report's value
     // A second run, by a new hook (a new process would be the same): the failed items succeed,
     // the counters add to the file's, and the success is stamped by the wall clock.
     broken = false;
-    sturdy::prometheus_textfile again(path, "invoicing", sturdy::prometheus_textfile::at_run_end, [&] {
-        return wall_time +
-               std::chrono::duration_cast<std::chrono::system_clock::duration>(clock.now().time_since_epoch());
-    });
+    sturdy::prometheus_textfile again(path, "invoicing", sturdy::prometheus_textfile::at_run_end, wall);
     const auto second = run(again);
     REQUIRE(second.ok());
     REQUIRE_FALSE(second.run_again_soon());
@@ -298,9 +313,10 @@ TEST_CASE("the textfile parses as the exposition format, with the report's value
                                                        clock.now().time_since_epoch()))
                                           .time_since_epoch())
             .count();
-    check_matches(parse(read(path)), "invoicing", second,
-                  {first.done + second.done, first.skipped + second.skipped, first.failed, 0, first.retried, 2, stamp},
-                  false);
+    check_matches(
+        parse(read(path)), "invoicing", second,
+        {first.done + second.done, first.skipped + second.skipped, first.failed, 0, first.retried, 2, stamp, stamp, 0},
+        false);
 
     // A third run that fails keeps the last success's time.
     broken = true;
@@ -313,6 +329,8 @@ TEST_CASE("the textfile parses as the exposition format, with the report's value
     CHECK(e3.at(R"(sturdy_last_success_timestamp_seconds{job_name="invoicing"})") == Approx(stamp));
     CHECK(e3.at(R"(sturdy_runs_total{job_name="invoicing"})") == 3);
     CHECK(e3.at(R"(sturdy_work_remains{job_name="invoicing"})") == 1);
+    CHECK(e3.at(R"(sturdy_work_remains_consecutive_runs{job_name="invoicing"})") == 1);
+    CHECK(e3.at(R"(sturdy_run_end_timestamp_seconds{job_name="invoicing"})") == Approx(unix_seconds(wall())));
 
     // Nothing but the file is left in the directory: the temporary files were renamed.
     std::vector<std::string> names;
@@ -341,20 +359,27 @@ TEST_CASE("after each chunk: the file says running, with the counts so far and t
                             }
                         }) |
                         sturdy::hook(metrics) | sturdy::hook(r) | sturdy::with_clock(clock) | sturdy::drain;
+    // At the start, before any chunk: running, nothing counted yet, started and never ended.
+    const auto start = parse(r.at_start);
+    check_matches(start, "sync", sturdy::report{}, {}, true);
+    CHECK(start.at(R"(sturdy_run_start_timestamp_seconds{job_name="sync"})") == Approx(unix_seconds(wall_time)));
     REQUIRE(r.files.size() == 5);
     for (std::size_t i = 0; i < r.files.size(); ++i) {
         INFO("after chunk " << i);
         const auto e = parse(r.files[i]);
         const auto& so_far = r.so_far[i];
         check_matches(e, "sync", so_far,
-                      {so_far.done, so_far.skipped, so_far.failed, so_far.quarantined, so_far.retried, 0, 0.0}, true);
+                      {so_far.done, so_far.skipped, so_far.failed, so_far.quarantined, so_far.retried, 0, 0.0, 0.0, 0},
+                      true);
         CHECK(e.at(R"(sturdy_run_duration_seconds{job_name="sync"})") == Approx(r.seconds[i]).margin(0.0005));
+        CHECK(e.at(R"(sturdy_run_start_timestamp_seconds{job_name="sync"})") == Approx(unix_seconds(wall_time)));
     }
-    // At the end: not running, one run, and a success (nothing pending: no ledger, so the failed
-    // item is not awaiting a retry) stamped by the wall clock.
+    // At the end: not running, one run, ended by the wall clock; no success (an item failed) and
+    // work left (the failed item awaits a retry): the first run in a row to leave some.
     REQUIRE(report.failed == 1);
+    REQUIRE(report.run_again_soon());
     const auto end = parse(read(path));
-    check_matches(end, "sync", report, {report.done, 0, 1, 0, 0, 1, 0.0}, false);
+    check_matches(end, "sync", report, {report.done, 0, 1, 0, 0, 1, 0.0, unix_seconds(wall_time), 1}, false);
 }
 
 TEST_CASE("a write replaces the file whole: a reader of the old file reads all of it")
@@ -437,4 +462,47 @@ TEST_CASE("bad paths and names are refused with the fix; a failed write keeps th
                Catch::Contains("cannot create a temporary file next to " + (sub / "job.prom").string()));
     CHECK_THROWS_WITH(sturdy::write_textfile(sub / "job.prom", "job", r),
                       Catch::Contains("cannot create a temporary file"));
+}
+
+TEST_CASE("runs in a row with work left are counted, and a run in progress keeps the last end and count")
+{
+    test::temp_dir dir;
+    const auto path = dir.path / "batch.prom";
+    sturdy::report left;
+    left.done = 5;
+    left.remaining = 7; // stopped early: a rerun soon
+    REQUIRE(left.run_again_soon());
+    sturdy::report finished;
+    finished.done = 12;
+    REQUIRE_FALSE(finished.run_again_soon());
+    const auto at = [](int s) { return wall_time + std::chrono::seconds(s); };
+    const auto consecutive = [&] {
+        return parse(read(path)).at(R"(sturdy_work_remains_consecutive_runs{job_name="batch"})");
+    };
+    sturdy::write_textfile(path, "batch", left, at(0));
+    CHECK(consecutive() == 1);
+    sturdy::write_textfile(path, "batch", left, at(60));
+    CHECK(consecutive() == 2);
+    sturdy::write_textfile(path, "batch", left, at(120));
+    CHECK(consecutive() == 3);
+    const auto totals = sturdy::read_prometheus_totals(path, "batch");
+    CHECK(totals.work_remains_runs == 3);
+    CHECK(totals.last_end == Approx(unix_seconds(at(120))));
+
+    // A run in progress: the count and the end of the last run that ended, a newer start.
+    const auto mid = parse(sturdy::prometheus_text("batch", totals, left, 30.0, true, at(200), at(170)));
+    CHECK(mid.errors.empty());
+    CHECK(mid.at(R"(sturdy_work_remains_consecutive_runs{job_name="batch"})") == 3);
+    CHECK(mid.at(R"(sturdy_run_end_timestamp_seconds{job_name="batch"})") == Approx(unix_seconds(at(120))));
+    CHECK(mid.at(R"(sturdy_run_start_timestamp_seconds{job_name="batch"})") == Approx(unix_seconds(at(170))));
+    CHECK(mid.at(R"(sturdy_runs_total{job_name="batch"})") == 3);
+
+    // A run that leaves nothing resets the count; without a start, it is the end minus the duration.
+    finished.elapsed = std::chrono::seconds(40);
+    sturdy::write_textfile(path, "batch", finished, at(300));
+    const auto e = parse(read(path));
+    CHECK(e.at(R"(sturdy_work_remains_consecutive_runs{job_name="batch"})") == 0);
+    CHECK(e.at(R"(sturdy_run_start_timestamp_seconds{job_name="batch"})") == Approx(unix_seconds(at(260))));
+    CHECK(e.at(R"(sturdy_run_end_timestamp_seconds{job_name="batch"})") == Approx(unix_seconds(at(300))));
+    CHECK(e.at(R"(sturdy_last_success_timestamp_seconds{job_name="batch"})") == Approx(unix_seconds(at(300))));
 }

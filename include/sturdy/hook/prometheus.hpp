@@ -7,7 +7,8 @@
 ///     input | ... | sturdy::guarded(fn) | sturdy::hook(metrics) | sturdy::drain;
 ///     // or, to see a long run progress: prometheus_textfile(path, job, sturdy::prometheus_textfile::after_each_chunk)
 ///
-/// The file is written when the run ends, and also after each chunk with `after_each_chunk`.
+/// The file is written when a run starts (with `sturdy_running 1`: a run that never ends shows
+/// as one), when it ends, and also after each chunk with `after_each_chunk`.
 /// Each write is atomic: the text goes to a temporary file in the same directory (named
 /// `.<file name>.XXXXXX`, which the collector ignores: it reads `*.prom` only), made readable by
 /// all (0644, for a collector running as another user), then renamed over the file, so a
@@ -30,16 +31,27 @@
 /// |                                         |         | nothing left (`ok()` and not `run_again_soon()`); 0 if none |
 /// | `sturdy_work_remains`                   | gauge   | 1 when the last run left work for a rerun soon              |
 /// |                                         |         | (`run_again_soon()`), else 0                                |
-/// | `sturdy_running`                        | gauge   | 1 in a file written after a chunk, 0 in the one written at  |
-/// |                                         |         | the run's end                                               |
+/// | `sturdy_running`                        | gauge   | 1 in a file written at the run's start or after a chunk, 0  |
+/// |                                         |         | in the one written at its end                               |
+/// | `sturdy_run_start_timestamp_seconds`    | gauge   | Unix time when the last (or current) run started            |
+/// | `sturdy_run_end_timestamp_seconds`      | gauge   | Unix time when the last run ended; 0 if none has. Older     |
+/// |                                         |         | than the start: a run is in progress, or died               |
+/// | `sturdy_work_remains_consecutive_runs`  | gauge   | how many runs in a row, up to the last that ended, left     |
+/// |                                         |         | work for a rerun soon; 0 after one that did not             |
 ///
+/// Every name passes `promtool check metrics` (counters end in `_total`, times are in seconds);
+/// none has been renamed. The last three were added (with the write at the run's start) for the
+/// alerting rules in docs/monitoring/alerts.yml: no success for too long, quarantined items, work
+/// left over several runs, a run that does not finish (tests/monitoring/ checks them with promtool
+/// and a real node_exporter).
 /// Counters add up over runs: each run starts from the values in the file it replaces (so they
 /// only grow, as Prometheus expects; a missing or unreadable file starts them at 0, which
 /// Prometheus reads as a counter reset), and `last_success` is kept from it when the run does
-/// not succeed. A run that dies leaves its last file, with `sturdy_running 1`: alert on
-/// `sturdy_running == 1` with an old `node_textfile_mtime_seconds`.
-/// Time: durations from the job's clock (`with_clock`); the success timestamp needs a calendar
-/// time, which the steady job clock does not have, so it comes from the wall clock given to the
+/// not succeed; so are the end timestamp and the consecutive count while a run is in progress. A
+/// run that dies leaves its last file, with `sturdy_running 1` and a start timestamp newer than
+/// the end timestamp: docs/monitoring/alerts.yml alerts when that lasts.
+/// Time: durations from the job's clock (`with_clock`); the timestamps need a calendar time,
+/// which the steady job clock does not have, so they come from the wall clock given to the
 /// constructor (the system clock by default; tests pass a fixed one).
 /// Errors: a job name that is empty, or a directory that does not exist, are refused by the
 /// constructor (`usage_error`). A write that fails during the run (disk full, permissions) does
@@ -66,12 +78,21 @@ struct prometheus_totals {
     std::size_t quarantined = 0;
     std::size_t retries = 0;
     std::size_t runs = 0;
-    double last_success = 0; ///< Unix seconds; 0: never
+    double last_success = 0;           ///< Unix seconds; 0: never
+    double last_end = 0;               ///< Unix seconds when the last run ended; 0: never
+    std::size_t work_remains_runs = 0; ///< runs in a row, up to the last, that left work
 };
 
 /// The exposition text for `job`: `before` (the previous file's counters) plus `r`, `r`'s own
 /// counts as the run gauges, `seconds` as the run's duration. `running`: written mid-run (the
-/// counters are not yet final and `runs` is not incremented).
+/// counters are not yet final and `runs` is not incremented). `now`: the wall time of this
+/// write (the success and end timestamps); `started`: the wall time the run started.
+[[nodiscard]] STURDY_DECL std::string prometheus_text(std::string_view job, const prometheus_totals& before,
+                                                      const report& r, double seconds, bool running,
+                                                      std::chrono::system_clock::time_point now,
+                                                      std::chrono::system_clock::time_point started);
+
+/// The same, with the run's start taken as `now` minus `seconds`.
 [[nodiscard]] STURDY_DECL std::string prometheus_text(std::string_view job, const prometheus_totals& before,
                                                       const report& r, double seconds, bool running,
                                                       std::chrono::system_clock::time_point now);
@@ -116,6 +137,7 @@ private:
     wall_clock now_;
     prometheus_totals before_;
     time_point start_{};
+    std::chrono::system_clock::time_point started_{}; ///< the run's start, by the wall clock
     std::string last_error_;
 };
 

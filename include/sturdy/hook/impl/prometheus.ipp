@@ -47,6 +47,15 @@ STURDY_DECL std::string prometheus_series(std::string_view name, std::string_vie
 STURDY_DECL std::string prometheus_text(std::string_view job, const prometheus_totals& before, const report& r,
                                         double seconds, bool running, std::chrono::system_clock::time_point now)
 {
+    const auto started =
+        now - std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(seconds));
+    return prometheus_text(job, before, r, seconds, running, now, started);
+}
+
+STURDY_DECL std::string prometheus_text(std::string_view job, const prometheus_totals& before, const report& r,
+                                        double seconds, bool running, std::chrono::system_clock::time_point now,
+                                        std::chrono::system_clock::time_point started)
+{
     using detail::append;
     std::string out;
     const auto header = [&out](std::string_view name, std::string_view type, std::string_view help) {
@@ -66,7 +75,10 @@ STURDY_DECL std::string prometheus_text(std::string_view job, const prometheus_t
         out += '\n';
     };
     const bool success = !running && r.ok() && !r.run_again_soon();
-    const double now_s = std::chrono::duration<double>(now.time_since_epoch()).count();
+    const auto unix_seconds = [](std::chrono::system_clock::time_point t) {
+        return std::chrono::duration<double>(t.time_since_epoch()).count();
+    };
+    const double now_s = unix_seconds(now);
 
     header("sturdy_items_total", "counter",
            "Items by outcome (done, skipped, failed, quarantined) over the job's runs.");
@@ -95,6 +107,15 @@ STURDY_DECL std::string prometheus_text(std::string_view job, const prometheus_t
     sample("sturdy_work_remains", "", r.run_again_soon() ? 1 : 0);
     header("sturdy_running", "gauge", "1 while a run is in progress (written after a chunk), 0 once it ended.");
     sample("sturdy_running", "", running ? 1 : 0);
+    header("sturdy_run_start_timestamp_seconds", "gauge", "Unix time when the last run, or the current one, started.");
+    sample("sturdy_run_start_timestamp_seconds", "", unix_seconds(started));
+    header("sturdy_run_end_timestamp_seconds", "gauge",
+           "Unix time when the last run ended; 0 if none has. Older than the start while a run is in progress.");
+    sample("sturdy_run_end_timestamp_seconds", "", running ? before.last_end : now_s);
+    header("sturdy_work_remains_consecutive_runs", "gauge",
+           "Runs in a row, up to the last that ended, that left work for a rerun soon; 0 after one that did not.");
+    sample("sturdy_work_remains_consecutive_runs", "",
+           running ? before.work_remains_runs : (r.run_again_soon() ? before.work_remains_runs + 1 : 0));
     return out;
 }
 
@@ -113,8 +134,12 @@ STURDY_DECL prometheus_totals read_prometheus_totals(const std::filesystem::path
         {items + R"(quarantined"})", &t.quarantined},
         {detail::prometheus_series("sturdy_retries_total", job) + '}', &t.retries},
         {detail::prometheus_series("sturdy_runs_total", job) + '}', &t.runs},
+        {detail::prometheus_series("sturdy_work_remains_consecutive_runs", job) + '}', &t.work_remains_runs},
     };
-    const std::string last_success = detail::prometheus_series("sturdy_last_success_timestamp_seconds", job) + '}';
+    const std::pair<std::string, double*> times[] = {
+        {detail::prometheus_series("sturdy_last_success_timestamp_seconds", job) + '}', &t.last_success},
+        {detail::prometheus_series("sturdy_run_end_timestamp_seconds", job) + '}', &t.last_end},
+    };
     std::string line;
     while (std::getline(in, line)) {
         const auto space = line.rfind(' ');
@@ -124,12 +149,13 @@ STURDY_DECL prometheus_totals read_prometheus_totals(const std::filesystem::path
         const std::string_view series(line.data(), space);
         const char* first = line.data() + space + 1;
         const char* last = line.data() + line.size();
-        if (series == last_success) {
-            double v = 0;
-            if (std::from_chars(first, last, v).ec == std::errc{}) {
-                t.last_success = v;
+        for (const auto& [name, value] : times) {
+            if (series == name) {
+                double v = 0;
+                if (std::from_chars(first, last, v).ec == std::errc{}) {
+                    *value = v;
+                }
             }
-            continue;
         }
         for (const auto& [name, value] : counters) {
             if (series == name) {
@@ -219,7 +245,9 @@ STURDY_DECL prometheus_textfile::prometheus_textfile(std::filesystem::path path,
 STURDY_DECL void prometheus_textfile::on_run_start(const run_started& e)
 {
     start_ = e.start;
+    started_ = now_();
     before_ = read_prometheus_totals(path_, job_);
+    write(report{}, 0.0, true); // a run that never ends shows: running, started after the last end
 }
 
 STURDY_DECL void prometheus_textfile::after_chunk(const chunk_ended& e)
@@ -237,7 +265,7 @@ STURDY_DECL void prometheus_textfile::on_run_end(const report& r)
 STURDY_DECL void prometheus_textfile::write(const report& r, double seconds, bool running)
 {
     try {
-        write_file_atomically(path_, prometheus_text(job_, before_, r, seconds, running, now_()));
+        write_file_atomically(path_, prometheus_text(job_, before_, r, seconds, running, now_(), started_));
         last_error_.clear();
     } catch (const std::exception& e) {
         last_error_ = e.what();
