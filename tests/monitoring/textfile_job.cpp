@@ -23,10 +23,7 @@
 
 namespace {
 
-double unix_now()
-{
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+double unix_now() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
 /// Copies the metrics file after the first chunk of the run (written by the hook before this one).
 struct snapshot {
@@ -69,7 +66,9 @@ int main(int argc, char** argv)
         // A new hook per run, as a new process would make: it reads the counters back from the file.
         sturdy::prometheus_textfile metrics(argv[1], argv[2], sturdy::prometheus_textfile::after_each_chunk);
         const double before = unix_now();
-        const auto r = input | sturdy::idempotent_by(ledger, [](int v) { return v; }, sturdy::quarantine_after{2}) |
+        const auto r = input |
+                       sturdy::idempotent_by(
+                           ledger, [](int v) { return v; }, sturdy::quarantine_after{2}) |
                        sturdy::chunked(db, 10) | sturdy::guarded([&](int v) {
                            clock.advance(10ms);
                            if (v % 20 == 7) {
