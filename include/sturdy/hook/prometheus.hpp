@@ -43,7 +43,8 @@
 /// none has been renamed. The last three were added (with the write at the run's start) for the
 /// alerting rules in docs/monitoring/alerts.yml: no success for too long, quarantined items, work
 /// left over several runs, a run that does not finish (tests/monitoring/ checks them with promtool
-/// and a real node_exporter).
+/// and a real node_exporter). A file written before they existed lacks them: the next run reads
+/// their values as 0 (no run ended, none in a row).
 /// Counters add up over runs: each run starts from the values in the file it replaces (so they
 /// only grow, as Prometheus expects; a missing or unreadable file starts them at 0, which
 /// Prometheus reads as a counter reset), and `last_success` is kept from it when the run does
@@ -114,6 +115,8 @@ STURDY_DECL void write_textfile(const std::filesystem::path& path, std::string_v
 
 class prometheus_textfile {
 public:
+    /// `at_run_end`: at the run's start and end (the name is older than the write at the start);
+    /// `after_each_chunk`: after each chunk too.
     enum when { at_run_end, after_each_chunk };
     using wall_clock = std::function<std::chrono::system_clock::time_point()>;
 
