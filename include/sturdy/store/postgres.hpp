@@ -45,6 +45,7 @@
 #include <sturdy/config.hpp>
 #include <sturdy/error.hpp>
 #include <sturdy/key.hpp>
+#include <sturdy/store/detail/ledger_kit.hpp>
 #include <sturdy/store/detail/rows.hpp>
 #include <sturdy/store/effect_ledger.hpp>
 
@@ -808,21 +809,11 @@ inline postgres::ledger database::ledger(std::string name)
 /// The unique-key form of a ledger kept by the effect's own table (sturdy/store/effect_ledger.hpp),
 /// made by `db.ledger(sturdy::unique_key{...})`. Models `sturdy::confirming_ledger` and
 /// `sturdy::failure_ledger` (its failure records are in `sturdy_failure`); `claim_rows` leaves
-/// out the rows whose key it holds. Copyable; must not outlive its database.
-class unique_key_ledger : public store_detail::failure_records<postgres::ledger> {
+/// out the rows whose key it holds. `contains`, `mark`, `claim`, `claim_all` and `confirm_all`
+/// look their keys up in one statement (store_detail::unique_key_ledger_base: what the SQL
+/// stores share). Copyable; must not outlive its database.
+class unique_key_ledger : public store_detail::unique_key_ledger_base<unique_key_ledger, postgres::ledger> {
 public:
-    /// Whether the table has `k`'s row.
-    [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
-    /// Checks that the effect wrote `k`'s row; throws a permanent error naming the key otherwise.
-    STURDY_DECL void mark(const key& k);
-    /// True when the table has no row for `k` yet (nothing is written).
-    STURDY_DECL bool claim(const key& k);
-    /// Looks `keys` up in one statement: `claimed[i]` when `keys[i]` has no row and is its first
-    /// occurrence in `keys`.
-    STURDY_DECL void claim_all(std::span<const key> keys, std::vector<bool>& claimed);
-    /// The index of the first of `keys` without its row (one statement), or keys.size().
-    [[nodiscard]] STURDY_DECL std::size_t confirm_all(std::span<const key> keys);
-    [[nodiscard]] STURDY_DECL std::string unconfirmed(const key& k) const;
     /// Whether an effect's failure is a unique violation (23505) of this ledger's index.
     [[nodiscard]] STURDY_DECL bool done_elsewhere(const std::error_code& code, std::string_view message) const;
     /// SQL true when the key whose text `key_sql` gives has its row (for `claim_rows`).
@@ -830,63 +821,52 @@ public:
 
 private:
     friend class database;
-    unique_key_ledger(database& db, postgres::ledger failures) : failure_records(std::move(failures)), db_(&db) {}
+    friend class store_detail::unique_key_ledger_base<unique_key_ledger, postgres::ledger>;
+    unique_key_ledger(database& db, postgres::ledger failures) : unique_key_ledger_base(std::move(failures)), db_(&db)
+    {
+    }
     /// found[i]: keys[i] has its row.
     STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found) const;
 
     database* db_;
     std::string table_; ///< quoted
-    std::string shown_;
-    std::vector<std::string> columns_;
     std::vector<std::string> quoted_;
     std::vector<std::string> types_; ///< each column's type, for the casts
     std::string index_;              ///< the unique index's name, as a violation names it
     std::string lookup_sql_;
-    mutable std::vector<bool> found_;
 };
 
 /// The marker form of a ledger kept by the items' own table (sturdy/store/effect_ledger.hpp),
 /// made by `db.ledger(sturdy::marker{...})`. Models `sturdy::confirming_ledger` and
-/// `sturdy::failure_ledger`; `claim_rows` leaves out the rows it holds. Copyable; must not
-/// outlive its database.
-class marker_ledger : public store_detail::failure_records<postgres::ledger> {
+/// `sturdy::failure_ledger`; `claim_rows` leaves out the rows it holds. `contains`, `mark`,
+/// `claim`, `confirm_all` (no statement: the keys the last claim found no row for) are
+/// store_detail::marker_ledger_base's. Copyable; must not outlive its database.
+class marker_ledger : public store_detail::marker_ledger_base<marker_ledger, postgres::ledger> {
 public:
-    /// Whether `k`'s row has its marker.
-    [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
-    /// Writes `k`'s marker; throws a permanent error naming it when the table has no such row.
-    STURDY_DECL void mark(const key& k);
-    /// Writes `k`'s marker unless it is there: true when this call wrote it (or found no row:
-    /// then `confirm_all` reports it).
-    STURDY_DECL bool claim(const key& k);
     /// One statement writes the markers not yet there (a row another worker's chunk is marking
     /// waits for that chunk's end); a second reads which rows exist only when some were not written.
     STURDY_DECL void claim_all(std::span<const key> keys, std::vector<bool>& claimed);
-    /// The index of the first of `keys` the last claim found no row for, or keys.size().
-    [[nodiscard]] STURDY_DECL std::size_t confirm_all(std::span<const key> keys);
-    [[nodiscard]] STURDY_DECL std::string unconfirmed(const key& k) const;
-    [[nodiscard]] bool done_elsewhere(const std::error_code&, std::string_view) const { return false; }
     /// SQL true when the key whose text `key_sql` gives has its marker (for `claim_rows`).
     [[nodiscard]] STURDY_DECL std::string done_sql(const std::string& key_sql, const std::string& name_sql) const;
 
 private:
     friend class database;
-    marker_ledger(database& db, postgres::ledger failures) : failure_records(std::move(failures)), db_(&db) {}
+    friend class store_detail::marker_ledger_base<marker_ledger, postgres::ledger>;
+    marker_ledger(database& db, postgres::ledger failures) : marker_ledger_base(std::move(failures)), db_(&db) {}
+    /// found[i]: keys[i]'s row exists (`done` false) or has its marker (`done` true).
+    STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found, bool done) const;
     /// The keys' texts as an array literal, each checked to have its parts.
     [[nodiscard]] std::string keys_array(std::span<const key> keys) const;
 
     database* db_;
     std::string table_; ///< quoted
-    std::string shown_;
-    std::string id_column_;
-    std::string id_; ///< quoted
+    std::string id_;    ///< quoted
     std::string id_type_;
     std::string marker_; ///< quoted
     std::string marker_type_;
-    bool versioned_ = false;
     std::string claim_sql_;
     std::string exists_sql_;
-    std::vector<key> missing_; ///< the last claim's keys with no row
-    std::vector<bool> first_;
+    std::string done_lookup_sql_;
 };
 
 static_assert(sturdy::confirming_ledger<unique_key_ledger> && sturdy::failure_ledger<unique_key_ledger>);

@@ -34,6 +34,7 @@
 #include <sturdy/config.hpp>
 #include <sturdy/error.hpp>
 #include <sturdy/key.hpp>
+#include <sturdy/store/detail/ledger_kit.hpp>
 #include <sturdy/store/detail/rows.hpp>
 #include <sturdy/store/effect_ledger.hpp>
 
@@ -655,66 +656,43 @@ private:
 
 /// The unique-key form of a ledger kept by the effect's own table (sturdy/store/effect_ledger.hpp),
 /// made by `db.ledger(sturdy::unique_key{...})`. Models `sturdy::confirming_ledger` and
-/// `sturdy::failure_ledger` (its failure records are in `sturdy_failure`). Copyable; must not
-/// outlive its database.
-class unique_key_ledger : public store_detail::failure_records<sqlite::ledger> {
+/// `sturdy::failure_ledger` (its failure records are in `sturdy_failure`). `claim_all` and
+/// `confirm_all` look their keys up in one statement per 64 keys; `contains`, `mark` and
+/// `claim` in one (store_detail::unique_key_ledger_base: what the SQL stores share). Copyable;
+/// must not outlive its database.
+class unique_key_ledger : public store_detail::unique_key_ledger_base<unique_key_ledger, sqlite::ledger> {
 public:
-    /// Whether the table has `k`'s row.
-    [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
-    /// Checks that the effect wrote `k`'s row (nothing to write: the row is the mark); throws a
-    /// permanent error naming the key when it did not.
-    STURDY_DECL void mark(const key& k);
-    /// True when the table has no row for `k` yet (nothing is written).
-    STURDY_DECL bool claim(const key& k);
-    /// Looks `keys` up in one statement (per 64 keys): `claimed[i]` when `keys[i]` has no row
-    /// and is its first occurrence in `keys`.
-    STURDY_DECL void claim_all(std::span<const key> keys, std::vector<bool>& claimed);
-    /// The index of the first of `keys` without its row (one statement per 64), or keys.size().
-    [[nodiscard]] STURDY_DECL std::size_t confirm_all(std::span<const key> keys);
-    [[nodiscard]] STURDY_DECL std::string unconfirmed(const key& k) const;
     /// Whether an effect's failure is a violation of this ledger's unique index: another writer's
     /// row for the same key.
     [[nodiscard]] STURDY_DECL bool done_elsewhere(const std::error_code& code, std::string_view message) const;
 
 private:
     friend class database;
-    unique_key_ledger(database& db, sqlite::ledger failures) : failure_records(std::move(failures)), db_(&db) {}
+    friend class store_detail::unique_key_ledger_base<unique_key_ledger, sqlite::ledger>;
+    unique_key_ledger(database& db, sqlite::ledger failures) : unique_key_ledger_base(std::move(failures)), db_(&db) {}
     /// found[i]: keys[i] has its row.
     STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found) const;
 
     database* db_;
-    std::string table_;                ///< quoted
-    std::string shown_;                ///< as the user named it
-    std::vector<std::string> columns_; ///< as the user named them, in the key's order
+    std::string table_; ///< quoted
     std::vector<std::string> quoted_;
     std::string violation_; ///< SQLite's message for a violation of the index, lower case
-    mutable std::vector<bool> found_;
 };
 
 /// The marker form of a ledger kept by the items' own table (sturdy/store/effect_ledger.hpp),
 /// made by `db.ledger(sturdy::marker{...})`. Models `sturdy::confirming_ledger` and
-/// `sturdy::failure_ledger`. Copyable; must not outlive its database.
-class marker_ledger : public store_detail::failure_records<sqlite::ledger> {
+/// `sturdy::failure_ledger`; `contains`, `mark`, `claim`, `confirm_all` (no statement: the
+/// keys the last claim found no row for) are store_detail::marker_ledger_base's. Copyable;
+/// must not outlive its database.
+class marker_ledger : public store_detail::marker_ledger_base<marker_ledger, sqlite::ledger> {
 public:
-    /// Whether `k`'s row has its marker.
-    [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
-    /// Writes `k`'s marker; throws a permanent error naming it when the table has no such row.
-    STURDY_DECL void mark(const key& k);
-    /// Writes `k`'s marker unless it is there: true when this call wrote it (or found no row:
-    /// then `confirm_all` reports it).
-    STURDY_DECL bool claim(const key& k);
     /// One statement reads which keys are done, one writes the others' markers (per 64 keys).
     STURDY_DECL void claim_all(std::span<const key> keys, std::vector<bool>& claimed);
-    /// The index of the first of `keys` the last claim found no row for, or keys.size(): no
-    /// statement.
-    [[nodiscard]] STURDY_DECL std::size_t confirm_all(std::span<const key> keys);
-    [[nodiscard]] STURDY_DECL std::string unconfirmed(const key& k) const;
-    /// Always false: claiming a row's marker is the step another writer waits on.
-    [[nodiscard]] bool done_elsewhere(const std::error_code&, std::string_view) const { return false; }
 
 private:
     friend class database;
-    marker_ledger(database& db, sqlite::ledger failures) : failure_records(std::move(failures)), db_(&db) {}
+    friend class store_detail::marker_ledger_base<marker_ledger, sqlite::ledger>;
+    marker_ledger(database& db, sqlite::ledger failures) : marker_ledger_base(std::move(failures)), db_(&db) {}
     /// Binds `keys[from, from + n)` as rows (index, id[, version]) of a VALUES list of `rows`.
     void bind_rows(statement& s, std::span<const key> keys, std::size_t from, std::size_t n, std::size_t rows,
                    int first_parameter, bool with_index) const;
@@ -722,15 +700,9 @@ private:
     STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found, bool done) const;
 
     database* db_;
-    std::string table_; ///< quoted
-    std::string shown_;
-    std::string id_column_; ///< as named
-    std::string id_;        ///< quoted
-    std::string marker_;    ///< quoted
-    bool versioned_ = false;
-    std::vector<key> missing_; ///< the last claim's keys with no row
-    mutable std::vector<bool> found_;
-    std::vector<bool> first_;
+    std::string table_;  ///< quoted
+    std::string id_;     ///< quoted
+    std::string marker_; ///< quoted
 };
 
 template <class Row> typename row_range<Row>::iterator row_range<Row>::begin()

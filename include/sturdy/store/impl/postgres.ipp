@@ -1089,49 +1089,36 @@ inline std::string checked_key_array(std::span<const key> keys, std::size_t n, c
     return text_array(keys);
 }
 
-/// What a ledger kept by a user's table needs to know of it, checked at the ledger's creation.
-struct user_table {
-    store_detail::qualified_name name;
-    std::string quoted;
-    std::int64_t oid = 0;
-    std::vector<std::pair<std::string, std::string>> columns; ///< name, type
-    /// Each unique index without predicate or expression: its name, and its key columns in order.
-    std::vector<std::pair<std::string, std::vector<std::string>>> unique_indexes;
+/// How the checks of a user's table name this database; PostgreSQL's names are case-sensitive.
+inline store_detail::catalog_rules catalog_rules() { return {"postgres", {}, "; names are case-sensitive", false}; }
 
-    [[nodiscard]] const std::string* type_of(const std::string& column) const
-    {
-        for (const auto& [name, type] : columns) {
-            if (name == column) {
-                return &type;
-            }
-        }
-        return nullptr;
-    }
-};
-
-inline user_table read_user_table(database& db, std::string_view name)
+/// The table `name` from pg_catalog (searched as the connection's search_path says): its
+/// columns, their types, and its unique indexes.
+inline store_detail::user_table read_user_table(database& db, std::string_view name)
 {
-    user_table t{store_detail::split_qualified(name), {}, 0, {}, {}};
-    t.quoted = store_detail::quote_qualified(t.name);
-    const auto oid = db.query_one<std::optional<std::int64_t>>("SELECT to_regclass($1)::oid::bigint", t.quoted);
+    store_detail::user_table t{store_detail::split_qualified(name), {}, {}, {}};
+    const std::string quoted = store_detail::quote_qualified(t.name);
+    const auto oid = db.query_one<std::optional<std::int64_t>>("SELECT to_regclass($1)::oid::bigint", quoted);
     if (!oid || !*oid) {
         throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
-                            "postgres: the database has no table " + t.quoted +
+                            "postgres: the database has no table " + quoted +
                                 " (searched as the connection's search_path says), which the ledger is to be kept "
                                 "in: create it before db.ledger(...), or name its schema (\"schema.table\")");
     }
-    t.oid = **oid;
-    t.columns = db.query<std::pair<std::string, std::string>>(
-        "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute "
-        "WHERE attrelid = $1::bigint::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-        t.oid);
+    for (auto& [column, type] : db.query<std::pair<std::string, std::string>>(
+             "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute "
+             "WHERE attrelid = $1::bigint::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+             **oid)) {
+        t.columns.push_back(std::move(column));
+        t.types.push_back(std::move(type));
+    }
     for (auto& [index, cols] : db.query<std::pair<std::string, std::string>>(
              "SELECT i.relname::text, array_to_string(array(SELECT a.attname::text FROM "
              "unnest((x.indkey::int2[])[0:x.indnkeyatts - 1]) WITH ORDINALITY AS k(attnum, ord) "
              "JOIN pg_attribute AS a ON a.attrelid = x.indrelid AND a.attnum = k.attnum ORDER BY k.ord), E'\x1f') "
              "FROM pg_index AS x JOIN pg_class AS i ON i.oid = x.indexrelid "
              "WHERE x.indrelid = $1::bigint::oid AND x.indisunique AND x.indpred IS NULL AND x.indexprs IS NULL",
-             t.oid)) {
+             **oid)) {
         std::vector<std::string> list;
         std::size_t from = 0;
         for (std::size_t at = cols.find('\x1f');; at = cols.find('\x1f', from)) {
@@ -1141,62 +1128,27 @@ inline user_table read_user_table(database& db, std::string_view name)
             }
             from = at + 1;
         }
-        t.unique_indexes.emplace_back(std::move(index), std::move(list));
+        t.unique_indexes.push_back({std::move(index), std::move(list)});
     }
     return t;
-}
-
-inline void require_columns(const user_table& t, const std::vector<std::string>& columns)
-{
-    for (const auto& c : columns) {
-        if (t.type_of(c) == nullptr) {
-            std::vector<std::string> names;
-            for (const auto& col : t.columns) {
-                names.push_back(col.first);
-            }
-            throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
-                                "postgres: the table " + t.quoted + " has no column " +
-                                    store_detail::quote_identifier(c) +
-                                    " (its columns: " + store_detail::joined(names) + "; names are case-sensitive)");
-        }
-    }
-}
-
-/// The name of the unique index of `t` on exactly `columns`; throws `schema_mismatch` with the
-/// CREATE UNIQUE INDEX to add when there is none.
-inline std::string require_unique_index(const user_table& t, const std::vector<std::string>& columns)
-{
-    std::vector<std::string> wanted = columns;
-    std::sort(wanted.begin(), wanted.end());
-    for (const auto& [name, cols] : t.unique_indexes) {
-        std::vector<std::string> sorted = cols;
-        std::sort(sorted.begin(), sorted.end());
-        if (sorted == wanted) {
-            return name;
-        }
-    }
-    throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
-                        store_detail::missing_unique_index("postgres", t.name, columns));
 }
 
 } // namespace detail
 
 STURDY_DECL unique_key_ledger database::ledger(const unique_key& spec)
 {
-    if (spec.columns.empty()) {
-        throw usage_error("postgres::database::ledger(unique_key): name the columns of a unique index of " +
-                          spec.table + " (unique_key{\"" + spec.table + "\", {\"column\", ...}})");
-    }
-    const detail::user_table t = detail::read_user_table(*this, spec.table);
-    detail::require_columns(t, spec.columns);
+    store_detail::require_key_columns("postgres", spec);
+    const store_detail::catalog_rules rules = detail::catalog_rules();
+    const store_detail::user_table t = detail::read_user_table(*this, spec.table);
+    store_detail::require_columns(t, spec.columns, rules);
     unique_key_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
-    l.index_ = detail::require_unique_index(t, spec.columns);
-    l.table_ = t.quoted;
+    l.index_ = store_detail::require_unique_index(t, spec.columns, rules).name;
+    l.table_ = store_detail::quote_qualified(t.name);
     l.shown_ = spec.table;
     l.columns_ = spec.columns;
     for (const auto& c : spec.columns) {
         l.quoted_.push_back(store_detail::quote_identifier(c));
-        l.types_.push_back(*t.type_of(c));
+        l.types_.push_back(*store_detail::column_type(t, c, rules));
     }
     l.lookup_sql_ = "SELECT u.i FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) WHERE " + l.done_sql("u.k", "");
     return l;
@@ -1220,53 +1172,10 @@ STURDY_DECL void unique_key_ledger::lookup(std::span<const key> keys, std::vecto
     if (keys.empty()) {
         return;
     }
-    const std::string what = "the unique key (" + store_detail::joined(columns_) + ") of " + shown_;
-    for (const auto i : db_->query<std::int64_t>(lookup_sql_, detail::checked_key_array(keys, columns_.size(), what))) {
+    for (const auto i :
+         db_->query<std::int64_t>(lookup_sql_, detail::checked_key_array(keys, columns_.size(), key_name()))) {
         found[static_cast<std::size_t>(i - 1)] = true;
     }
-}
-
-STURDY_DECL bool unique_key_ledger::contains(const key& k) const
-{
-    lookup(std::span<const key>(&k, 1), found_);
-    return found_.front();
-}
-
-STURDY_DECL void unique_key_ledger::mark(const key& k)
-{
-    if (!contains(k)) {
-        throw permanent_error(unconfirmed(k));
-    }
-}
-
-STURDY_DECL bool unique_key_ledger::claim(const key& k) { return !contains(k); }
-
-STURDY_DECL void unique_key_ledger::claim_all(std::span<const key> keys, std::vector<bool>& claimed)
-{
-    lookup(keys, found_);
-    claimed.assign(keys.size(), false);
-    std::unordered_map<key, bool> seen;
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (!found_[i] && seen.try_emplace(keys[i], true).second) {
-            claimed[i] = true;
-        }
-    }
-}
-
-STURDY_DECL std::size_t unique_key_ledger::confirm_all(std::span<const key> keys)
-{
-    lookup(keys, found_);
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (!found_[i]) {
-            return i;
-        }
-    }
-    return keys.size();
-}
-
-STURDY_DECL std::string unique_key_ledger::unconfirmed(const key& k) const
-{
-    return store_detail::unwritten_row(shown_, columns_, k);
 }
 
 STURDY_DECL bool unique_key_ledger::done_elsewhere(const std::error_code& code, std::string_view message) const
@@ -1279,17 +1188,18 @@ STURDY_DECL bool unique_key_ledger::done_elsewhere(const std::error_code& code, 
 
 STURDY_DECL marker_ledger database::ledger(const marker& spec)
 {
-    const detail::user_table t = detail::read_user_table(*this, spec.table);
-    detail::require_columns(t, {spec.id_column, spec.marker_column});
-    (void)detail::require_unique_index(t, {spec.id_column});
+    const store_detail::catalog_rules rules = detail::catalog_rules();
+    const store_detail::user_table t = detail::read_user_table(*this, spec.table);
+    store_detail::require_columns(t, {spec.id_column, spec.marker_column}, rules);
+    (void)store_detail::require_unique_index(t, {spec.id_column}, rules);
     marker_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
-    l.table_ = t.quoted;
+    l.table_ = store_detail::quote_qualified(t.name);
     l.shown_ = spec.table;
     l.id_column_ = spec.id_column;
     l.id_ = store_detail::quote_identifier(spec.id_column);
-    l.id_type_ = *t.type_of(spec.id_column);
+    l.id_type_ = *store_detail::column_type(t, spec.id_column, rules);
     l.marker_ = store_detail::quote_identifier(spec.marker_column);
-    l.marker_type_ = *t.type_of(spec.marker_column);
+    l.marker_type_ = *store_detail::column_type(t, spec.marker_column, rules);
     l.versioned_ = spec.versioned;
     const std::size_t parts = l.versioned_ ? 2 : 1;
     const auto id_of = [&](const std::string& k) {
@@ -1315,6 +1225,7 @@ STURDY_DECL marker_ledger database::ledger(const marker& spec)
                    " RETURNING u.i";
     l.exists_sql_ = "SELECT u.i FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) WHERE EXISTS (SELECT 1 FROM " +
                     l.table_ + " AS sturdy_e WHERE sturdy_e." + l.id_ + " = " + id_of("u.k") + ")";
+    l.done_lookup_sql_ = "SELECT u.i FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) WHERE " + l.done_sql("u.k", "");
     return l;
 }
 
@@ -1330,8 +1241,18 @@ STURDY_DECL std::string marker_ledger::done_sql(const std::string& key_sql, cons
 
 STURDY_DECL std::string marker_ledger::keys_array(std::span<const key> keys) const
 {
-    return detail::checked_key_array(keys, versioned_ ? 2 : 1,
-                                     "a versioned marker ledger's key (id, version) on " + shown_);
+    return detail::checked_key_array(keys, versioned_ ? 2 : 1, key_name());
+}
+
+STURDY_DECL void marker_ledger::lookup(std::span<const key> keys, std::vector<bool>& found, bool done) const
+{
+    found.assign(keys.size(), false);
+    if (keys.empty()) {
+        return;
+    }
+    for (const auto i : db_->query<std::int64_t>(done ? done_lookup_sql_ : exists_sql_, keys_array(keys))) {
+        found[static_cast<std::size_t>(i - 1)] = true;
+    }
 }
 
 STURDY_DECL void marker_ledger::claim_all(std::span<const key> keys, std::vector<bool>& claimed)
@@ -1352,53 +1273,7 @@ STURDY_DECL void marker_ledger::claim_all(std::span<const key> keys, std::vector
     for (const auto i : db_->query<std::int64_t>(exists_sql_, array)) {
         exists[static_cast<std::size_t>(i - 1)] = true;
     }
-    std::unordered_map<key, bool> seen;
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (!exists[i] && seen.try_emplace(keys[i], true).second) { // no row: the item fails, named
-            claimed[i] = true;
-            missing_.push_back(keys[i]);
-        }
-    }
-}
-
-STURDY_DECL bool marker_ledger::contains(const key& k) const
-{
-    return !db_->query<std::int64_t>("SELECT u.i FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) WHERE " +
-                                         done_sql("u.k", ""),
-                                     keys_array(std::span<const key>(&k, 1)))
-                .empty();
-}
-
-STURDY_DECL bool marker_ledger::claim(const key& k)
-{
-    claim_all(std::span<const key>(&k, 1), first_);
-    return first_.front();
-}
-
-STURDY_DECL void marker_ledger::mark(const key& k)
-{
-    claim(k);
-    if (!missing_.empty()) {
-        throw permanent_error(unconfirmed(k));
-    }
-}
-
-STURDY_DECL std::size_t marker_ledger::confirm_all(std::span<const key> keys)
-{
-    if (missing_.empty()) {
-        return keys.size();
-    }
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (std::find(missing_.begin(), missing_.end(), keys[i]) != missing_.end()) {
-            return i;
-        }
-    }
-    return keys.size();
-}
-
-STURDY_DECL std::string marker_ledger::unconfirmed(const key& k) const
-{
-    return store_detail::missing_marked_row(shown_, id_column_, k);
+    claim_missing(keys, exists, claimed); // no row: the item fails, named
 }
 
 STURDY_DECL std::size_t ledger::forget_marked_before(std::chrono::system_clock::time_point cutoff, std::size_t batch)

@@ -674,40 +674,24 @@ STURDY_DECL std::size_t ledger::forget_marked_before(std::chrono::system_clock::
 namespace sturdy::sqlite {
 namespace detail {
 
-inline std::string lowered(std::string_view s)
-{
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') {
-            c = static_cast<char>(c - 'A' + 'a');
-        }
-    }
-    return out;
-}
+/// How the checks of a user's table name this database; SQLite compares names case-insensitively.
+inline store_detail::catalog_rules catalog_rules(const database& db) { return {"sqlite", db.path(), {}, true}; }
 
-/// What a ledger kept by a user's table needs to know of it, checked at the ledger's creation.
-struct user_table {
-    store_detail::qualified_name name;
-    std::string schema;               ///< "main" when the name has none
-    std::string shown;                ///< as the user named it
-    std::vector<std::string> columns; ///< lower case
-    /// Each unique index (a primary key included), its columns lower case in the index's order.
-    std::vector<std::vector<std::string>> unique_indexes;
-};
-
-STURDY_DECL user_table read_user_table(database& db, std::string_view name)
+/// The table `name` from SQLite's pragma_* catalog: its columns and unique indexes, lower case.
+STURDY_DECL store_detail::user_table read_user_table(database& db, std::string_view name)
 {
-    user_table t{store_detail::split_qualified(name), {}, std::string(name), {}, {}};
-    t.schema = t.name.schema.empty() ? "main" : t.name.schema;
-    std::vector<std::vector<std::string>> integer_primary_key;
+    const store_detail::catalog_rules rules = catalog_rules(db);
+    store_detail::user_table t{store_detail::split_qualified(name), {}, {}, {}};
+    const std::string schema = t.name.schema.empty() ? "main" : t.name.schema;
+    std::vector<std::string> integer_primary_key;
     int primary_key_columns = 0;
     for (auto& [column, pk, type] : db.query<std::tuple<std::string, int, std::string>>(
-             "SELECT name, pk, type FROM pragma_table_info(?1, ?2)", t.name.table, t.schema)) {
-        t.columns.push_back(lowered(column));
+             "SELECT name, pk, type FROM pragma_table_info(?1, ?2)", t.name.table, schema)) {
+        t.columns.push_back(store_detail::compared_name(column, rules));
         if (pk > 0) {
             ++primary_key_columns;
-            if (lowered(type) == "integer") {
-                integer_primary_key.push_back({lowered(column)});
+            if (store_detail::compared_name(type, rules) == "integer") {
+                integer_primary_key.push_back(t.columns.back());
             }
         }
     }
@@ -717,57 +701,22 @@ STURDY_DECL user_table read_user_table(database& db, std::string_view name)
                                 ", which the ledger is to be kept in: create it before db.ledger(...)");
     }
     if (primary_key_columns == 1 && integer_primary_key.size() == 1) {
-        t.unique_indexes.push_back(integer_primary_key.front()); // the rowid: no index in index_list
+        t.unique_indexes.push_back({{}, integer_primary_key}); // the rowid: no index in index_list
     }
-    for (const auto& index :
-         db.query<std::string>("SELECT name FROM pragma_index_list(?1, ?2) WHERE \"unique\" = 1 AND partial = 0",
-                               t.name.table, t.schema)) {
+    for (auto& index : db.query<std::string>(
+             "SELECT name FROM pragma_index_list(?1, ?2) WHERE \"unique\" = 1 AND partial = 0", t.name.table, schema)) {
         std::vector<std::string> cols;
         bool plain = true;
         for (const auto& c : db.query<std::optional<std::string>>(
-                 "SELECT name FROM pragma_index_info(?1, ?2) ORDER BY seqno", index, t.schema)) {
+                 "SELECT name FROM pragma_index_info(?1, ?2) ORDER BY seqno", index, schema)) {
             plain = plain && c.has_value();
-            cols.push_back(c ? lowered(*c) : std::string());
+            cols.push_back(c ? store_detail::compared_name(*c, rules) : std::string());
         }
         if (plain) { // an index on an expression cannot hold a key
-            t.unique_indexes.push_back(std::move(cols));
+            t.unique_indexes.push_back({std::move(index), std::move(cols)});
         }
     }
     return t;
-}
-
-/// Throws `schema_mismatch` naming the first of `columns` the table does not have.
-STURDY_DECL void require_columns(database& db, const user_table& t, const std::vector<std::string>& columns)
-{
-    for (const auto& c : columns) {
-        if (std::find(t.columns.begin(), t.columns.end(), lowered(c)) == t.columns.end()) {
-            throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
-                                "sqlite: the table " + store_detail::quote_qualified(t.name) + " of " + db.path() +
-                                    " has no column " + store_detail::quote_identifier(c) +
-                                    " (its columns: " + store_detail::joined(t.columns) + ")");
-        }
-    }
-}
-
-/// The unique index of `t` on exactly `columns` (in any order), its columns in its own order;
-/// throws `schema_mismatch` with the CREATE UNIQUE INDEX to add when there is none.
-STURDY_DECL std::vector<std::string> require_unique_index(database& db, const user_table& t,
-                                                          const std::vector<std::string>& columns)
-{
-    std::vector<std::string> wanted;
-    for (const auto& c : columns) {
-        wanted.push_back(lowered(c));
-    }
-    std::sort(wanted.begin(), wanted.end());
-    for (const auto& index : t.unique_indexes) {
-        std::vector<std::string> sorted = index;
-        std::sort(sorted.begin(), sorted.end());
-        if (sorted == wanted) {
-            return index;
-        }
-    }
-    throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
-                        store_detail::missing_unique_index("sqlite: " + db.path(), t.name, columns));
 }
 
 /// The smallest of 1, 2, 4, ..., 64 that holds `n` rows.
@@ -817,13 +766,11 @@ inline void bind_null(statement& s, int i) { detail::bound(s, sqlite3_bind_null(
 
 STURDY_DECL unique_key_ledger database::ledger(const unique_key& spec)
 {
-    if (spec.columns.empty()) {
-        throw usage_error("sqlite::database::ledger(unique_key): name the columns of a unique index of " + spec.table +
-                          " (unique_key{\"" + spec.table + "\", {\"column\", ...}})");
-    }
-    const detail::user_table t = detail::read_user_table(*this, spec.table);
-    detail::require_columns(*this, t, spec.columns);
-    const std::vector<std::string> index = detail::require_unique_index(*this, t, spec.columns);
+    store_detail::require_key_columns("sqlite", spec);
+    const store_detail::catalog_rules rules = detail::catalog_rules(*this);
+    const store_detail::user_table t = detail::read_user_table(*this, spec.table);
+    store_detail::require_columns(t, spec.columns, rules);
+    const auto& index = store_detail::require_unique_index(t, spec.columns, rules).columns;
     unique_key_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
     l.table_ = store_detail::quote_qualified(t.name);
     l.shown_ = spec.table;
@@ -835,7 +782,9 @@ STURDY_DECL unique_key_ledger database::ledger(const unique_key& spec)
     l.violation_ = "unique constraint failed: ";
     for (std::size_t i = 0; i < index.size(); ++i) {
         l.violation_ += i == 0 ? "" : ", ";
-        l.violation_ += detail::lowered(t.name.table) + "." + index[i];
+        l.violation_ += store_detail::compared_name(t.name.table, rules);
+        l.violation_ += ".";
+        l.violation_ += index[i];
     }
     return l;
 }
@@ -844,7 +793,7 @@ STURDY_DECL void unique_key_ledger::lookup(std::span<const key> keys, std::vecto
 {
     found.assign(keys.size(), false);
     const std::size_t width = columns_.size();
-    const std::string what = "the unique key (" + store_detail::joined(columns_) + ") of " + shown_;
+    const std::string what = key_name();
     std::vector<std::string> values;
     for (std::size_t from = 0; from < keys.size(); from += 64) {
         const std::size_t n = std::min<std::size_t>(64, keys.size() - from);
@@ -894,56 +843,13 @@ STURDY_DECL void unique_key_ledger::lookup(std::span<const key> keys, std::vecto
     }
 }
 
-STURDY_DECL bool unique_key_ledger::contains(const key& k) const
-{
-    lookup(std::span<const key>(&k, 1), found_);
-    return found_.front();
-}
-
-STURDY_DECL void unique_key_ledger::mark(const key& k)
-{
-    if (!contains(k)) {
-        throw permanent_error(unconfirmed(k));
-    }
-}
-
-STURDY_DECL bool unique_key_ledger::claim(const key& k) { return !contains(k); }
-
-STURDY_DECL void unique_key_ledger::claim_all(std::span<const key> keys, std::vector<bool>& claimed)
-{
-    lookup(keys, found_);
-    claimed.assign(keys.size(), false);
-    std::unordered_map<key, bool> seen;
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (!found_[i] && seen.try_emplace(keys[i], true).second) {
-            claimed[i] = true;
-        }
-    }
-}
-
-STURDY_DECL std::size_t unique_key_ledger::confirm_all(std::span<const key> keys)
-{
-    lookup(keys, found_);
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (!found_[i]) {
-            return i;
-        }
-    }
-    return keys.size();
-}
-
-STURDY_DECL std::string unique_key_ledger::unconfirmed(const key& k) const
-{
-    return store_detail::unwritten_row(shown_, columns_, k);
-}
-
 STURDY_DECL bool unique_key_ledger::done_elsewhere(const std::error_code& code, std::string_view message) const
 {
     if (code.category() != sqlite_category() ||
         (code.value() != SQLITE_CONSTRAINT_UNIQUE && code.value() != SQLITE_CONSTRAINT_PRIMARYKEY)) {
         return false;
     }
-    const std::string text = detail::lowered(message);
+    const std::string text = store_detail::compared_name(message, {"sqlite", {}, {}, true});
     for (std::size_t at = text.find(violation_); at != std::string::npos; at = text.find(violation_, at + 1)) {
         const std::size_t end = at + violation_.size();
         if (end == text.size() || text[end] == ' ' || text[end] == '\n') { // not a longer column list
@@ -957,9 +863,10 @@ STURDY_DECL bool unique_key_ledger::done_elsewhere(const std::error_code& code, 
 
 STURDY_DECL marker_ledger database::ledger(const marker& spec)
 {
-    const detail::user_table t = detail::read_user_table(*this, spec.table);
-    detail::require_columns(*this, t, {spec.id_column, spec.marker_column});
-    (void)detail::require_unique_index(*this, t, {spec.id_column});
+    const store_detail::catalog_rules rules = detail::catalog_rules(*this);
+    const store_detail::user_table t = detail::read_user_table(*this, spec.table);
+    store_detail::require_columns(t, {spec.id_column, spec.marker_column}, rules);
+    (void)store_detail::require_unique_index(t, {spec.id_column}, rules);
     marker_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
     l.table_ = store_detail::quote_qualified(t.name);
     l.shown_ = spec.table;
@@ -997,7 +904,7 @@ STURDY_DECL void marker_ledger::bind_rows(statement& s, std::span<const key> key
                                           std::size_t rows, int first_parameter, bool with_index) const
 {
     int p = first_parameter;
-    const std::string what = "a versioned marker ledger's key (id, version) on " + shown_;
+    const std::string what = key_name();
     for (std::size_t r = 0; r < rows; ++r) {
         if (r >= n) {
             for (int c = 0; c < (with_index ? 1 : 0) + (versioned_ ? 2 : 1); ++c) {
@@ -1032,13 +939,10 @@ STURDY_DECL void marker_ledger::claim_all(std::span<const key> keys, std::vector
     lookup(keys, found_, true);
     claimed.assign(keys.size(), false);
     std::vector<key> to_mark;
-    std::unordered_map<key, bool> seen;
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (!found_[i] && seen.try_emplace(keys[i], true).second) {
-            claimed[i] = true;
-            to_mark.push_back(keys[i]);
-        }
-    }
+    store_detail::first_unfound(keys, found_, [&](std::size_t i) {
+        claimed[i] = true;
+        to_mark.push_back(keys[i]);
+    });
     if (to_mark.empty()) {
         return;
     }
@@ -1062,51 +966,8 @@ STURDY_DECL void marker_ledger::claim_all(std::span<const key> keys, std::vector
         ids.try_emplace(versioned_ ? text.substr(0, text.find('/')) : text, true);
     }
     if (changed < static_cast<std::int64_t>(ids.size())) { // some have no row: confirm_all names them
-        lookup(to_mark, found_, false);
-        for (std::size_t i = 0; i < to_mark.size(); ++i) {
-            if (!found_[i]) {
-                missing_.push_back(to_mark[i]);
-            }
-        }
+        no_row(to_mark);
     }
-}
-
-STURDY_DECL bool marker_ledger::contains(const key& k) const
-{
-    lookup(std::span<const key>(&k, 1), found_, true);
-    return found_.front();
-}
-
-STURDY_DECL bool marker_ledger::claim(const key& k)
-{
-    claim_all(std::span<const key>(&k, 1), first_);
-    return first_.front();
-}
-
-STURDY_DECL void marker_ledger::mark(const key& k)
-{
-    claim(k);
-    if (!missing_.empty()) {
-        throw permanent_error(unconfirmed(k));
-    }
-}
-
-STURDY_DECL std::size_t marker_ledger::confirm_all(std::span<const key> keys)
-{
-    if (missing_.empty()) {
-        return keys.size();
-    }
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (std::find(missing_.begin(), missing_.end(), keys[i]) != missing_.end()) {
-            return i;
-        }
-    }
-    return keys.size();
-}
-
-STURDY_DECL std::string marker_ledger::unconfirmed(const key& k) const
-{
-    return store_detail::missing_marked_row(shown_, id_column_, k);
 }
 
 } // namespace sturdy::sqlite
