@@ -47,6 +47,7 @@
 #include <sturdy/key.hpp>
 #include <sturdy/store/detail/ledger_kit.hpp>
 #include <sturdy/store/detail/rows.hpp>
+#include <sturdy/store/detail/sql_kit.hpp>
 #include <sturdy/store/effect_ledger.hpp>
 
 #include <libpq-fe.h>
@@ -86,7 +87,7 @@ STURDY_DECL std::string sqlstate(const std::error_code& code);
 
 namespace detail {
 /// The first 200 characters of a statement, for messages.
-STURDY_DECL std::string abbreviated(std::string_view sql);
+using ::sturdy::store_detail::abbreviated;
 
 /// Throws the error `res` (or, when it holds none, the connection's) carries, naming `sql`.
 [[noreturn]] STURDY_DECL void fail(PGconn* conn, const PGresult* res, std::string_view sql);
@@ -447,38 +448,10 @@ public:
     [[nodiscard]] STURDY_DECL bool in_transaction() const noexcept;
 
     /// RAII savepoint (SAVEPOINT spN, N = nesting depth). `release()` keeps its writes,
-    /// `rollback()` undoes them; the destructor rolls back unless released. Outside a
-    /// transaction it begins one, and releasing it commits.
-    class savepoint_guard {
-    public:
-        savepoint_guard(savepoint_guard&& other) noexcept
-            : db_(std::exchange(other.db_, nullptr)), depth_(other.depth_), generation_(other.generation_),
-              owns_transaction_(other.owns_transaction_)
-        {
-        }
-        savepoint_guard(const savepoint_guard&) = delete;
-        savepoint_guard& operator=(const savepoint_guard&) = delete;
-        savepoint_guard& operator=(savepoint_guard&&) = delete;
-        STURDY_DECL ~savepoint_guard();
-
-        /// RELEASE: the writes stay, in the enclosing savepoint or transaction (committed if
-        /// this savepoint began the transaction).
-        STURDY_DECL void release();
-
-        /// ROLLBACK TO + RELEASE: undoes the writes made since the savepoint was taken.
-        STURDY_DECL void rollback();
-
-    private:
-        friend class database;
-        savepoint_guard(database& db, std::size_t depth, std::uint64_t generation, bool owns)
-            : db_(&db), depth_(depth), generation_(generation), owns_transaction_(owns)
-        {
-        }
-        database* db_;
-        std::size_t depth_;
-        std::uint64_t generation_;
-        bool owns_transaction_;
-    };
+    /// `rollback()` undoes them (ROLLBACK TO and RELEASE in one round trip); the destructor
+    /// rolls back unless released. Outside a transaction it begins one, and releasing it
+    /// commits (store_detail::savepoint_guard: what the SQL stores share).
+    using savepoint_guard = store_detail::savepoint_guard<database>;
 
     STURDY_DECL savepoint_guard savepoint();
 
@@ -517,6 +490,7 @@ public:
 private:
     friend class ledger;
     template <class Row> friend class row_range;
+    friend class store_detail::savepoint_guard<database>;
 
     // Integer and text keys are different keys, as in the SQLite store: `item_key` holds the
     // key's text, `key_is_text` which kind it is.
@@ -563,20 +537,11 @@ private:
     STURDY_DECL std::optional<int> stored_schema_version();
     STURDY_DECL void require_transaction(const char* what) const;
     STURDY_DECL void end_transaction(bool committed);
-    // Savepoint `depth` was released (its writes now belong to the level above) or rolled back.
-    STURDY_DECL void savepoint_released(std::size_t depth) noexcept;
-    STURDY_DECL void savepoint_rolled_back(std::size_t depth) noexcept;
-    // The sturdy tables' creation was undone: check again on next use.
-    STURDY_DECL void schema_undone() noexcept;
-    [[nodiscard]] bool alive(std::uint64_t generation) const noexcept
-    {
-        return generation == generation_ && in_transaction();
-    }
-
-    struct text_hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-    };
+    // The dialect's savepoint statements, for store_detail::savepoint_guard.
+    STURDY_DECL void open_savepoint(std::size_t depth);
+    STURDY_DECL void release_savepoint(std::size_t depth);
+    STURDY_DECL void rollback_to_savepoint(std::size_t depth);
+    void release_rolled_back(std::size_t) noexcept {} // in rollback_to_savepoint's round trip
 
     std::string conninfo_;
     std::string described_;
@@ -586,16 +551,13 @@ private:
     std::uint64_t connection_number_ = 1;
     std::size_t reconnects_ = 0;
     // Per text, the statements prepared for it (one per parameter-type signature, usually one).
-    std::unordered_map<std::string, std::vector<std::unique_ptr<statement>>, text_hash, std::equal_to<>> statements_;
+    store_detail::by_text<std::vector<std::unique_ptr<statement>>> statements_;
     std::size_t prepared_count_ = 0;
     std::size_t cursors_ = 0;
     bool tx_open_ = false;
-    std::size_t depth_ = 0;
-    std::uint64_t generation_ = 0;
-    bool schema_ready_ = false;
-    // While the sturdy tables' creation is not committed: the savepoint depth whose rollback
-    // undoes it (0: only the transaction's). Rolling back a deeper savepoint leaves them be.
-    std::optional<std::size_t> schema_created_at_;
+    // The savepoints' depth and generation; whether the sturdy tables exist (PostgreSQL:
+    // schema_ready is set as soon as they are created, and undone with their creation).
+    store_detail::savepoint_book book_;
 };
 
 // --- lazy rows ---------------------------------------------------------------------------
@@ -638,29 +600,7 @@ private:
 /// destroyed. Must not outlive its database.
 template <class Row> class row_range {
 public:
-    class iterator {
-    public:
-        using value_type = Row;
-        using difference_type = std::ptrdiff_t;
-        using iterator_concept = std::input_iterator_tag;
-
-        iterator() = default;
-        Row& operator*() const { return *range_->current_; }
-        Row* operator->() const { return &*range_->current_; }
-        iterator& operator++()
-        {
-            range_->advance();
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.at_end(); }
-
-    private:
-        friend class row_range;
-        explicit iterator(row_range* r) : range_(r) {}
-        [[nodiscard]] bool at_end() const { return !range_->current_; }
-        row_range* range_ = nullptr;
-    };
+    using iterator = store_detail::row_iterator<row_range, Row>;
 
     template <class... Args> row_range(database& db, std::string sql, const Args&... args)
         : db_(&db), sql_(std::move(sql)), open_([... kept = detail::owned(args)](database& d, const std::string& s) {
@@ -683,6 +623,9 @@ public:
     [[nodiscard]] std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
+    friend iterator;
+    Row& current() { return *current_; }
+    [[nodiscard]] bool at_end() const { return !current_; }
     void advance()
     {
         ++row_;

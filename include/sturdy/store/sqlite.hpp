@@ -36,6 +36,7 @@
 #include <sturdy/key.hpp>
 #include <sturdy/store/detail/ledger_kit.hpp>
 #include <sturdy/store/detail/rows.hpp>
+#include <sturdy/store/detail/sql_kit.hpp>
 #include <sturdy/store/effect_ledger.hpp>
 
 #include <sqlite3.h>
@@ -72,7 +73,7 @@ STURDY_DECL std::error_code make_error_code(int rc) noexcept;
 
 namespace detail {
 /// The first 200 characters of a statement, for messages.
-STURDY_DECL std::string abbreviated(std::string_view sql);
+using ::sturdy::store_detail::abbreviated;
 
 /// Whether SQLite's message names a table or column the schema lacks. SQLite has no result
 /// code of its own for that: it is SQLITE_ERROR, as is the error a failing SQL function raises
@@ -345,37 +346,9 @@ public:
 
     /// RAII savepoint (SAVEPOINT spN, N = nesting depth). `release()` keeps its writes,
     /// `rollback()` undoes them; the destructor rolls back unless released. Outside a
-    /// transaction it begins one (BEGIN IMMEDIATE), and releasing it commits.
-    class savepoint_guard {
-    public:
-        savepoint_guard(savepoint_guard&& other) noexcept
-            : db_(std::exchange(other.db_, nullptr)), depth_(other.depth_), generation_(other.generation_),
-              owns_transaction_(other.owns_transaction_)
-        {
-        }
-        savepoint_guard(const savepoint_guard&) = delete;
-        savepoint_guard& operator=(const savepoint_guard&) = delete;
-        savepoint_guard& operator=(savepoint_guard&&) = delete;
-        STURDY_DECL ~savepoint_guard();
-
-        /// RELEASE: the writes stay, in the enclosing savepoint or transaction (committed if
-        /// this savepoint began the transaction).
-        STURDY_DECL void release();
-
-        /// ROLLBACK TO + RELEASE: undoes the writes made since the savepoint was taken.
-        STURDY_DECL void rollback();
-
-    private:
-        friend class database;
-        savepoint_guard(database& db, std::size_t depth, std::uint64_t generation, bool owns)
-            : db_(&db), depth_(depth), generation_(generation), owns_transaction_(owns)
-        {
-        }
-        database* db_;
-        std::size_t depth_;
-        std::uint64_t generation_;
-        bool owns_transaction_;
-    };
+    /// transaction it begins one (BEGIN IMMEDIATE), and releasing it commits. Its statements
+    /// are prepared once per depth (store_detail::savepoint_guard: what the SQL stores share).
+    using savepoint_guard = store_detail::savepoint_guard<database>;
 
     STURDY_DECL savepoint_guard savepoint();
 
@@ -446,6 +419,7 @@ private:
     STURDY_DECL std::optional<int> stored_schema_version();
 
     template <class Row> friend class row_range;
+    friend class store_detail::savepoint_guard<database>;
 
     // The connection a lazy range reads on; see row_range.
     STURDY_DECL sqlite3* cursor_connection();
@@ -457,34 +431,24 @@ private:
     STURDY_DECL void require_transaction(const char* what) const;
 
     STURDY_DECL void end_transaction(bool committed);
-    // Savepoint `depth` was released (its writes now belong to the level above) or rolled back.
-    STURDY_DECL void savepoint_released(std::size_t depth) noexcept;
-    STURDY_DECL void savepoint_rolled_back(std::size_t depth) noexcept;
-    [[nodiscard]] bool alive(std::uint64_t generation) const noexcept
-    {
-        return generation == generation_ && in_transaction();
-    }
-
-    struct text_hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-    };
+    // The dialect's savepoint statements, for store_detail::savepoint_guard.
+    STURDY_DECL void open_savepoint(std::size_t depth);
+    STURDY_DECL void release_savepoint(std::size_t depth);
+    STURDY_DECL void rollback_to_savepoint(std::size_t depth);
+    STURDY_DECL void release_rolled_back(std::size_t depth);
 
     std::string path_;
     options options_;
     sqlite3* db_ = nullptr;
     sqlite3* reader_ = nullptr; ///< opened on first use by a lazy range
     bool wal_ = false;
-    std::unordered_map<std::string, std::unique_ptr<statement>, text_hash, std::equal_to<>> statements_;
+    store_detail::by_text<std::unique_ptr<statement>> statements_;
     std::array<statement*, 8> recent_{}; ///< the statements prepare() returned last, looked at first
     std::size_t recent_next_ = 0;
     std::vector<savepoint_level> levels_;
-    std::size_t depth_ = 0;
-    std::uint64_t generation_ = 0;
-    bool schema_ready_ = false; ///< the sturdy tables exist, committed: the per-item check
-    // While their creation is not committed: the savepoint depth whose rollback undoes it (0:
-    // only the transaction's). Rolling back a deeper savepoint leaves them be.
-    std::optional<std::size_t> schema_created_at_;
+    // The savepoints' depth and generation; whether the sturdy tables exist, committed (SQLite:
+    // schema_ready stays false while their creation is not committed).
+    store_detail::savepoint_book book_;
     // The sturdy tables were created in the open transaction: SQLite then aborts the
     // connection's pending reads at each ROLLBACK TO, so a lazy range reads its rows at once.
     bool schema_changed_in_transaction_ = false;
@@ -511,29 +475,7 @@ private:
 /// WAL from being checkpointed past its snapshot until the range is finished or destroyed.
 template <class Row> class row_range {
 public:
-    class iterator {
-    public:
-        using value_type = Row;
-        using difference_type = std::ptrdiff_t;
-        using iterator_concept = std::input_iterator_tag;
-
-        iterator() = default;
-        Row& operator*() const { return *range_->current_; }
-        Row* operator->() const { return &*range_->current_; }
-        iterator& operator++()
-        {
-            range_->advance();
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.at_end(); }
-
-    private:
-        friend class row_range;
-        explicit iterator(row_range* r) : range_(r) {}
-        [[nodiscard]] bool at_end() const { return !range_->current_; }
-        row_range* range_ = nullptr;
-    };
+    using iterator = store_detail::row_iterator<row_range, Row>;
 
     template <class... Args> row_range(database& db, std::string sql, const Args&... args)
         : db_(&db), sql_(std::move(sql)),
@@ -546,6 +488,9 @@ public:
     [[nodiscard]] std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
+    friend iterator;
+    Row& current() { return *current_; }
+    [[nodiscard]] bool at_end() const { return !current_; }
     void advance()
     {
         if (buffered_) {

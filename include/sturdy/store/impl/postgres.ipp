@@ -177,12 +177,6 @@ STURDY_DECL std::string sqlstate(const std::error_code& code)
 }
 
 namespace detail {
-STURDY_DECL std::string abbreviated(std::string_view sql)
-{
-    constexpr std::size_t limit = 200;
-    return sql.size() <= limit ? std::string(sql) : std::string(sql.substr(0, limit)) + "...";
-}
-
 STURDY_DECL void fail(PGconn* conn, const PGresult* res, std::string_view sql)
 {
     const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
@@ -563,8 +557,7 @@ STURDY_DECL void database::reconnect()
             ++connection_number_; // every statement is prepared again on first use
             ++reconnects_;
             tx_open_ = false;
-            depth_ = 0;
-            ++generation_;
+            book_.began(); // no transaction is open: its savepoint guards are inert
             return;
         } catch (const failure_error& e) {
             last = e.message();
@@ -663,8 +656,7 @@ STURDY_DECL void database::begin()
     check_connection("BEGIN");
     simple("BEGIN");
     tx_open_ = true;
-    depth_ = 0;
-    ++generation_;
+    book_.began();
 }
 
 STURDY_DECL void database::commit()
@@ -707,70 +699,32 @@ STURDY_DECL void database::rollback()
     end_transaction(false);
 }
 
-STURDY_DECL database::savepoint_guard::~savepoint_guard()
+STURDY_DECL database::savepoint_guard database::savepoint() { return savepoint_guard::take(*this); }
+
+STURDY_DECL void database::open_savepoint(std::size_t depth)
 {
-    if (db_ != nullptr) {
-        try {
-            rollback();
-        } catch (...) { // NOLINT(bugprone-empty-catch): a destructor cannot report
-        }
-    }
+    const std::string sql = "SAVEPOINT sp" + std::to_string(depth);
+    check_connection(sql);
+    simple(sql.c_str());
 }
 
-STURDY_DECL void database::savepoint_guard::release()
+STURDY_DECL void database::release_savepoint(std::size_t depth)
 {
-    auto* db = std::exchange(db_, nullptr);
-    if (db == nullptr || !db->alive(generation_)) {
-        return;
-    }
-    const std::string sql = "RELEASE sp" + std::to_string(depth_);
-    db->check_connection(sql);
-    db->simple(sql.c_str());
-    db->depth_ = depth_ - 1;
-    db->savepoint_released(depth_);
-    if (owns_transaction_) {
-        db->commit();
-    }
+    const std::string sql = "RELEASE sp" + std::to_string(depth);
+    check_connection(sql);
+    simple(sql.c_str());
 }
 
-STURDY_DECL void database::savepoint_guard::rollback()
+STURDY_DECL void database::rollback_to_savepoint(std::size_t depth)
 {
-    auto* db = std::exchange(db_, nullptr);
-    if (db == nullptr || !db->alive(generation_)) {
-        return;
-    }
-    db->depth_ = depth_ - 1;
-    if (owns_transaction_) {
-        db->rollback();
-        return;
-    }
     // One round trip for both.
-    const std::string name = "sp" + std::to_string(depth_);
-    const std::string sql = "ROLLBACK TO " + name + "; RELEASE " + name;
-    db->check_connection(sql);
-    db->simple(sql.c_str());
-    db->savepoint_rolled_back(depth_);
-}
-
-STURDY_DECL database::savepoint_guard database::savepoint()
-{
-    const bool owns = !in_transaction();
-    if (owns) {
-        begin();
-    }
-    const std::size_t depth = depth_ + 1;
-    try {
-        const std::string sql = "SAVEPOINT sp" + std::to_string(depth);
-        check_connection(sql);
-        simple(sql.c_str());
-    } catch (...) {
-        if (owns) {
-            rollback();
-        }
-        throw;
-    }
-    depth_ = depth;
-    return {*this, depth, generation_, owns};
+    const std::string name = "sp" + std::to_string(depth);
+    std::string sql = "ROLLBACK TO ";
+    sql += name;
+    sql += "; RELEASE ";
+    sql += name;
+    check_connection(sql);
+    simple(sql.c_str());
 }
 
 STURDY_DECL std::optional<std::string> database::checkpoint(std::string_view name)
@@ -789,13 +743,13 @@ STURDY_DECL void database::set_checkpoint(std::string_view name, std::string_vie
 
 STURDY_DECL void database::ensure_schema()
 {
-    if (schema_ready_) {
+    if (book_.schema_ready) {
         // Created in a transaction that has ended without commit() or rollback() (a ROLLBACK
         // run through exec, say): the tables may be gone.
-        if (!schema_created_at_ || in_transaction()) {
+        if (!book_.schema_created_at || in_transaction()) {
             return;
         }
-        schema_undone();
+        book_.schema_undone();
     }
     const auto found = stored_schema_version();
     if (!found) {
@@ -810,12 +764,12 @@ STURDY_DECL void database::ensure_schema()
                 schema_version);
         sp.release();
         if (!owns) {
-            schema_created_at_ = depth_;
+            book_.schema_created_at = book_.depth;
         }
     } else if (*found < schema_version) {
         // Migrations from older versions go here, each one step, in one savepoint.
     }
-    schema_ready_ = true;
+    book_.schema_ready = true;
 }
 
 STURDY_DECL std::optional<int> database::stored_schema_version()
@@ -858,33 +812,7 @@ STURDY_DECL void database::require_transaction(const char* what) const
 STURDY_DECL void database::end_transaction(bool committed)
 {
     tx_open_ = false;
-    depth_ = 0;
-    ++generation_; // savepoint guards of the ended transaction become inert
-    if (committed) {
-        schema_created_at_.reset();
-    } else if (schema_created_at_) {
-        schema_undone();
-    }
-}
-
-STURDY_DECL void database::savepoint_released(std::size_t depth) noexcept
-{
-    if (schema_created_at_ && *schema_created_at_ >= depth) {
-        schema_created_at_ = depth - 1;
-    }
-}
-
-STURDY_DECL void database::savepoint_rolled_back(std::size_t depth) noexcept
-{
-    if (schema_created_at_ && *schema_created_at_ >= depth) {
-        schema_undone();
-    }
-}
-
-STURDY_DECL void database::schema_undone() noexcept
-{
-    schema_ready_ = false;
-    schema_created_at_.reset();
+    book_.ended(committed); // savepoint guards of the ended transaction become inert
 }
 
 // --- ledger ------------------------------------------------------------------------------
@@ -943,11 +871,7 @@ inline failure_info to_failure(failure_row&& r)
 
 STURDY_DECL ledger::ledger(database& db, std::string name) : db_(&db), name_(std::move(name)) {}
 
-STURDY_DECL std::int64_t ledger::now()
-{
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
+STURDY_DECL std::int64_t ledger::now() { return store_detail::unix_seconds(); }
 
 STURDY_DECL bool ledger::contains(const key& k) const
 {

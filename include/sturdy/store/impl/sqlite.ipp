@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -64,12 +63,6 @@ STURDY_DECL const std::error_category& sqlite_category() noexcept
 STURDY_DECL std::error_code make_error_code(int rc) noexcept { return {rc, sqlite_category()}; }
 
 namespace detail {
-STURDY_DECL std::string abbreviated(std::string_view sql)
-{
-    constexpr std::size_t limit = 200;
-    return sql.size() <= limit ? std::string(sql) : std::string(sql.substr(0, limit)) + "...";
-}
-
 STURDY_DECL void fail(sqlite3* db, int rc, std::string_view sql)
 {
     const int code = db != nullptr ? sqlite3_extended_errcode(db) : rc;
@@ -266,64 +259,15 @@ STURDY_DECL void database::rollback()
     end_transaction(false);
 }
 
-STURDY_DECL database::savepoint_guard::~savepoint_guard()
-{
-    if (db_ != nullptr) {
-        try {
-            rollback();
-        } catch (...) { // NOLINT(bugprone-empty-catch): a destructor cannot report
-        }
-    }
-}
+STURDY_DECL database::savepoint_guard database::savepoint() { return savepoint_guard::take(*this); }
 
-STURDY_DECL void database::savepoint_guard::release()
-{
-    auto* db = std::exchange(db_, nullptr);
-    if (db == nullptr || !db->alive(generation_)) {
-        return;
-    }
-    db->run(*db->level(depth_).release);
-    db->depth_ = depth_ - 1;
-    db->savepoint_released(depth_);
-    if (owns_transaction_) {
-        db->commit();
-    }
-}
+STURDY_DECL void database::open_savepoint(std::size_t depth) { run(*level(depth).save); }
 
-STURDY_DECL void database::savepoint_guard::rollback()
-{
-    auto* db = std::exchange(db_, nullptr);
-    if (db == nullptr || !db->alive(generation_)) {
-        return;
-    }
-    db->depth_ = depth_ - 1;
-    if (owns_transaction_) {
-        db->rollback();
-        return;
-    }
-    db->run(*db->level(depth_).rollback_to);
-    db->savepoint_rolled_back(depth_);
-    db->run(*db->level(depth_).release);
-}
+STURDY_DECL void database::release_savepoint(std::size_t depth) { run(*level(depth).release); }
 
-STURDY_DECL database::savepoint_guard database::savepoint()
-{
-    const bool owns = !in_transaction();
-    if (owns) {
-        begin();
-    }
-    const std::size_t depth = depth_ + 1;
-    try {
-        run(*level(depth).save);
-    } catch (...) {
-        if (owns) {
-            rollback();
-        }
-        throw;
-    }
-    depth_ = depth;
-    return {*this, depth, generation_, owns};
-}
+STURDY_DECL void database::rollback_to_savepoint(std::size_t depth) { run(*level(depth).rollback_to); }
+
+STURDY_DECL void database::release_rolled_back(std::size_t depth) { run(*level(depth).release); }
 
 STURDY_DECL sqlite::ledger database::ledger(std::string name)
 {
@@ -347,16 +291,16 @@ STURDY_DECL void database::set_checkpoint(std::string_view name, std::string_vie
 
 STURDY_DECL void database::ensure_schema()
 {
-    if (schema_ready_) {
+    if (book_.schema_ready) {
         return;
     }
-    if (schema_created_at_) {
+    if (book_.schema_created_at) {
         if (in_transaction()) {
             return; // created in the open transaction, whose rollbacks are followed
         }
         // That transaction ended without commit() or rollback() (a ROLLBACK or COMMIT run by
         // hand, or SQLite's own rollback after some errors): look again.
-        schema_created_at_.reset();
+        book_.schema_created_at.reset();
     }
     const auto found = stored_schema_version();
     if (!found) {
@@ -382,13 +326,13 @@ STURDY_DECL void database::ensure_schema()
         execute("INSERT INTO sturdy_schema(version) VALUES(?)", schema_version);
         sp.release();
         if (!owns) {
-            schema_created_at_ = depth_;
+            book_.schema_created_at = book_.depth;
             return;
         }
     } else if (*found < schema_version) {
         // Migrations from older versions go here, each one step, in one savepoint.
     }
-    schema_ready_ = true;
+    book_.schema_ready = true;
 }
 
 STURDY_DECL const char* database::journal_name(journal_mode m)
@@ -493,27 +437,8 @@ STURDY_DECL void database::require_transaction(const char* what) const
 
 STURDY_DECL void database::end_transaction(bool committed)
 {
-    depth_ = 0;
-    ++generation_; // savepoint guards of the ended transaction become inert
-    if (committed && schema_created_at_) {
-        schema_ready_ = true;
-    }
-    schema_created_at_.reset();
+    book_.ended(committed); // savepoint guards of the ended transaction become inert
     schema_changed_in_transaction_ = false;
-}
-
-STURDY_DECL void database::savepoint_released(std::size_t depth) noexcept
-{
-    if (schema_created_at_ && *schema_created_at_ >= depth) {
-        schema_created_at_ = depth - 1;
-    }
-}
-
-STURDY_DECL void database::savepoint_rolled_back(std::size_t depth) noexcept
-{
-    if (schema_created_at_ && *schema_created_at_ >= depth) {
-        schema_created_at_.reset(); // the tables are gone: created again on next use
-    }
 }
 
 // --- ledger ------------------------------------------------------------------------------
@@ -527,18 +452,7 @@ STURDY_DECL ledger::ledger(database& db, std::string name)
 {
 }
 
-STURDY_DECL std::int64_t ledger::now()
-{
-#ifdef CLOCK_REALTIME_COARSE
-    // Seconds are all marked_at keeps: the coarse clock skips reading the CPU's counter.
-    timespec ts{};
-    if (::clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0) {
-        return static_cast<std::int64_t>(ts.tv_sec);
-    }
-#endif
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
+STURDY_DECL std::int64_t ledger::now() { return store_detail::unix_seconds(); }
 
 STURDY_DECL bool ledger::contains(const key& k) const
 {

@@ -1,0 +1,218 @@
+#pragma once
+/// sturdy/store/detail/sql_kit.hpp — what the SQL stores share besides reading rows (internal):
+/// statements' text in messages and as cache keys, the Unix second, the savepoint stack with
+/// its generation and the tracking of the sturdy tables' creation, the RAII savepoint guard,
+/// and the iterator of a lazy row range. Templates over the store's `database` (no virtual
+/// call), which supplies the dialect's statements:
+///   - `void open_savepoint(std::size_t depth)`: SAVEPOINT spN;
+///   - `void release_savepoint(std::size_t depth)`: RELEASE spN;
+///   - `void rollback_to_savepoint(std::size_t depth)`: ROLLBACK TO spN (and, where one round
+///     trip does both, RELEASE spN);
+///   - `void release_rolled_back(std::size_t depth)`: RELEASE spN after it, when the above did
+///     not;
+///   - `begin()`, `commit()`, `rollback()`, `in_transaction()`, and a member `book_` (a
+///     `savepoint_book`), which `savepoint_guard<database>` may read (a friend).
+
+#include <sturdy/config.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+namespace sturdy::store_detail {
+
+/// The first 200 characters of a statement, for messages.
+STURDY_DECL std::string abbreviated(std::string_view sql);
+
+/// Now, in Unix seconds: what the ledgers write as a mark's or a failure's time.
+STURDY_DECL std::int64_t unix_seconds() noexcept;
+
+/// Hashes a statement's text; looks up a `std::string` key by a `std::string_view`.
+struct text_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+/// Statements (or anything else) by their text, found by a string_view without a copy.
+template <class T> using by_text = std::unordered_map<std::string, T, text_hash, std::equal_to<>>;
+
+/// One connection's savepoints: how deep the open ones go, which transaction they belong to,
+/// and whether the sturdy tables exist, committed, or were created in the open transaction.
+struct savepoint_book {
+    std::size_t depth = 0;        ///< open savepoints
+    std::uint64_t generation = 0; ///< bumped when a transaction begins or ends: older guards are inert
+    bool schema_ready = false;    ///< the sturdy tables exist: the per-item check
+    /// While the sturdy tables' creation is not committed: the savepoint depth whose rollback
+    /// undoes it (0: only the transaction's). Rolling back a deeper savepoint leaves them be.
+    std::optional<std::size_t> schema_created_at;
+
+    /// A transaction began: no savepoint is open, guards of an earlier one are inert.
+    void began() noexcept
+    {
+        depth = 0;
+        ++generation;
+    }
+    /// The transaction ended: committed, tables it created exist; rolled back, they are gone
+    /// and are created again on next use.
+    void ended(bool committed) noexcept
+    {
+        began();
+        if (schema_created_at) {
+            schema_ready = committed;
+            schema_created_at.reset();
+        }
+    }
+    /// Savepoint `level` was released: its writes now belong to the level above.
+    void released(std::size_t level) noexcept
+    {
+        if (schema_created_at && *schema_created_at >= level) {
+            schema_created_at = level - 1;
+        }
+    }
+    /// Savepoint `level` was rolled back: tables created under it are gone, created again on
+    /// next use.
+    void rolled_back(std::size_t level) noexcept
+    {
+        if (schema_created_at && *schema_created_at >= level) {
+            schema_undone();
+        }
+    }
+    /// The sturdy tables' creation was undone: check again on next use.
+    void schema_undone() noexcept
+    {
+        schema_ready = false;
+        schema_created_at.reset();
+    }
+};
+
+/// RAII savepoint (SAVEPOINT spN, N = nesting depth). `release()` keeps its writes,
+/// `rollback()` undoes them; the destructor rolls back unless released. Outside a transaction
+/// it begins one, and releasing it commits. A guard whose transaction has ended (a rollback or
+/// commit of the whole transaction) is inert.
+template <class Database> class savepoint_guard {
+public:
+    savepoint_guard(savepoint_guard&& other) noexcept
+        : db_(std::exchange(other.db_, nullptr)), depth_(other.depth_), generation_(other.generation_),
+          owns_transaction_(other.owns_transaction_)
+    {
+    }
+    savepoint_guard(const savepoint_guard&) = delete;
+    savepoint_guard& operator=(const savepoint_guard&) = delete;
+    savepoint_guard& operator=(savepoint_guard&&) = delete;
+    ~savepoint_guard()
+    {
+        if (db_ != nullptr) {
+            try {
+                rollback();
+            } catch (...) { // NOLINT(bugprone-empty-catch): a destructor cannot report
+            }
+        }
+    }
+
+    /// RELEASE: the writes stay, in the enclosing savepoint or transaction (committed if this
+    /// savepoint began the transaction).
+    void release()
+    {
+        Database* db = std::exchange(db_, nullptr);
+        if (db == nullptr || !alive(*db)) {
+            return;
+        }
+        db->release_savepoint(depth_);
+        db->book_.depth = depth_ - 1;
+        db->book_.released(depth_);
+        if (owns_transaction_) {
+            db->commit();
+        }
+    }
+
+    /// ROLLBACK TO + RELEASE: undoes the writes made since the savepoint was taken.
+    void rollback()
+    {
+        Database* db = std::exchange(db_, nullptr);
+        if (db == nullptr || !alive(*db)) {
+            return;
+        }
+        db->book_.depth = depth_ - 1;
+        if (owns_transaction_) {
+            db->rollback();
+            return;
+        }
+        db->rollback_to_savepoint(depth_);
+        db->book_.rolled_back(depth_);
+        db->release_rolled_back(depth_);
+    }
+
+    /// Takes a savepoint on `db` one level deeper than its open ones, beginning a transaction
+    /// first when none is open (rolled back if the savepoint fails).
+    static savepoint_guard take(Database& db)
+    {
+        const bool owns = !db.in_transaction();
+        if (owns) {
+            db.begin();
+        }
+        const std::size_t depth = db.book_.depth + 1;
+        try {
+            db.open_savepoint(depth);
+        } catch (...) {
+            if (owns) {
+                db.rollback();
+            }
+            throw;
+        }
+        db.book_.depth = depth;
+        return savepoint_guard(db, depth, db.book_.generation, owns);
+    }
+
+private:
+    savepoint_guard(Database& db, std::size_t depth, std::uint64_t generation, bool owns)
+        : db_(&db), depth_(depth), generation_(generation), owns_transaction_(owns)
+    {
+    }
+    [[nodiscard]] bool alive(const Database& db) const noexcept
+    {
+        return generation_ == db.book_.generation && db.in_transaction();
+    }
+
+    Database* db_;
+    std::size_t depth_;
+    std::uint64_t generation_;
+    bool owns_transaction_;
+};
+
+/// The iterator of a lazy, single-pass range of `Row`s: `Range` gives `current()` (the row
+/// under it), `advance()` and `at_end()`.
+template <class Range, class Row> class row_iterator {
+public:
+    using value_type = Row;
+    using difference_type = std::ptrdiff_t;
+    using iterator_concept = std::input_iterator_tag;
+
+    row_iterator() = default;
+    explicit row_iterator(Range* r) : range_(r) {}
+    Row& operator*() const { return range_->current(); }
+    Row* operator->() const { return &range_->current(); }
+    row_iterator& operator++()
+    {
+        range_->advance();
+        return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const row_iterator& it, std::default_sentinel_t) { return it.at_end(); }
+
+private:
+    [[nodiscard]] bool at_end() const { return range_->at_end(); }
+    Range* range_ = nullptr;
+};
+
+} // namespace sturdy::store_detail
+
+#ifndef STURDY_SEPARATE_COMPILATION
+#include <sturdy/store/detail/impl/sql_kit.ipp>
+#endif
