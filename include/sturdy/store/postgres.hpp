@@ -351,7 +351,7 @@ private:
 
 /// One connection to a PostgreSQL database. Models `sturdy::transaction`; not copyable or
 /// movable (ledgers and row ranges point to it).
-class database {
+class database : public store_detail::database_kit<database> {
 public:
     /// Connects to `conninfo`: a libpq URI (postgresql://user:password@host:5432/dbname?...) or
     /// key=value pairs ("host=... dbname=..."); empty means libpq's defaults (PGHOST, PGDATABASE
@@ -447,13 +447,8 @@ public:
     /// Stays true after the connection is lost mid-transaction, until rollback().
     [[nodiscard]] STURDY_DECL bool in_transaction() const noexcept;
 
-    /// RAII savepoint (SAVEPOINT spN, N = nesting depth). `release()` keeps its writes,
-    /// `rollback()` undoes them (ROLLBACK TO and RELEASE in one round trip); the destructor
-    /// rolls back unless released. Outside a transaction it begins one, and releasing it
-    /// commits (store_detail::savepoint_guard: what the SQL stores share).
-    using savepoint_guard = store_detail::savepoint_guard<database>;
-
-    STURDY_DECL savepoint_guard savepoint();
+    // savepoint(): store_detail::database_kit (SAVEPOINT spN, N = nesting depth; outside a
+    // transaction it begins one, and releasing the guard commits).
 
     // --- ledger and checkpoints ----------------------------------------------------------
 
@@ -471,15 +466,7 @@ public:
     /// Checks now that the table and its two columns exist and that the id column is unique.
     STURDY_DECL postgres::marker_ledger ledger(const marker& spec);
 
-    /// The checkpoint (watermark) called `name`, or nullopt if it was never set.
-    STURDY_DECL std::optional<std::string> checkpoint(std::string_view name);
-
-    /// Sets checkpoint `name` in the current transaction (so it commits with the chunk).
-    STURDY_DECL void set_checkpoint(std::string_view name, std::string_view value);
-
-    /// The version of the `sturdy_*` tables this header writes and understands (the SQLite
-    /// store's too).
-    static constexpr int schema_version = 1;
+    // checkpoint(name), set_checkpoint(name, value) and schema_version: store_detail::database_kit.
 
     /// Creates the `sturdy_*` tables if they are missing; cheap once done. Safe when several
     /// workers start at once: creation runs under a transaction-scoped advisory lock. Throws
@@ -555,9 +542,8 @@ private:
     std::size_t prepared_count_ = 0;
     std::size_t cursors_ = 0;
     bool tx_open_ = false;
-    // The savepoints' depth and generation; whether the sturdy tables exist (PostgreSQL:
-    // schema_ready is set as soon as they are created, and undone with their creation).
-    store_detail::savepoint_book book_;
+    // book_ (database_kit): schema_ready is set as soon as the tables are created, and undone
+    // with their creation.
 };
 
 // --- lazy rows ---------------------------------------------------------------------------
@@ -772,8 +758,6 @@ private:
     STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found) const;
 
     database* db_;
-    std::string table_; ///< quoted
-    std::vector<std::string> quoted_;
     std::vector<std::string> types_; ///< each column's type, for the casts
     std::string index_;              ///< the unique index's name, as a violation names it
     std::string lookup_sql_;
@@ -802,10 +786,7 @@ private:
     [[nodiscard]] std::string keys_array(std::span<const key> keys) const;
 
     database* db_;
-    std::string table_; ///< quoted
-    std::string id_;    ///< quoted
     std::string id_type_;
-    std::string marker_; ///< quoted
     std::string marker_type_;
     std::string claim_sql_;
     std::string exists_sql_;

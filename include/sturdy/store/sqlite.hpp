@@ -256,7 +256,7 @@ class marker_ledger;
 
 /// One connection to an SQLite file. Models `sturdy::transaction`; not copyable or movable
 /// (ledgers, statements and row ranges point to it).
-class database {
+class database : public store_detail::database_kit<database> {
 public:
     /// Opens (or creates) `path`, sets the busy timeout, journal mode, synchronous level and
     /// `foreign_keys=ON`. Throws `errc::store_unavailable` with the fix when the directory is
@@ -344,13 +344,8 @@ public:
 
     [[nodiscard]] bool in_transaction() const noexcept { return sqlite3_get_autocommit(db_) == 0; }
 
-    /// RAII savepoint (SAVEPOINT spN, N = nesting depth). `release()` keeps its writes,
-    /// `rollback()` undoes them; the destructor rolls back unless released. Outside a
-    /// transaction it begins one (BEGIN IMMEDIATE), and releasing it commits. Its statements
-    /// are prepared once per depth (store_detail::savepoint_guard: what the SQL stores share).
-    using savepoint_guard = store_detail::savepoint_guard<database>;
-
-    STURDY_DECL savepoint_guard savepoint();
+    // savepoint(): store_detail::database_kit (SAVEPOINT spN, N = nesting depth; outside a
+    // transaction it begins one with BEGIN IMMEDIATE, and releasing the guard commits).
 
     // --- ledger and checkpoints ----------------------------------------------------------
 
@@ -370,14 +365,7 @@ public:
     /// Checks now that the table and its two columns exist and that the id column is unique.
     STURDY_DECL sqlite::marker_ledger ledger(const marker& spec);
 
-    /// The checkpoint (watermark) called `name`, or nullopt if it was never set.
-    STURDY_DECL std::optional<std::string> checkpoint(std::string_view name);
-
-    /// Sets checkpoint `name` in the current transaction (so it commits with the chunk).
-    STURDY_DECL void set_checkpoint(std::string_view name, std::string_view value);
-
-    /// The version of the `sturdy_*` tables this header writes and understands.
-    static constexpr int schema_version = 1;
+    // checkpoint(name), set_checkpoint(name, value) and schema_version: store_detail::database_kit.
 
     /// Creates or migrates the `sturdy_*` tables; cheap once done. Throws
     /// `errc::schema_mismatch` for tables from a newer sturdy. Tables created inside a
@@ -446,9 +434,7 @@ private:
     std::array<statement*, 8> recent_{}; ///< the statements prepare() returned last, looked at first
     std::size_t recent_next_ = 0;
     std::vector<savepoint_level> levels_;
-    // The savepoints' depth and generation; whether the sturdy tables exist, committed (SQLite:
-    // schema_ready stays false while their creation is not committed).
-    store_detail::savepoint_book book_;
+    // book_ (database_kit): schema_ready stays false while the tables' creation is not committed.
     // The sturdy tables were created in the open transaction: SQLite then aborts the
     // connection's pending reads at each ROLLBACK TO, so a lazy range reads its rows at once.
     bool schema_changed_in_transaction_ = false;
@@ -619,8 +605,6 @@ private:
     STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found) const;
 
     database* db_;
-    std::string table_; ///< quoted
-    std::vector<std::string> quoted_;
     std::string violation_; ///< SQLite's message for a violation of the index, lower case
 };
 
@@ -645,9 +629,6 @@ private:
     STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found, bool done) const;
 
     database* db_;
-    std::string table_;  ///< quoted
-    std::string id_;     ///< quoted
-    std::string marker_; ///< quoted
 };
 
 template <class Row> typename row_range<Row>::iterator row_range<Row>::begin()

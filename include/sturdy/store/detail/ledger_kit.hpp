@@ -49,10 +49,10 @@ struct user_table {
 
 /// How a store names things in the checks' errors.
 struct catalog_rules {
-    std::string_view store;    ///< "sqlite", "postgres"
-    std::string location = {}; ///< the database, where messages name it (SQLite: its path)
-    std::string_view note = {};   ///< appended to the list of columns ("; names are case-sensitive")
-    bool fold_case = false;    ///< names compare case-insensitively (SQLite): `columns` are lower case
+    std::string_view store;     ///< "sqlite", "postgres"
+    std::string location = {};  ///< the database, where messages name it (SQLite: its path)
+    std::string_view note = {}; ///< appended to the list of columns ("; names are case-sensitive")
+    bool fold_case = false;     ///< names compare case-insensitively (SQLite): `columns` are lower case
 };
 
 /// `name` as `rules` compares it: lower case when names fold case.
@@ -67,12 +67,20 @@ STURDY_DECL void require_columns(const user_table& t, const std::vector<std::str
 
 /// The unique index of `t` on exactly `columns` (in any order); throws `schema_mismatch` with the
 /// CREATE UNIQUE INDEX to add when there is none.
-STURDY_DECL const user_table::unique_index& require_unique_index(const user_table& t,
-                                                                 const std::vector<std::string>& columns,
-                                                                 const catalog_rules& rules);
+STURDY_DECL const user_table::unique_index&
+require_unique_index(const user_table& t, const std::vector<std::string>& columns, const catalog_rules& rules);
 
 /// Throws `usage_error` when a unique-key ledger's spec names no column (`store`: "sqlite").
 STURDY_DECL void require_key_columns(std::string_view store, const unique_key& spec);
+
+/// Checks a marker ledger's table: it has the id and marker columns, and the id is unique.
+STURDY_DECL void require_marker_columns(const user_table& t, const marker& spec, const catalog_rules& rules);
+
+/// The failure records' namespace: the spec's name, or the table's.
+inline const std::string& failures_name(const user_table& t, const std::string& name)
+{
+    return name.empty() ? t.name.table : name;
+}
 
 // --- the rules both forms follow -------------------------------------------------------------
 
@@ -141,8 +149,21 @@ protected:
         return out;
     }
 
+    /// What the ledger names, from the checked table and the spec.
+    void describe(const user_table& t, const unique_key& spec)
+    {
+        table_ = quote_qualified(t.name);
+        shown_ = spec.table;
+        columns_ = spec.columns;
+        for (const auto& c : spec.columns) {
+            quoted_.push_back(quote_identifier(c));
+        }
+    }
+
+    std::string table_;                ///< quoted
     std::string shown_;                ///< the table as the user named it
     std::vector<std::string> columns_; ///< as the user named them, in the key's order
+    std::vector<std::string> quoted_;  ///< the columns quoted
     mutable std::vector<bool> found_;
 };
 
@@ -218,8 +239,22 @@ protected:
         }
     }
 
+    /// What the ledger names, from the checked table and the spec.
+    void describe(const user_table& t, const marker& spec)
+    {
+        table_ = quote_qualified(t.name);
+        shown_ = spec.table;
+        id_column_ = spec.id_column;
+        id_ = quote_identifier(spec.id_column);
+        marker_ = quote_identifier(spec.marker_column);
+        versioned_ = spec.versioned;
+    }
+
+    std::string table_;     ///< quoted
     std::string shown_;     ///< the table as the user named it
     std::string id_column_; ///< as named
+    std::string id_;        ///< quoted
+    std::string marker_;    ///< quoted
     bool versioned_ = false;
     std::vector<key> missing_; ///< the last claim's keys with no row
     mutable std::vector<bool> found_;

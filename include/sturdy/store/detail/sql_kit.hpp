@@ -10,8 +10,9 @@
 ///     trip does both, RELEASE spN);
 ///   - `void release_rolled_back(std::size_t depth)`: RELEASE spN after it, when the above did
 ///     not;
-///   - `begin()`, `commit()`, `rollback()`, `in_transaction()`, and a member `book_` (a
-///     `savepoint_book`), which `savepoint_guard<database>` may read (a friend).
+///   - `begin()`, `commit()`, `rollback()`, `in_transaction()`, `ensure_schema()`, `execute`
+///     and `query_one`; it derives from `database_kit<database>`, which holds the
+///     `savepoint_book` and gives `savepoint()`, `checkpoint` and `set_checkpoint`.
 
 #include <sturdy/config.hpp>
 
@@ -185,6 +186,76 @@ private:
     std::uint64_t generation_;
     bool owns_transaction_;
 };
+
+/// What a SQL store's `database` (`Database`, deriving from it) shares with the other's: its
+/// savepoints, its named checkpoints, and the version of the `sturdy_*` tables.
+template <class Database> class database_kit {
+public:
+    /// RAII savepoint (SAVEPOINT spN, N = nesting depth). `release()` keeps its writes,
+    /// `rollback()` undoes them; the destructor rolls back unless released. Outside a
+    /// transaction it begins one, and releasing it commits.
+    using savepoint_guard = store_detail::savepoint_guard<Database>;
+
+    savepoint_guard savepoint() { return savepoint_guard::take(static_cast<Database&>(*this)); }
+
+    /// The checkpoint (watermark) called `name`, or nullopt if it was never set.
+    std::optional<std::string> checkpoint(std::string_view name)
+    {
+        auto& db = static_cast<Database&>(*this);
+        db.ensure_schema();
+        return db.template query_one<std::string>("SELECT value FROM sturdy_checkpoint WHERE name = $1", name);
+    }
+
+    /// Sets checkpoint `name` in the current transaction (so it commits with the chunk).
+    void set_checkpoint(std::string_view name, std::string_view value)
+    {
+        auto& db = static_cast<Database&>(*this);
+        db.ensure_schema();
+        db.execute("INSERT INTO sturdy_checkpoint(name, value) VALUES($1, $2) "
+                   "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                   name, value);
+    }
+
+    /// The version of the `sturdy_*` tables this header writes and understands (both SQL
+    /// stores').
+    static constexpr int schema_version = 1;
+
+protected:
+    friend class store_detail::savepoint_guard<Database>;
+    savepoint_book book_;
+};
+
+/// Retention's batches (`ledger::forget_marked_before`): runs `batch()`, which forgets one batch
+/// and returns {how many it forgot, whether more may be left}, until none is left. Outside a
+/// transaction each batch is a transaction of its own (rolled back if it fails); inside one,
+/// every batch runs in it. Returns how many were forgotten.
+template <class Database, class Batch> std::size_t in_batches(Database& db, Batch&& batch)
+{
+    std::size_t forgotten = 0;
+    const bool owns = !db.in_transaction();
+    for (bool more = true; more;) {
+        if (owns) {
+            db.begin();
+        }
+        try {
+            const auto [n, left] = batch();
+            if (owns) {
+                db.commit();
+            }
+            forgotten += static_cast<std::size_t>(n);
+            more = left;
+        } catch (...) {
+            if (owns && db.in_transaction()) {
+                db.rollback();
+            }
+            throw;
+        }
+    }
+    return forgotten;
+}
+
+/// Throws `usage_error` for a retention batch of 0 (`what`: "sqlite::ledger").
+STURDY_DECL void require_batch(std::string_view what, std::size_t batch);
 
 /// The iterator of a lazy, single-pass range of `Row`s: `Range` gives `current()` (the row
 /// under it), `advance()` and `at_end()`.

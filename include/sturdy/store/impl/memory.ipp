@@ -100,9 +100,7 @@ STURDY_DECL std::size_t ledger::requeue_all()
 
 STURDY_DECL std::size_t ledger::forget_marked_before(std::chrono::system_clock::time_point cutoff, std::size_t batch)
 {
-    if (batch == 0) {
-        throw usage_error("memory::ledger::forget_marked_before: batch is 0; pass at least 1 (the default is 10000)");
-    }
+    store_detail::require_batch("memory::ledger", batch);
     const auto before = std::chrono::floor<std::chrono::seconds>(cutoff).time_since_epoch().count();
     std::vector<key> old;
     for (const auto& [k, text] : done_->rows()) {

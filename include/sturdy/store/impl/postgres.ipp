@@ -699,8 +699,6 @@ STURDY_DECL void database::rollback()
     end_transaction(false);
 }
 
-STURDY_DECL database::savepoint_guard database::savepoint() { return savepoint_guard::take(*this); }
-
 STURDY_DECL void database::open_savepoint(std::size_t depth)
 {
     const std::string sql = "SAVEPOINT sp" + std::to_string(depth);
@@ -725,20 +723,6 @@ STURDY_DECL void database::rollback_to_savepoint(std::size_t depth)
     sql += name;
     check_connection(sql);
     simple(sql.c_str());
-}
-
-STURDY_DECL std::optional<std::string> database::checkpoint(std::string_view name)
-{
-    ensure_schema();
-    return query_one<std::string>("SELECT value FROM sturdy_checkpoint WHERE name = $1", name);
-}
-
-STURDY_DECL void database::set_checkpoint(std::string_view name, std::string_view value)
-{
-    ensure_schema();
-    execute("INSERT INTO sturdy_checkpoint(name, value) VALUES($1, $2) "
-            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            name, value);
 }
 
 STURDY_DECL void database::ensure_schema()
@@ -1065,13 +1049,10 @@ STURDY_DECL unique_key_ledger database::ledger(const unique_key& spec)
     const store_detail::catalog_rules rules = detail::catalog_rules();
     const store_detail::user_table t = detail::read_user_table(*this, spec.table);
     store_detail::require_columns(t, spec.columns, rules);
-    unique_key_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
+    unique_key_ledger l(*this, ledger(store_detail::failures_name(t, spec.name)));
     l.index_ = store_detail::require_unique_index(t, spec.columns, rules).name;
-    l.table_ = store_detail::quote_qualified(t.name);
-    l.shown_ = spec.table;
-    l.columns_ = spec.columns;
+    l.describe(t, spec);
     for (const auto& c : spec.columns) {
-        l.quoted_.push_back(store_detail::quote_identifier(c));
         l.types_.push_back(*store_detail::column_type(t, c, rules));
     }
     l.lookup_sql_ = "SELECT u.i FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) WHERE " + l.done_sql("u.k", "");
@@ -1114,17 +1095,11 @@ STURDY_DECL marker_ledger database::ledger(const marker& spec)
 {
     const store_detail::catalog_rules rules = detail::catalog_rules();
     const store_detail::user_table t = detail::read_user_table(*this, spec.table);
-    store_detail::require_columns(t, {spec.id_column, spec.marker_column}, rules);
-    (void)store_detail::require_unique_index(t, {spec.id_column}, rules);
-    marker_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
-    l.table_ = store_detail::quote_qualified(t.name);
-    l.shown_ = spec.table;
-    l.id_column_ = spec.id_column;
-    l.id_ = store_detail::quote_identifier(spec.id_column);
+    store_detail::require_marker_columns(t, spec, rules);
+    marker_ledger l(*this, ledger(store_detail::failures_name(t, spec.name)));
+    l.describe(t, spec);
     l.id_type_ = *store_detail::column_type(t, spec.id_column, rules);
-    l.marker_ = store_detail::quote_identifier(spec.marker_column);
     l.marker_type_ = *store_detail::column_type(t, spec.marker_column, rules);
-    l.versioned_ = spec.versioned;
     const std::size_t parts = l.versioned_ ? 2 : 1;
     const auto id_of = [&](const std::string& k) {
         return "(" + detail::key_part_sql(k, 0, parts) + ")::" + l.id_type_;
@@ -1202,9 +1177,7 @@ STURDY_DECL void marker_ledger::claim_all(std::span<const key> keys, std::vector
 
 STURDY_DECL std::size_t ledger::forget_marked_before(std::chrono::system_clock::time_point cutoff, std::size_t batch)
 {
-    if (batch == 0) {
-        throw usage_error("postgres::ledger::forget_marked_before: batch is 0; pass at least 1 (the default is 10000)");
-    }
+    store_detail::require_batch("postgres::ledger", batch);
     db_->ensure_schema();
     const std::int64_t before = std::chrono::floor<std::chrono::seconds>(cutoff).time_since_epoch().count();
     const auto offset = static_cast<std::int64_t>(batch - 1);
@@ -1212,41 +1185,24 @@ STURDY_DECL std::size_t ledger::forget_marked_before(std::chrono::system_clock::
     // of it, after the last key of the batch before, so the batches read the namespace once.
     // The first starts after ('', false), before every key: an integer key's text is never empty.
     std::tuple<std::string, bool> after{std::string(), false};
-    std::size_t forgotten = 0;
-    const bool owns = !db_->in_transaction();
-    for (bool more = true; more;) {
-        if (owns) {
-            db_->begin();
+    return store_detail::in_batches(*db_, [&] {
+        const auto& [after_key, after_is_text] = after;
+        const auto last = db_->query_one<std::tuple<std::string, bool>>(
+            "SELECT item_key, key_is_text FROM sturdy_ledger WHERE namespace = $1 AND marked_at < $2 AND "
+            "(item_key, key_is_text) > ($3, $4) ORDER BY item_key, key_is_text LIMIT 1 OFFSET $5",
+            name_, before, after_key, after_is_text, offset);
+        const std::int64_t n =
+            last ? db_->execute("DELETE FROM sturdy_ledger WHERE namespace = $1 AND marked_at < $2 AND "
+                                "(item_key, key_is_text) > ($3, $4) AND (item_key, key_is_text) <= ($5, $6)",
+                                name_, before, after_key, after_is_text, std::get<0>(*last), std::get<1>(*last))
+                 : db_->execute("DELETE FROM sturdy_ledger WHERE namespace = $1 AND marked_at < $2 AND "
+                                "(item_key, key_is_text) > ($3, $4)", // fewer than a batch left
+                                name_, before, after_key, after_is_text);
+        if (last) {
+            after = *last;
         }
-        try {
-            const auto& [after_key, after_is_text] = after;
-            const auto last = db_->query_one<std::tuple<std::string, bool>>(
-                "SELECT item_key, key_is_text FROM sturdy_ledger WHERE namespace = $1 AND marked_at < $2 AND "
-                "(item_key, key_is_text) > ($3, $4) ORDER BY item_key, key_is_text LIMIT 1 OFFSET $5",
-                name_, before, after_key, after_is_text, offset);
-            const std::int64_t n =
-                last ? db_->execute("DELETE FROM sturdy_ledger WHERE namespace = $1 AND marked_at < $2 AND "
-                                    "(item_key, key_is_text) > ($3, $4) AND (item_key, key_is_text) <= ($5, $6)",
-                                    name_, before, after_key, after_is_text, std::get<0>(*last), std::get<1>(*last))
-                     : db_->execute("DELETE FROM sturdy_ledger WHERE namespace = $1 AND marked_at < $2 AND "
-                                    "(item_key, key_is_text) > ($3, $4)", // fewer than a batch left
-                                    name_, before, after_key, after_is_text);
-            if (owns) {
-                db_->commit();
-            }
-            forgotten += static_cast<std::size_t>(n);
-            more = last.has_value();
-            if (last) {
-                after = *last;
-            }
-        } catch (...) {
-            if (owns && db_->in_transaction()) {
-                db_->rollback();
-            }
-            throw;
-        }
-    }
-    return forgotten;
+        return std::pair(n, last.has_value());
+    });
 }
 
 } // namespace sturdy::postgres

@@ -259,8 +259,6 @@ STURDY_DECL void database::rollback()
     end_transaction(false);
 }
 
-STURDY_DECL database::savepoint_guard database::savepoint() { return savepoint_guard::take(*this); }
-
 STURDY_DECL void database::open_savepoint(std::size_t depth) { run(*level(depth).save); }
 
 STURDY_DECL void database::release_savepoint(std::size_t depth) { run(*level(depth).release); }
@@ -273,20 +271,6 @@ STURDY_DECL sqlite::ledger database::ledger(std::string name)
 {
     ensure_schema();
     return {*this, std::move(name)};
-}
-
-STURDY_DECL std::optional<std::string> database::checkpoint(std::string_view name)
-{
-    ensure_schema();
-    return query_one<std::string>("SELECT value FROM sturdy_checkpoint WHERE name = ?", name);
-}
-
-STURDY_DECL void database::set_checkpoint(std::string_view name, std::string_view value)
-{
-    ensure_schema();
-    execute("INSERT INTO sturdy_checkpoint(name, value) VALUES(?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            name, value);
 }
 
 STURDY_DECL void database::ensure_schema()
@@ -527,58 +511,40 @@ STURDY_DECL std::size_t ledger::requeue_all()
 
 STURDY_DECL std::size_t ledger::forget_marked_before(std::chrono::system_clock::time_point cutoff, std::size_t batch)
 {
-    if (batch == 0) {
-        throw usage_error("sqlite::ledger::forget_marked_before: batch is 0; pass at least 1 (the default is 10000)");
-    }
+    store_detail::require_batch("sqlite::ledger", batch);
     db_->ensure_schema();
     const std::int64_t before = std::chrono::floor<std::chrono::seconds>(cutoff).time_since_epoch().count();
     const auto offset = static_cast<std::int64_t>(batch - 1);
     // Key order is the primary key's (namespace, item_key): each batch is a range of it, after
     // the last key of the batch before (`after`), so the batches read the namespace once.
     std::optional<key> after;
-    std::size_t forgotten = 0;
-    const bool owns = !db_->in_transaction();
-    for (bool more = true; more;) {
-        if (owns) {
-            db_->begin();
+    return store_detail::in_batches(*db_, [&] {
+        const auto last =
+            after ? db_->query_one<key>("SELECT item_key FROM sturdy_ledger WHERE namespace = ?1 AND "
+                                        "marked_at < ?2 AND item_key > ?3 ORDER BY item_key LIMIT 1 OFFSET ?4",
+                                        name_, before, *after, offset)
+                  : db_->query_one<key>("SELECT item_key FROM sturdy_ledger WHERE namespace = ?1 AND "
+                                        "marked_at < ?2 ORDER BY item_key LIMIT 1 OFFSET ?3",
+                                        name_, before, offset);
+        std::int64_t n = 0;
+        if (last) {
+            n = after ? db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2 AND "
+                                     "item_key > ?3 AND item_key <= ?4",
+                                     name_, before, *after, *last)
+                      : db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2 AND "
+                                     "item_key <= ?3",
+                                     name_, before, *last);
+        } else { // fewer than a batch left
+            n = after
+                    ? db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2 AND "
+                                   "item_key > ?3",
+                                   name_, before, *after)
+                    : db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2", name_, before);
         }
-        try {
-            const auto last =
-                after ? db_->query_one<key>("SELECT item_key FROM sturdy_ledger WHERE namespace = ?1 AND "
-                                            "marked_at < ?2 AND item_key > ?3 ORDER BY item_key LIMIT 1 OFFSET ?4",
-                                            name_, before, *after, offset)
-                      : db_->query_one<key>("SELECT item_key FROM sturdy_ledger WHERE namespace = ?1 AND "
-                                            "marked_at < ?2 ORDER BY item_key LIMIT 1 OFFSET ?3",
-                                            name_, before, offset);
-            std::int64_t n = 0;
-            if (last) {
-                n = after ? db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2 AND "
-                                         "item_key > ?3 AND item_key <= ?4",
-                                         name_, before, *after, *last)
-                          : db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2 AND "
-                                         "item_key <= ?3",
-                                         name_, before, *last);
-            } else { // fewer than a batch left
-                n = after ? db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2 AND "
-                                         "item_key > ?3",
-                                         name_, before, *after)
-                          : db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2", name_,
-                                         before);
-            }
-            if (owns) {
-                db_->commit();
-            }
-            forgotten += static_cast<std::size_t>(n);
-            more = last.has_value();
-            after = last;
-        } catch (...) {
-            if (owns && db_->in_transaction()) {
-                db_->rollback();
-            }
-            throw;
-        }
-    }
-    return forgotten;
+        const bool more = last.has_value();
+        after = last;
+        return std::pair(n, more);
+    });
 }
 
 } // namespace sturdy::sqlite
@@ -685,13 +651,8 @@ STURDY_DECL unique_key_ledger database::ledger(const unique_key& spec)
     const store_detail::user_table t = detail::read_user_table(*this, spec.table);
     store_detail::require_columns(t, spec.columns, rules);
     const auto& index = store_detail::require_unique_index(t, spec.columns, rules).columns;
-    unique_key_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
-    l.table_ = store_detail::quote_qualified(t.name);
-    l.shown_ = spec.table;
-    l.columns_ = spec.columns;
-    for (const auto& c : spec.columns) {
-        l.quoted_.push_back(store_detail::quote_identifier(c));
-    }
+    unique_key_ledger l(*this, ledger(store_detail::failures_name(t, spec.name)));
+    l.describe(t, spec);
     // SQLite names a violated index by its table and columns: "UNIQUE constraint failed: t.a, t.b".
     l.violation_ = "unique constraint failed: ";
     for (std::size_t i = 0; i < index.size(); ++i) {
@@ -779,15 +740,9 @@ STURDY_DECL marker_ledger database::ledger(const marker& spec)
 {
     const store_detail::catalog_rules rules = detail::catalog_rules(*this);
     const store_detail::user_table t = detail::read_user_table(*this, spec.table);
-    store_detail::require_columns(t, {spec.id_column, spec.marker_column}, rules);
-    (void)store_detail::require_unique_index(t, {spec.id_column}, rules);
-    marker_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
-    l.table_ = store_detail::quote_qualified(t.name);
-    l.shown_ = spec.table;
-    l.id_column_ = spec.id_column;
-    l.id_ = store_detail::quote_identifier(spec.id_column);
-    l.marker_ = store_detail::quote_identifier(spec.marker_column);
-    l.versioned_ = spec.versioned;
+    store_detail::require_marker_columns(t, spec, rules);
+    marker_ledger l(*this, ledger(store_detail::failures_name(t, spec.name)));
+    l.describe(t, spec);
     return l;
 }
 

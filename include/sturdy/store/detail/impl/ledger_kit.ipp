@@ -61,9 +61,8 @@ STURDY_DECL void require_columns(const user_table& t, const std::vector<std::str
     }
 }
 
-STURDY_DECL const user_table::unique_index& require_unique_index(const user_table& t,
-                                                                 const std::vector<std::string>& columns,
-                                                                 const catalog_rules& rules)
+STURDY_DECL const user_table::unique_index&
+require_unique_index(const user_table& t, const std::vector<std::string>& columns, const catalog_rules& rules)
 {
     std::vector<std::string> wanted;
     for (const auto& c : columns) {
@@ -97,6 +96,12 @@ STURDY_DECL void require_key_columns(std::string_view store, const unique_key& s
     message += spec.table;
     message += "\", {\"column\", ...}})";
     throw usage_error(message);
+}
+
+STURDY_DECL void require_marker_columns(const user_table& t, const marker& spec, const catalog_rules& rules)
+{
+    require_columns(t, {spec.id_column, spec.marker_column}, rules);
+    (void)require_unique_index(t, {spec.id_column}, rules);
 }
 
 } // namespace sturdy::store_detail

@@ -2,6 +2,7 @@
 /// sturdy/store/detail/impl/sql_kit.ipp — definitions for sturdy/store/detail/sql_kit.hpp (see
 /// sturdy/config.hpp).
 
+#include <sturdy/error.hpp>
 #include <sturdy/store/detail/sql_kit.hpp>
 
 #include <chrono>
@@ -35,6 +36,16 @@ STURDY_DECL std::int64_t unix_seconds() noexcept
 #endif
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
+}
+
+STURDY_DECL void require_batch(std::string_view what, std::size_t batch)
+{
+    if (batch != 0) {
+        return;
+    }
+    std::string message(what);
+    message += "::forget_marked_before: batch is 0; pass at least 1 (the default is 10000)";
+    throw usage_error(message);
 }
 
 } // namespace sturdy::store_detail
