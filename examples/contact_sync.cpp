@@ -221,8 +221,7 @@ inline std::optional<std::int64_t> contact_of(const sturdy::key& k)
 /// The job over `ledger` (sync_contacts): pushes every contact changed since the last committed
 /// checkpoint, and every contact whose push is still failing, to `remote`.
 template <sturdy::commit_policy Commit, sturdy::clock Clock, sturdy::log_sink Sink, class Db, class Ledger>
-sturdy::report sync_contacts_with(Db& db, Ledger& ledger, remote_crm& remote, const options& o, Clock& clock,
-                                  Sink sink)
+sturdy::report sync_contacts_with(Db& db, Ledger& ledger, remote_crm& remote, const options& o, Clock& clock, Sink sink)
 {
     using namespace std::chrono_literals;
 

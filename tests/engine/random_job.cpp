@@ -369,6 +369,17 @@ store_state sqlite_store::state()
     return s;
 }
 
+store_state sqlite_effect_store::state()
+{
+    store_state s = inner_.state(); // effect rows, sturdy_ledger marks, failure records
+    if (!s.marks.empty()) {
+        s.marks = {-1};
+        return s;
+    }
+    s.marks = s.effect;
+    return s;
+}
+
 std::string counts(const sturdy::report& r)
 {
     return "seen " + std::to_string(r.seen) + ", done " + std::to_string(r.done) + ", skipped " +

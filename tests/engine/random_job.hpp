@@ -290,6 +290,26 @@ private:
     sturdy::sqlite::database db_;
 };
 
+/// The SQLite store with the effect's own table as the ledger: `effect(id)`'s primary key
+/// (`db.ledger(sturdy::unique_key{"effect", {"id"}, "sums"})`), so the ledger's marks are the
+/// effect rows, checked after each chunk and segment, and sturdy writes no `sturdy_ledger` row.
+class sqlite_effect_store {
+public:
+    static constexpr const char* name = "SQLite, the effect's table as the ledger";
+    sturdy::sqlite::database& db() { return inner_.db(); }
+    sturdy::sqlite::unique_key_ledger ledger()
+    {
+        return db().ledger(sturdy::unique_key{"effect", {"id"}, ledger_name});
+    }
+    void write_effect(int v) { inner_.write_effect(v); }
+    /// The marks are the effect rows; a `sturdy_ledger` row would be a mark of the wrong kind
+    /// (the model expects none) and shows up as a mark of -1.
+    store_state state();
+
+private:
+    sqlite_store inner_;
+};
+
 // --- the job -------------------------------------------------------------------------------
 
 /// Runs the plan's run number `run` on `store`, recording its events into `log`.

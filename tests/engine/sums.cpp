@@ -1013,3 +1013,9 @@ TEST_CASE("engine sums: a random job's events, report and store add up, run afte
 {
     check_sums_over_seeds<sqlite_store>();
 }
+
+TEST_CASE("engine sums: a random job's events, report and store add up, run after run (SQLite, the effect's table "
+          "as the ledger)")
+{
+    check_sums_over_seeds<sqlite_effect_store>();
+}

@@ -248,3 +248,53 @@ TEST_CASE("contact_sync: --forget-after takes days, 0 keeps every mark")
     database db(local);
     CHECK(db.ledger("contact_sync").size() == 10);
 }
+
+TEST_CASE("contact_sync: --ledger marker keeps the version pushed in the contact's row, no sturdy_ledger row")
+{
+    fixture f;
+    f.o.ledger = contacts::ledger_kind::marker;
+    CHECK(f.run().done == 50);
+    CHECK(count(f.db, "SELECT count(*) FROM contact WHERE synced_write_date = write_date") == 50);
+    CHECK(count(f.db, "SELECT count(*) FROM sturdy_ledger") == 0);
+    f.touch(7, "seven@example.com");
+    f.touch(30, "thirty@example.com");
+    const auto r = f.run();
+    CHECK(r.done == 2);
+    CHECK(r.skipped == 1); // contact 50 at the old checkpoint: its marker holds its version
+    CHECK(f.mismatches() == 0);
+    CHECK(f.requests() == 52);
+    CHECK(f.run().done == 0);
+    CHECK(count(f.db, "SELECT count(*) FROM contact WHERE synced_write_date IS NOT write_date") == 0);
+}
+
+TEST_CASE("contact_sync: --ledger marker on a contact table without synced_write_date names the column")
+{
+    test::temp_dir dir;
+    const std::string local = dir.file("old.db");
+    {
+        database db(local);
+        db.exec("CREATE TABLE contact(id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, "
+                "write_date INTEGER NOT NULL);"
+                "INSERT INTO contact VALUES(1, 'a', 'a@example.com', 1700000001)");
+    }
+    const std::vector<std::string_view> args{"--db", local, "--remote", dir.file("r.db"), "--ledger", "marker"};
+    CHECK(test::run_cli(contacts::run_cli, args).first == example::exit_usage);
+    {
+        database db(local);
+        std::string message;
+        contacts::remote_crm remote(dir.file("r2.db"), {});
+        contacts::options o;
+        o.ledger = contacts::ledger_kind::marker;
+        sturdy::manual_clock clock;
+        try {
+            (void)contacts::sync_contacts(db, remote, o, clock, sturdy::discard_sink{});
+        } catch (const sturdy::failure_error& e) {
+            message = e.what();
+        }
+        CHECK(message.find("has no column \"synced_write_date\"") != std::string::npos);
+    }
+    CHECK(test::run_cli(contacts::run_cli, {"--db", local, "--remote", dir.file("r.db"), "--ledger", "table"}).first ==
+          example::exit_ok);
+    CHECK(test::run_cli(contacts::run_cli, {"--db", local, "--remote", dir.file("r.db"), "--ledger", "rows"}).first ==
+          example::exit_usage);
+}

@@ -54,9 +54,8 @@ int setup(const std::string& conninfo, std::int64_t n)
     return 0;
 }
 
-template <class Ledger>
-int run_with(sturdy::postgres::database& db, Ledger& ledger, bool effect_ledger, int worker, std::size_t chunk,
-             std::int64_t poison, std::size_t budget)
+template <class Ledger> int run_with(sturdy::postgres::database& db, Ledger& ledger, bool effect_ledger, int worker,
+                                     std::size_t chunk, std::int64_t poison, std::size_t budget)
 {
     using namespace std::chrono_literals;
     std::int64_t overlaps = 0;

@@ -144,17 +144,25 @@ TEST_CASE("unique-key ledger: an effect that returns without writing its row fai
     fixture f;
     auto& db = f.db;
     auto ledger = db.ledger(sturdy::unique_key{"invoice", {"subscription_id", "period"}});
+    // Checked once per fast chunk, once per segment on the careful path, after each item alone.
+    const auto policy =
+        GENERATE(sturdy::isolation::per_chunk, sturdy::isolation::per_segment, sturdy::isolation::per_item);
+    CAPTURE(static_cast<int>(policy));
     auto run = [&] {
         return f.subscriptions() |
                sturdy::idempotent_by(
                    ledger, [](const subscription& s) { return std::tuple(s.id, "2026-12"); },
                    sturdy::quarantine_after{2}) |
-               sturdy::chunked(db, 5) | sturdy::guarded([&](const subscription& s) {
-                   if (s.id != 7) { // forgets the invoice of subscription 7
-                       db.execute("INSERT INTO invoice(subscription_id, period, amount_cents) VALUES(?, ?, ?)", s.id,
-                                  "2026-12", s.amount_cents);
-                   }
-               }) |
+               sturdy::chunked(db, 5) |
+               sturdy::guarded(
+                   [&](const subscription& s) {
+                       if (s.id != 7) { // forgets the invoice of subscription 7
+                           db.execute("INSERT INTO invoice(subscription_id, period, "
+                                      "amount_cents) VALUES(?, ?, ?)",
+                                      s.id, "2026-12", s.amount_cents);
+                       }
+                   },
+                   policy) |
                sturdy::drain;
     };
     const auto first = run();

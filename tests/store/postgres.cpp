@@ -733,15 +733,16 @@ TEST_CASE("postgres: a claim looks its candidates up in the ledger by index, eve
     CHECK(std::get<0>(*it) == 15001);
     CHECK(work.claims() == 1);
     check_index_probes(work.explain_claim(200), "sturdy_ledger");
-    check_index_probes(db.query<std::string>("EXPLAIN " + pg::detail::finished_sql([](const std::string& k, const std::string& n) {
-                                                 return pg::ledger::done_sql(k, n);
-                                             }),
-                                             "1\x1f"
-                                             "2",
-                                             "3\x1f"
-                                             "4",
-                                             "job", std::int64_t{0}),
-                       "sturdy_ledger");
+    check_index_probes(
+        db.query<std::string>("EXPLAIN " + pg::detail::finished_sql([](const std::string& k, const std::string& n) {
+                                  return pg::ledger::done_sql(k, n);
+                              }),
+                              "1\x1f"
+                              "2",
+                              "3\x1f"
+                              "4",
+                              "job", std::int64_t{0}),
+        "sturdy_ledger");
     db.rollback();
 }
 

@@ -87,7 +87,8 @@ struct stopwatch {
     }
 };
 
-template <class Report> void require_ok(const char* what, const Report& r, const stopwatch& took)
+template <class Report>
+void require_ok(const char* what, const Report& r, const stopwatch& took, std::size_t points = crash_points())
 {
     const auto figures = took.figures();
     UNSCOPED_INFO(what << ": " << r.describe() << " (" << figures << ")");
@@ -98,7 +99,7 @@ template <class Report> void require_ok(const char* what, const Report& r, const
         std::printf("%s\n", r.describe().c_str());
     }
     CHECK(r.ok());
-    CHECK(r.crashes >= crash_points());
+    CHECK(r.crashes >= points);
 }
 
 // --- SQLite worlds: a fresh copy of a template file per scenario --------------------------
@@ -370,11 +371,12 @@ TEST_CASE("seed jobs under crashes: contact sync on the memory store")
 TEST_CASE("seed jobs under crashes: examples/subscription_invoicing.cpp on SQLite")
 {
     // Its default ledger (the invoice table's unique key), then sturdy_ledger (--ledger table)
-    // with half as many crash points.
+    // with a quarter as many crash points.
     const bool table = GENERATE(false, true);
+    const std::size_t points = table ? crash_points() / 4 : crash_points();
     const stopwatch start;
     const auto r = crash_until(
-        table ? crash_points() / 2 : crash_points(),
+        points,
         [table] {
             auto w = std::make_unique<invoicing_world>();
             w->ledger = table ? invoicing::ledger_kind::table : invoicing::ledger_kind::unique_key;
@@ -382,17 +384,18 @@ TEST_CASE("seed jobs under crashes: examples/subscription_invoicing.cpp on SQLit
         },
         [](std::unique_ptr<invoicing_world>& w, injector& faults) { return run_invoicing(*w, faults); },
         [](std::unique_ptr<invoicing_world>& w) { return check_invoicing(*w); }, sqlite_crashes_per_scenario);
-    require_ok(table ? "invoicing, SQLite, --ledger table" : "invoicing, SQLite", r, start);
+    require_ok(table ? "invoicing, SQLite, --ledger table" : "invoicing, SQLite", r, start, points);
 }
 
 TEST_CASE("seed jobs under crashes: examples/contact_sync.cpp on SQLite")
 {
     // Its default ledger (sturdy_ledger), then the contact's marker column (--ledger marker)
-    // with half as many crash points.
+    // with a quarter as many crash points.
     const bool marker = GENERATE(false, true);
+    const std::size_t points = marker ? crash_points() / 4 : crash_points();
     const stopwatch start;
     const auto r = crash_until(
-        marker ? crash_points() / 2 : crash_points(),
+        points,
         [marker] {
             auto w = std::make_unique<contacts_world>();
             w->ledger = marker ? contacts::ledger_kind::marker : contacts::ledger_kind::table;
@@ -400,5 +403,5 @@ TEST_CASE("seed jobs under crashes: examples/contact_sync.cpp on SQLite")
         },
         [](std::unique_ptr<contacts_world>& w, injector& faults) { return run_contacts(*w, faults); },
         [](std::unique_ptr<contacts_world>& w) { return check_contacts(*w); }, sqlite_crashes_per_scenario);
-    require_ok(marker ? "contact sync, SQLite, --ledger marker" : "contact sync, SQLite", r, start);
+    require_ok(marker ? "contact sync, SQLite, --ledger marker" : "contact sync, SQLite", r, start, points);
 }

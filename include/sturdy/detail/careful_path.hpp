@@ -161,7 +161,8 @@ protected:
                 item_state result = item_state::skipped;
                 if constexpr (traits::claims_batches) {
                     if (segment_claimed_[i - seg_start]) {
-                        result = this->attempt(this->values_[i], e.item_key, e.attempts, failure, true);
+                        // A confirming ledger checks the segment's rows at once, below.
+                        result = this->attempt(this->values_[i], e.item_key, e.attempts, failure, true, true);
                     }
                 } else {
                     result = this->attempt(this->values_[i], e.item_key, e.attempts, failure);
@@ -171,6 +172,11 @@ protected:
                     break;
                 }
                 e.st = result;
+            }
+            if constexpr (traits::confirms) {
+                if (!failed_at) {
+                    failed_at = confirm_segment(seg_start, i, failure);
+                }
             }
             if (!failed_at) {
                 sp.release();
@@ -212,6 +218,35 @@ protected:
         for (std::size_t b = 0; b < this->batch_positions_.size(); ++b) {
             segment_claimed_[this->batch_positions_[b] - seg_start] = this->batch_claimed_[b];
         }
+    }
+
+    /// A confirming ledger's check, once for the segment [seg_start, end), that each item done
+    /// in it left its row: the first that did not, with `failure` saying so (for good), or none.
+    std::optional<std::size_t> confirm_segment(std::size_t seg_start, std::size_t end, attempt_failure& failure)
+    {
+        auto& items = this->book_.items;
+        this->confirm_keys_.clear();
+        this->confirm_positions_.clear();
+        for (std::size_t j = seg_start; j < end; ++j) {
+            if (items[j].st == item_state::done && segment_claimed_[j - seg_start]) {
+                this->confirm_keys_.push_back(items[j].item_key);
+                this->confirm_positions_.push_back(j);
+            }
+        }
+        auto& ledger = *this->template slot<ledger_slot_i>().ledger;
+        const std::size_t missing = ledger.confirm_all(std::span<const key>(this->confirm_keys_));
+        if (missing >= this->confirm_keys_.size()) {
+            return std::nullopt;
+        }
+        failure = attempt_failure{
+            nullptr, {}, make_error_code(errc::permanent), ledger.unconfirmed(this->confirm_keys_[missing])};
+        const std::size_t at = this->confirm_positions_[missing];
+        for (std::size_t j = at + 1; j < end; ++j) { // rolled back with the segment: they run again
+            if (items[j].st == item_state::done || items[j].st == item_state::skipped) {
+                items[j].st = item_state::pending;
+            }
+        }
+        return at;
     }
 
     void run_per_item()

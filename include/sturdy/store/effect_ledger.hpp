@@ -51,6 +51,7 @@
 #include <sturdy/key.hpp>
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -106,6 +107,12 @@ protected:
 /// slashes. Throws `usage_error` naming `what` (the table and its columns) when it has fewer
 /// parts.
 STURDY_DECL std::vector<std::string> key_values(const key& k, std::size_t n, std::string_view what);
+
+/// `claimed[i]` for each `keys[i]` not `found[i]` that is its first occurrence among those: the
+/// rule of `sturdy::batch_claiming_ledger::claim_all` for a ledger whose claim is a lookup. No
+/// allocation but one vector when the keys come in increasing order (the usual input).
+STURDY_DECL void claim_first_occurrences(std::span<const key> keys, const std::vector<bool>& found,
+                                         std::vector<bool>& claimed);
 
 /// "a, b" for a list of names.
 STURDY_DECL std::string joined(const std::vector<std::string>& names, std::string_view separator = ", ");

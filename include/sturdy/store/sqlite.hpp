@@ -605,7 +605,8 @@ private:
     STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found) const;
 
     database* db_;
-    std::string violation_; ///< SQLite's message for a violation of the index, lower case
+    std::string violation_;                         ///< SQLite's message for a violation of the index, lower case
+    mutable std::array<std::string, 7> lookup_sql_; ///< by log2 of the rows (1 ... 64) in its VALUES list
 };
 
 /// The marker form of a ledger kept by the items' own table (sturdy/store/effect_ledger.hpp),

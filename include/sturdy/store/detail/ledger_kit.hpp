@@ -13,7 +13,7 @@
 ///   - marker: `void lookup(std::span<const key> keys, std::vector<bool>& found, bool done) const`,
 ///     found[i] when keys[i]'s row exists (`done` false) or has its marker (`done` true), and
 ///     `claim_all`, which writes the markers (its SQL strategy is the store's) and calls
-///     `first_unfound`, `claim_missing` or `no_row` for the rules shared here.
+///     `claim_first_occurrences`, `claim_missing` or `no_row` for the rules shared here.
 
 #include <sturdy/config.hpp>
 #include <sturdy/error.hpp>
@@ -25,7 +25,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -84,18 +83,6 @@ inline const std::string& failures_name(const user_table& t, const std::string& 
 
 // --- the rules both forms follow -------------------------------------------------------------
 
-/// Calls `claim(i)` for each i whose key was not found (`!found[i]`) and is the first occurrence
-/// of its key among those: a key given twice in a chunk is claimed once.
-template <class Claim> void first_unfound(std::span<const key> keys, const std::vector<bool>& found, Claim&& claim)
-{
-    std::unordered_map<key, bool> seen;
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (!found[i] && seen.try_emplace(keys[i], true).second) {
-            claim(i);
-        }
-    }
-}
-
 /// The unique-key form: `Self` supplies `lookup`.
 template <class Self, class Failures> class unique_key_ledger_base : public failure_records<Failures> {
 public:
@@ -120,8 +107,7 @@ public:
     void claim_all(std::span<const key> keys, std::vector<bool>& claimed)
     {
         self().lookup(keys, found_);
-        claimed.assign(keys.size(), false);
-        first_unfound(keys, found_, [&](std::size_t i) { claimed[i] = true; });
+        claim_first_occurrences(keys, found_, claimed);
     }
     /// The index of the first of `keys` without its row, or keys.size().
     [[nodiscard]] std::size_t confirm_all(std::span<const key> keys)
@@ -139,21 +125,16 @@ public:
 protected:
     explicit unique_key_ledger_base(Failures failures) : failure_records<Failures>(std::move(failures)) {}
     [[nodiscard]] const Self& self() const noexcept { return static_cast<const Self&>(*this); }
-    /// What a key with too few parts is named by.
-    [[nodiscard]] std::string key_name() const
-    {
-        std::string out = "the unique key (";
-        out += joined(columns_);
-        out += ") of ";
-        out += shown_;
-        return out;
-    }
 
     /// What the ledger names, from the checked table and the spec.
     void describe(const user_table& t, const unique_key& spec)
     {
         table_ = quote_qualified(t.name);
         shown_ = spec.table;
+        what_ = "the unique key (";
+        what_ += joined(spec.columns);
+        what_ += ") of ";
+        what_ += spec.table;
         columns_ = spec.columns;
         for (const auto& c : spec.columns) {
             quoted_.push_back(quote_identifier(c));
@@ -162,6 +143,7 @@ protected:
 
     std::string table_;                ///< quoted
     std::string shown_;                ///< the table as the user named it
+    std::string what_;                 ///< the key's columns, as an error names them
     std::vector<std::string> columns_; ///< as the user named them, in the key's order
     std::vector<std::string> quoted_;  ///< the columns quoted
     mutable std::vector<bool> found_;
@@ -212,21 +194,17 @@ public:
 protected:
     explicit marker_ledger_base(Failures failures) : failure_records<Failures>(std::move(failures)) {}
     [[nodiscard]] const Self& self() const noexcept { return static_cast<const Self&>(*this); }
-    /// What a versioned key with too few parts is named by.
-    [[nodiscard]] std::string key_name() const
-    {
-        std::string out = "a versioned marker ledger's key (id, version) on ";
-        out += shown_;
-        return out;
-    }
     /// After a lookup of which rows exist (`exists`): the keys with no row, each first
     /// occurrence, are claimed (their items fail, named) and kept for `confirm_all`.
     void claim_missing(std::span<const key> keys, const std::vector<bool>& exists, std::vector<bool>& claimed)
     {
-        first_unfound(keys, exists, [&](std::size_t i) {
-            claimed[i] = true;
-            missing_.push_back(keys[i]);
-        });
+        claim_first_occurrences(keys, exists, first_);
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            if (first_[i]) {
+                claimed[i] = true;
+                missing_.push_back(keys[i]);
+            }
+        }
     }
     /// After the markers were written: the keys of `to_mark` whose row does not exist.
     void no_row(std::span<const key> to_mark)
@@ -244,6 +222,8 @@ protected:
     {
         table_ = quote_qualified(t.name);
         shown_ = spec.table;
+        what_ = "a versioned marker ledger's key (id, version) on ";
+        what_ += spec.table;
         id_column_ = spec.id_column;
         id_ = quote_identifier(spec.id_column);
         marker_ = quote_identifier(spec.marker_column);
@@ -252,6 +232,7 @@ protected:
 
     std::string table_;     ///< quoted
     std::string shown_;     ///< the table as the user named it
+    std::string what_;      ///< what a key with no version is, as an error names it
     std::string id_column_; ///< as named
     std::string id_;        ///< quoted
     std::string marker_;    ///< quoted

@@ -4,11 +4,43 @@
 #include <sturdy/error.hpp>
 #include <sturdy/store/effect_ledger.hpp>
 
+#include <algorithm>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace sturdy::store_detail {
+
+STURDY_DECL void claim_first_occurrences(std::span<const key> keys, const std::vector<bool>& found,
+                                         std::vector<bool>& claimed)
+{
+    claimed.assign(keys.size(), false);
+    const key* last = nullptr;
+    bool increasing = true;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (!found[i]) {
+            increasing = increasing && (last == nullptr || *last < keys[i]);
+            last = &keys[i];
+            claimed[i] = true;
+        }
+    }
+    if (increasing) {
+        return; // no key twice
+    }
+    std::vector<std::size_t> order;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (claimed[i]) {
+            order.push_back(i);
+        }
+    }
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return keys[a] < keys[b]; });
+    for (std::size_t j = 1; j < order.size(); ++j) {
+        if (keys[order[j]] == keys[order[j - 1]]) {
+            claimed[order[j]] = false; // a later occurrence: the first one claims it
+        }
+    }
+}
 
 STURDY_DECL std::string joined(const std::vector<std::string>& names, std::string_view separator)
 {

@@ -179,11 +179,11 @@ STURDY_DECL memory::unique_key_ledger database::ledger(const unique_key& spec)
 
 STURDY_DECL void unique_key_ledger::claim_all(std::span<const key> keys, std::vector<bool>& claimed)
 {
-    claimed.assign(keys.size(), false);
-    std::unordered_map<key, bool> seen;
+    std::vector<bool> found(keys.size());
     for (std::size_t i = 0; i < keys.size(); ++i) {
-        claimed[i] = !table_->contains(keys[i]) && seen.try_emplace(keys[i], true).second;
+        found[i] = table_->contains(keys[i]);
     }
+    store_detail::claim_first_occurrences(keys, found, claimed);
 }
 
 STURDY_DECL std::size_t unique_key_ledger::confirm_all(std::span<const key> keys)

@@ -1078,7 +1078,7 @@ STURDY_DECL void unique_key_ledger::lookup(std::span<const key> keys, std::vecto
         return;
     }
     for (const auto i :
-         db_->query<std::int64_t>(lookup_sql_, detail::checked_key_array(keys, columns_.size(), key_name()))) {
+         db_->query<std::int64_t>(lookup_sql_, detail::checked_key_array(keys, columns_.size(), what_))) {
         found[static_cast<std::size_t>(i - 1)] = true;
     }
 }
@@ -1140,7 +1140,7 @@ STURDY_DECL std::string marker_ledger::done_sql(const std::string& key_sql, cons
 
 STURDY_DECL std::string marker_ledger::keys_array(std::span<const key> keys) const
 {
-    return detail::checked_key_array(keys, versioned_ ? 2 : 1, key_name());
+    return detail::checked_key_array(keys, versioned_ ? 2 : 1, what_);
 }
 
 STURDY_DECL void marker_ledger::lookup(std::span<const key> keys, std::vector<bool>& found, bool done) const

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -668,18 +669,21 @@ STURDY_DECL void unique_key_ledger::lookup(std::span<const key> keys, std::vecto
 {
     found.assign(keys.size(), false);
     const std::size_t width = columns_.size();
-    const std::string what = key_name();
     std::vector<std::string> values;
     for (std::size_t from = 0; from < keys.size(); from += 64) {
         const std::size_t n = std::min<std::size_t>(64, keys.size() - from);
         const std::size_t rows = detail::rows_for(n);
-        std::string sql = "SELECT v.column1 FROM (VALUES " + detail::values_list(rows, width + 1) +
-                          ") AS v WHERE EXISTS (SELECT 1 FROM " + table_ + " AS t WHERE ";
-        for (std::size_t c = 0; c < width; ++c) {
-            sql += c == 0 ? "t." : " AND t.";
-            sql += quoted_[c] + " = v.column" + std::to_string(c + 2);
+        // The keys as a VALUES list, joined to the table in that order (CROSS JOIN fixes it): one
+        // index seek per key on a cursor that stays open (an EXISTS subquery would open one per key).
+        std::string& sql = lookup_sql_[static_cast<std::size_t>(std::countr_zero(rows))];
+        if (sql.empty()) {
+            sql = "SELECT v.column1 FROM (VALUES " + detail::values_list(rows, width + 1) + ") AS v CROSS JOIN " +
+                  table_ + " AS t ON ";
+            for (std::size_t c = 0; c < width; ++c) {
+                sql += c == 0 ? "t." : " AND t.";
+                sql += quoted_[c] + " = v.column" + std::to_string(c + 2);
+            }
         }
-        sql += ")";
         statement& s = db_->prepare(sql);
         detail::reset_on_exit done{s, false}; // every parameter is bound below
         values.clear();
@@ -687,7 +691,7 @@ STURDY_DECL void unique_key_ledger::lookup(std::span<const key> keys, std::vecto
         for (std::size_t r = 0; r < n; ++r) {
             const key& k = keys[from + r];
             if (width > 1 || !k.is_integer()) {
-                for (auto& v : store_detail::key_values(k, width, what)) {
+                for (auto& v : store_detail::key_values(k, width, what_)) {
                     values.push_back(std::move(v));
                 }
             }
@@ -773,7 +777,6 @@ STURDY_DECL void marker_ledger::bind_rows(statement& s, std::span<const key> key
                                           std::size_t rows, int first_parameter, bool with_index) const
 {
     int p = first_parameter;
-    const std::string what = key_name();
     for (std::size_t r = 0; r < rows; ++r) {
         if (r >= n) {
             for (int c = 0; c < (with_index ? 1 : 0) + (versioned_ ? 2 : 1); ++c) {
@@ -794,7 +797,7 @@ STURDY_DECL void marker_ledger::bind_rows(statement& s, std::span<const key> key
             }
             continue;
         }
-        const auto values = store_detail::key_values(k, 2, what);
+        const auto values = store_detail::key_values(k, 2, what_);
         for (const auto& v : values) {
             detail::bound(s,
                           sqlite3_bind_text(s.handle(), p++, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
@@ -805,13 +808,38 @@ STURDY_DECL void marker_ledger::bind_rows(statement& s, std::span<const key> key
 STURDY_DECL void marker_ledger::claim_all(std::span<const key> keys, std::vector<bool>& claimed)
 {
     missing_.clear();
+    if (keys.size() == 1) {
+        // One key (the careful path's isolated item): one UPDATE of one row by its id, which
+        // SQLite runs without the statement journal a many-row UPDATE ... FROM opens in a
+        // savepoint (a temporary file: system calls per item).
+        const key& k = keys.front();
+        const std::string set = versioned_ ? "?2" : "CAST(strftime('%s', 'now') AS INTEGER)";
+        const std::string differs = versioned_ ? " IS NOT ?2" : " IS NULL";
+        statement& s = db_->prepare("UPDATE " + table_ + " SET " + marker_ + " = " + set + " WHERE " + id_ +
+                                    " = ?1 AND " + marker_ + differs);
+        detail::reset_on_exit reset{s};
+        bind_rows(s, keys, 0, 1, 1, 1, false);
+        while (s.step()) {
+        }
+        const bool wrote = db_->changes() > 0;
+        claimed.assign(1, wrote);
+        if (!wrote) { // done already, or no such row
+            lookup(keys, found_, false);
+            if (!found_.front()) {
+                claimed.front() = true;
+                missing_.push_back(k);
+            }
+        }
+        return;
+    }
     lookup(keys, found_, true);
-    claimed.assign(keys.size(), false);
+    store_detail::claim_first_occurrences(keys, found_, claimed);
     std::vector<key> to_mark;
-    store_detail::first_unfound(keys, found_, [&](std::size_t i) {
-        claimed[i] = true;
-        to_mark.push_back(keys[i]);
-    });
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (claimed[i]) {
+            to_mark.push_back(keys[i]);
+        }
+    }
     if (to_mark.empty()) {
         return;
     }
