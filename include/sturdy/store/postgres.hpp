@@ -651,8 +651,9 @@ private:
 /// A job's ledger in `sturdy_ledger` (done keys, unique per namespace and key) and
 /// `sturdy_failure` (failure records). Models `sturdy::failure_ledger` and
 /// `sturdy::batch_claiming_ledger`. Every write runs in the database's current transaction.
-/// Copyable; must not outlive its database.
-class ledger {
+/// `name()`, `size()` and `requeue_all()` are store_detail::ledger_members'. Copyable; must not
+/// outlive its database.
+class ledger : public store_detail::ledger_members<database> {
 public:
     /// Whether `k` is done.
     [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
@@ -667,11 +668,6 @@ public:
     /// this call marked `keys[i]`. A key given twice is claimed by its first occurrence.
     STURDY_DECL void claim_all(std::span<const key> keys, std::vector<bool>& claimed);
 
-    /// How many keys are done.
-    [[nodiscard]] STURDY_DECL std::size_t size() const;
-
-    [[nodiscard]] const std::string& name() const noexcept { return name_; }
-
     /// Every failure record, quarantined or not, ordered by key (integers first, by value).
     [[nodiscard]] STURDY_DECL std::vector<failure_info> failures() const;
 
@@ -683,9 +679,6 @@ public:
 
     /// Gives `k` a fresh start (runs 0, not quarantined); false if it has no failure record.
     STURDY_DECL bool requeue(const key& k);
-
-    /// Un-quarantines every quarantined key; returns how many.
-    STURDY_DECL std::size_t requeue_all();
 
     /// SQL true when the key whose text `key_sql` gives is done (for `claim_rows`); `name_sql`
     /// is the parameter holding name().
@@ -723,10 +716,6 @@ public:
 private:
     friend class database;
     STURDY_DECL ledger(database& db, std::string name);
-    STURDY_DECL static std::int64_t now();
-
-    database* db_;
-    std::string name_;
 };
 
 inline postgres::ledger database::ledger(std::string name)

@@ -509,9 +509,9 @@ private:
 
 /// A job's ledger in `sturdy_ledger` (done keys, unique per namespace and key) and
 /// `sturdy_failure` (failure records). Models `sturdy::failure_ledger`. Every write goes
-/// through a cached statement in the database's current transaction. Copyable; must not
-/// outlive its database.
-class ledger {
+/// through a cached statement in the database's current transaction. `name()`, `size()` and
+/// `requeue_all()` are store_detail::ledger_members'. Copyable; must not outlive its database.
+class ledger : public store_detail::ledger_members<database> {
 public:
     /// Whether `k` is done.
     [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
@@ -525,12 +525,6 @@ public:
     /// back removes the mark with it. Half the statements of `contains` followed by `mark`.
     STURDY_DECL bool claim(const key& k);
 
-    /// How many keys are done.
-    [[nodiscard]] STURDY_DECL std::size_t size() const;
-
-    /// The namespace.
-    [[nodiscard]] const std::string& name() const noexcept { return name_; }
-
     /// Every failure record, quarantined or not, ordered by key.
     [[nodiscard]] STURDY_DECL std::vector<failure_info> failures() const;
 
@@ -542,9 +536,6 @@ public:
 
     /// Gives `k` a fresh start (runs 0, not quarantined); false if it has no failure record.
     STURDY_DECL bool requeue(const key& k);
-
-    /// Un-quarantines every quarantined key; returns how many.
-    STURDY_DECL std::size_t requeue_all();
 
     /// Retention: forgets the done marks written before `cutoff` and returns how many it
     /// forgot. A mark's time is `marked_at`, the Unix second `mark` or `claim` wrote it in; a
@@ -576,10 +567,6 @@ private:
     // The statements every item runs are looked up once, not per item.
     STURDY_DECL ledger(database& db, std::string name);
 
-    STURDY_DECL static std::int64_t now();
-
-    database* db_;
-    std::string name_;
     statement* contains_;
     statement* mark_;
     statement* claim_;

@@ -225,6 +225,37 @@ protected:
     savepoint_book book_;
 };
 
+/// What the SQL stores' `ledger`s share: their database and namespace, the Unix second they
+/// write, and the members whose statement is the same in both dialects.
+template <class Database> class ledger_members {
+public:
+    /// How many keys are done.
+    [[nodiscard]] std::size_t size() const
+    {
+        db_->ensure_schema();
+        return static_cast<std::size_t>(
+            *db_->template query_one<std::int64_t>("SELECT count(*) FROM sturdy_ledger WHERE namespace = $1", name_));
+    }
+
+    /// The namespace.
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+
+    /// Un-quarantines every quarantined key; returns how many.
+    std::size_t requeue_all()
+    {
+        db_->ensure_schema();
+        return static_cast<std::size_t>(db_->execute(
+            "UPDATE sturdy_failure SET runs = 0, quarantined = false WHERE namespace = $1 AND quarantined", name_));
+    }
+
+protected:
+    ledger_members(Database& db, std::string name) : db_(&db), name_(std::move(name)) {}
+    static std::int64_t now() noexcept { return unix_seconds(); }
+
+    Database* db_;
+    std::string name_;
+};
+
 /// Retention's batches (`ledger::forget_marked_before`): runs `batch()`, which forgets one batch
 /// and returns {how many it forgot, whether more may be left}, until none is left. Outside a
 /// transaction each batch is a transaction of its own (rolled back if it fails); inside one,

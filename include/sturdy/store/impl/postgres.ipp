@@ -853,9 +853,7 @@ inline failure_info to_failure(failure_row&& r)
 }
 } // namespace detail
 
-STURDY_DECL ledger::ledger(database& db, std::string name) : db_(&db), name_(std::move(name)) {}
-
-STURDY_DECL std::int64_t ledger::now() { return store_detail::unix_seconds(); }
+STURDY_DECL ledger::ledger(database& db, std::string name) : ledger_members(db, std::move(name)) {}
 
 STURDY_DECL bool ledger::contains(const key& k) const
 {
@@ -911,13 +909,6 @@ STURDY_DECL void ledger::claim_all(std::span<const key> keys, std::vector<bool>&
     }
 }
 
-STURDY_DECL std::size_t ledger::size() const
-{
-    db_->ensure_schema();
-    return static_cast<std::size_t>(
-        *db_->query_one<std::int64_t>("SELECT count(*) FROM sturdy_ledger WHERE namespace = $1", name_));
-}
-
 STURDY_DECL std::vector<failure_info> ledger::failures() const
 {
     db_->ensure_schema();
@@ -960,13 +951,6 @@ STURDY_DECL bool ledger::requeue(const key& k)
     return db_->execute("UPDATE sturdy_failure SET runs = 0, quarantined = false "
                         "WHERE namespace = $1 AND item_key = $2 AND key_is_text = $3",
                         name_, k.str(), !k.is_integer()) > 0;
-}
-
-STURDY_DECL std::size_t ledger::requeue_all()
-{
-    db_->ensure_schema();
-    return static_cast<std::size_t>(db_->execute(
-        "UPDATE sturdy_failure SET runs = 0, quarantined = false WHERE namespace = $1 AND quarantined", name_));
 }
 
 // --- ledgers kept by the effect's own table --------------------------------------------------

@@ -429,15 +429,13 @@ STURDY_DECL void database::end_transaction(bool committed)
 // --- ledger ------------------------------------------------------------------------------
 
 STURDY_DECL ledger::ledger(database& db, std::string name)
-    : db_(&db), name_(std::move(name)),
+    : ledger_members(db, std::move(name)),
       contains_(&db.prepare("SELECT 1 FROM sturdy_ledger WHERE namespace = ? AND item_key = ?")),
       mark_(&db.prepare("INSERT INTO sturdy_ledger(namespace, item_key, marked_at) VALUES(?, ?, ?)")),
       claim_(&db.prepare("INSERT INTO sturdy_ledger(namespace, item_key, marked_at) VALUES(?, ?, ?) "
                          "ON CONFLICT(namespace, item_key) DO NOTHING"))
 {
 }
-
-STURDY_DECL std::int64_t ledger::now() { return store_detail::unix_seconds(); }
 
 STURDY_DECL bool ledger::contains(const key& k) const
 {
@@ -459,13 +457,6 @@ STURDY_DECL bool ledger::claim(const key& k)
     detail::reset_on_exit done{*claim_, false}; // binds all its parameters
     claim_->bind(name_, k, now()).step();
     return db_->changes() > 0;
-}
-
-STURDY_DECL std::size_t ledger::size() const
-{
-    db_->ensure_schema();
-    return static_cast<std::size_t>(
-        *db_->query_one<std::int64_t>("SELECT count(*) FROM sturdy_ledger WHERE namespace = ?", name_));
 }
 
 STURDY_DECL std::vector<failure_info> ledger::failures() const
@@ -501,13 +492,6 @@ STURDY_DECL bool ledger::requeue(const key& k)
     db_->ensure_schema();
     return db_->execute("UPDATE sturdy_failure SET runs = 0, quarantined = 0 WHERE namespace = ? AND item_key = ?",
                         name_, k) > 0;
-}
-
-STURDY_DECL std::size_t ledger::requeue_all()
-{
-    db_->ensure_schema();
-    return static_cast<std::size_t>(
-        db_->execute("UPDATE sturdy_failure SET runs = 0, quarantined = 0 WHERE namespace = ? AND quarantined", name_));
 }
 
 STURDY_DECL std::size_t ledger::forget_marked_before(std::chrono::system_clock::time_point cutoff, std::size_t batch)
