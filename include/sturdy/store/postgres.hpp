@@ -361,9 +361,7 @@ public:
     /// `errc::schema_mismatch` when the database holds sturdy tables from a newer sturdy.
     STURDY_DECL explicit database(std::string conninfo, options opts = {});
 
-    database(const database&) = delete;
-    database& operator=(const database&) = delete;
-    STURDY_DECL ~database();
+    STURDY_DECL ~database(); // not copyable or movable: database_kit
 
     // --- statements ----------------------------------------------------------------------
 
@@ -584,7 +582,7 @@ private:
 /// main connection and so sees that transaction's uncommitted rows. A long read keeps its
 /// snapshot open on the server (VACUUM cannot remove rows it may see) until it is finished or
 /// destroyed. Must not outlive its database.
-template <class Row> class row_range {
+template <class Row> class row_range : public store_detail::current_row<Row> {
 public:
     using iterator = store_detail::row_iterator<row_range, Row>;
 
@@ -606,12 +604,10 @@ public:
         }
         return iterator(this);
     }
-    [[nodiscard]] std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
     friend iterator;
-    Row& current() { return *current_; }
-    [[nodiscard]] bool at_end() const { return !current_; }
+    using store_detail::current_row<Row>::current_;
     void advance()
     {
         ++row_;
@@ -643,7 +639,6 @@ private:
     std::optional<result> batch_;
     int row_ = -1;
     bool started_ = false;
-    std::optional<Row> current_;
 };
 
 // --- ledger ------------------------------------------------------------------------------

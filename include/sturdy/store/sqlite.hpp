@@ -265,9 +265,7 @@ public:
     /// newer sturdy.
     STURDY_DECL explicit database(std::string path, options opts = {});
 
-    database(const database&) = delete;
-    database& operator=(const database&) = delete;
-    STURDY_DECL ~database();
+    STURDY_DECL ~database(); // not copyable or movable: database_kit
 
     // --- statements ----------------------------------------------------------------------
 
@@ -459,7 +457,7 @@ private:
 /// for that run). Your own CREATE or ALTER inside the transaction has the same effect on SQLite's
 /// side, which sturdy does not see: commit the schema first. In WAL mode a long read keeps the
 /// WAL from being checkpointed past its snapshot until the range is finished or destroyed.
-template <class Row> class row_range {
+template <class Row> class row_range : public store_detail::current_row<Row> {
 public:
     using iterator = store_detail::row_iterator<row_range, Row>;
 
@@ -471,12 +469,10 @@ public:
 
     /// The first row; the range is single-pass, so later calls continue where reading is.
     iterator begin();
-    [[nodiscard]] std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
     friend iterator;
-    Row& current() { return *current_; }
-    [[nodiscard]] bool at_end() const { return !current_; }
+    using store_detail::current_row<Row>::current_;
     void advance()
     {
         if (buffered_) {
@@ -500,7 +496,6 @@ private:
     std::string sql_;
     std::function<void(statement&)> bind_;
     std::optional<statement> stmt_;
-    std::optional<Row> current_;
     std::optional<std::vector<Row>> buffered_; ///< rows read at once (see database::schema_changed_in_transaction_)
     std::size_t next_ = 0;
 };

@@ -220,7 +220,12 @@ public:
     /// stores').
     static constexpr int schema_version = 1;
 
+    database_kit(const database_kit&) = delete; ///< a database is not copyable or movable
+    database_kit& operator=(const database_kit&) = delete;
+
 protected:
+    database_kit() = default;
+    ~database_kit() = default;
     friend class store_detail::savepoint_guard<Database>;
     savepoint_book book_;
 };
@@ -287,6 +292,19 @@ template <class Database, class Batch> std::size_t in_batches(Database& db, Batc
 
 /// Throws `usage_error` for a retention batch of 0 (`what`: "sqlite::ledger").
 STURDY_DECL void require_batch(std::string_view what, std::size_t batch);
+
+/// What a lazy row range of an SQL store (`row_range<Row>`, deriving from it) keeps for its
+/// iterator: the row under it, none at the end.
+template <class Row> class current_row {
+public:
+    [[nodiscard]] std::default_sentinel_t end() const noexcept { return {}; }
+
+protected:
+    Row& current() { return *current_; }
+    [[nodiscard]] bool at_end() const { return !current_; }
+
+    std::optional<Row> current_;
+};
 
 /// The iterator of a lazy, single-pass range of `Row`s: `Range` gives `current()` (the row
 /// under it), `advance()` and `at_end()`.
