@@ -24,5 +24,7 @@
 #include <sturdy/policy/impl/backoff.ipp>
 #include <sturdy/policy/impl/classify.ipp>
 #include <sturdy/sink/impl/json_lines.ipp>
+#include <sturdy/store/detail/impl/ledger_kit.ipp>
+#include <sturdy/store/detail/impl/sql_kit.ipp>
 #include <sturdy/store/impl/effect_ledger.ipp>
 #include <sturdy/store/impl/memory.ipp>

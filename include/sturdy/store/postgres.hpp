@@ -45,7 +45,9 @@
 #include <sturdy/config.hpp>
 #include <sturdy/error.hpp>
 #include <sturdy/key.hpp>
+#include <sturdy/store/detail/ledger_kit.hpp>
 #include <sturdy/store/detail/rows.hpp>
+#include <sturdy/store/detail/sql_kit.hpp>
 #include <sturdy/store/effect_ledger.hpp>
 
 #include <libpq-fe.h>
@@ -85,7 +87,7 @@ STURDY_DECL std::string sqlstate(const std::error_code& code);
 
 namespace detail {
 /// The first 200 characters of a statement, for messages.
-STURDY_DECL std::string abbreviated(std::string_view sql);
+using ::sturdy::store_detail::abbreviated;
 
 /// Throws the error `res` (or, when it holds none, the connection's) carries, naming `sql`.
 [[noreturn]] STURDY_DECL void fail(PGconn* conn, const PGresult* res, std::string_view sql);
@@ -349,7 +351,7 @@ private:
 
 /// One connection to a PostgreSQL database. Models `sturdy::transaction`; not copyable or
 /// movable (ledgers and row ranges point to it).
-class database {
+class database : public store_detail::database_kit<database> {
 public:
     /// Connects to `conninfo`: a libpq URI (postgresql://user:password@host:5432/dbname?...) or
     /// key=value pairs ("host=... dbname=..."); empty means libpq's defaults (PGHOST, PGDATABASE
@@ -359,9 +361,7 @@ public:
     /// `errc::schema_mismatch` when the database holds sturdy tables from a newer sturdy.
     STURDY_DECL explicit database(std::string conninfo, options opts = {});
 
-    database(const database&) = delete;
-    database& operator=(const database&) = delete;
-    STURDY_DECL ~database();
+    STURDY_DECL ~database(); // not copyable or movable: database_kit
 
     // --- statements ----------------------------------------------------------------------
 
@@ -445,41 +445,8 @@ public:
     /// Stays true after the connection is lost mid-transaction, until rollback().
     [[nodiscard]] STURDY_DECL bool in_transaction() const noexcept;
 
-    /// RAII savepoint (SAVEPOINT spN, N = nesting depth). `release()` keeps its writes,
-    /// `rollback()` undoes them; the destructor rolls back unless released. Outside a
-    /// transaction it begins one, and releasing it commits.
-    class savepoint_guard {
-    public:
-        savepoint_guard(savepoint_guard&& other) noexcept
-            : db_(std::exchange(other.db_, nullptr)), depth_(other.depth_), generation_(other.generation_),
-              owns_transaction_(other.owns_transaction_)
-        {
-        }
-        savepoint_guard(const savepoint_guard&) = delete;
-        savepoint_guard& operator=(const savepoint_guard&) = delete;
-        savepoint_guard& operator=(savepoint_guard&&) = delete;
-        STURDY_DECL ~savepoint_guard();
-
-        /// RELEASE: the writes stay, in the enclosing savepoint or transaction (committed if
-        /// this savepoint began the transaction).
-        STURDY_DECL void release();
-
-        /// ROLLBACK TO + RELEASE: undoes the writes made since the savepoint was taken.
-        STURDY_DECL void rollback();
-
-    private:
-        friend class database;
-        savepoint_guard(database& db, std::size_t depth, std::uint64_t generation, bool owns)
-            : db_(&db), depth_(depth), generation_(generation), owns_transaction_(owns)
-        {
-        }
-        database* db_;
-        std::size_t depth_;
-        std::uint64_t generation_;
-        bool owns_transaction_;
-    };
-
-    STURDY_DECL savepoint_guard savepoint();
+    // savepoint(): store_detail::database_kit (SAVEPOINT spN, N = nesting depth; outside a
+    // transaction it begins one, and releasing the guard commits).
 
     // --- ledger and checkpoints ----------------------------------------------------------
 
@@ -497,15 +464,7 @@ public:
     /// Checks now that the table and its two columns exist and that the id column is unique.
     STURDY_DECL postgres::marker_ledger ledger(const marker& spec);
 
-    /// The checkpoint (watermark) called `name`, or nullopt if it was never set.
-    STURDY_DECL std::optional<std::string> checkpoint(std::string_view name);
-
-    /// Sets checkpoint `name` in the current transaction (so it commits with the chunk).
-    STURDY_DECL void set_checkpoint(std::string_view name, std::string_view value);
-
-    /// The version of the `sturdy_*` tables this header writes and understands (the SQLite
-    /// store's too).
-    static constexpr int schema_version = 1;
+    // checkpoint(name), set_checkpoint(name, value) and schema_version: store_detail::database_kit.
 
     /// Creates the `sturdy_*` tables if they are missing; cheap once done. Safe when several
     /// workers start at once: creation runs under a transaction-scoped advisory lock. Throws
@@ -516,6 +475,7 @@ public:
 private:
     friend class ledger;
     template <class Row> friend class row_range;
+    friend class store_detail::savepoint_guard<database>;
 
     // Integer and text keys are different keys, as in the SQLite store: `item_key` holds the
     // key's text, `key_is_text` which kind it is.
@@ -562,20 +522,11 @@ private:
     STURDY_DECL std::optional<int> stored_schema_version();
     STURDY_DECL void require_transaction(const char* what) const;
     STURDY_DECL void end_transaction(bool committed);
-    // Savepoint `depth` was released (its writes now belong to the level above) or rolled back.
-    STURDY_DECL void savepoint_released(std::size_t depth) noexcept;
-    STURDY_DECL void savepoint_rolled_back(std::size_t depth) noexcept;
-    // The sturdy tables' creation was undone: check again on next use.
-    STURDY_DECL void schema_undone() noexcept;
-    [[nodiscard]] bool alive(std::uint64_t generation) const noexcept
-    {
-        return generation == generation_ && in_transaction();
-    }
-
-    struct text_hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-    };
+    // The dialect's savepoint statements, for store_detail::savepoint_guard.
+    STURDY_DECL void open_savepoint(std::size_t depth);
+    STURDY_DECL void release_savepoint(std::size_t depth);
+    STURDY_DECL void rollback_to_savepoint(std::size_t depth);
+    void release_rolled_back(std::size_t) noexcept {} // in rollback_to_savepoint's round trip
 
     std::string conninfo_;
     std::string described_;
@@ -585,16 +536,12 @@ private:
     std::uint64_t connection_number_ = 1;
     std::size_t reconnects_ = 0;
     // Per text, the statements prepared for it (one per parameter-type signature, usually one).
-    std::unordered_map<std::string, std::vector<std::unique_ptr<statement>>, text_hash, std::equal_to<>> statements_;
+    store_detail::by_text<std::vector<std::unique_ptr<statement>>> statements_;
     std::size_t prepared_count_ = 0;
     std::size_t cursors_ = 0;
     bool tx_open_ = false;
-    std::size_t depth_ = 0;
-    std::uint64_t generation_ = 0;
-    bool schema_ready_ = false;
-    // While the sturdy tables' creation is not committed: the savepoint depth whose rollback
-    // undoes it (0: only the transaction's). Rolling back a deeper savepoint leaves them be.
-    std::optional<std::size_t> schema_created_at_;
+    // book_ (database_kit): schema_ready is set as soon as the tables are created, and undone
+    // with their creation.
 };
 
 // --- lazy rows ---------------------------------------------------------------------------
@@ -635,31 +582,9 @@ private:
 /// main connection and so sees that transaction's uncommitted rows. A long read keeps its
 /// snapshot open on the server (VACUUM cannot remove rows it may see) until it is finished or
 /// destroyed. Must not outlive its database.
-template <class Row> class row_range {
+template <class Row> class row_range : public store_detail::current_row<Row> {
 public:
-    class iterator {
-    public:
-        using value_type = Row;
-        using difference_type = std::ptrdiff_t;
-        using iterator_concept = std::input_iterator_tag;
-
-        iterator() = default;
-        Row& operator*() const { return *range_->current_; }
-        Row* operator->() const { return &*range_->current_; }
-        iterator& operator++()
-        {
-            range_->advance();
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.at_end(); }
-
-    private:
-        friend class row_range;
-        explicit iterator(row_range* r) : range_(r) {}
-        [[nodiscard]] bool at_end() const { return !range_->current_; }
-        row_range* range_ = nullptr;
-    };
+    using iterator = store_detail::row_iterator<row_range, Row>;
 
     template <class... Args> row_range(database& db, std::string sql, const Args&... args)
         : db_(&db), sql_(std::move(sql)), open_([... kept = detail::owned(args)](database& d, const std::string& s) {
@@ -679,9 +604,10 @@ public:
         }
         return iterator(this);
     }
-    [[nodiscard]] std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
+    friend iterator;
+    using store_detail::current_row<Row>::current_;
     void advance()
     {
         ++row_;
@@ -713,7 +639,6 @@ private:
     std::optional<result> batch_;
     int row_ = -1;
     bool started_ = false;
-    std::optional<Row> current_;
 };
 
 // --- ledger ------------------------------------------------------------------------------
@@ -721,8 +646,9 @@ private:
 /// A job's ledger in `sturdy_ledger` (done keys, unique per namespace and key) and
 /// `sturdy_failure` (failure records). Models `sturdy::failure_ledger` and
 /// `sturdy::batch_claiming_ledger`. Every write runs in the database's current transaction.
-/// Copyable; must not outlive its database.
-class ledger {
+/// `name()`, `size()` and `requeue_all()` are store_detail::ledger_members'. Copyable; must not
+/// outlive its database.
+class ledger : public store_detail::ledger_members<database> {
 public:
     /// Whether `k` is done.
     [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
@@ -737,11 +663,6 @@ public:
     /// this call marked `keys[i]`. A key given twice is claimed by its first occurrence.
     STURDY_DECL void claim_all(std::span<const key> keys, std::vector<bool>& claimed);
 
-    /// How many keys are done.
-    [[nodiscard]] STURDY_DECL std::size_t size() const;
-
-    [[nodiscard]] const std::string& name() const noexcept { return name_; }
-
     /// Every failure record, quarantined or not, ordered by key (integers first, by value).
     [[nodiscard]] STURDY_DECL std::vector<failure_info> failures() const;
 
@@ -753,9 +674,6 @@ public:
 
     /// Gives `k` a fresh start (runs 0, not quarantined); false if it has no failure record.
     STURDY_DECL bool requeue(const key& k);
-
-    /// Un-quarantines every quarantined key; returns how many.
-    STURDY_DECL std::size_t requeue_all();
 
     /// SQL true when the key whose text `key_sql` gives is done (for `claim_rows`); `name_sql`
     /// is the parameter holding name().
@@ -793,10 +711,6 @@ public:
 private:
     friend class database;
     STURDY_DECL ledger(database& db, std::string name);
-    STURDY_DECL static std::int64_t now();
-
-    database* db_;
-    std::string name_;
 };
 
 inline postgres::ledger database::ledger(std::string name)
@@ -808,21 +722,11 @@ inline postgres::ledger database::ledger(std::string name)
 /// The unique-key form of a ledger kept by the effect's own table (sturdy/store/effect_ledger.hpp),
 /// made by `db.ledger(sturdy::unique_key{...})`. Models `sturdy::confirming_ledger` and
 /// `sturdy::failure_ledger` (its failure records are in `sturdy_failure`); `claim_rows` leaves
-/// out the rows whose key it holds. Copyable; must not outlive its database.
-class unique_key_ledger : public store_detail::failure_records<postgres::ledger> {
+/// out the rows whose key it holds. `contains`, `mark`, `claim`, `claim_all` and `confirm_all`
+/// look their keys up in one statement (store_detail::unique_key_ledger_base: what the SQL
+/// stores share). Copyable; must not outlive its database.
+class unique_key_ledger : public store_detail::unique_key_ledger_base<unique_key_ledger, postgres::ledger> {
 public:
-    /// Whether the table has `k`'s row.
-    [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
-    /// Checks that the effect wrote `k`'s row; throws a permanent error naming the key otherwise.
-    STURDY_DECL void mark(const key& k);
-    /// True when the table has no row for `k` yet (nothing is written).
-    STURDY_DECL bool claim(const key& k);
-    /// Looks `keys` up in one statement: `claimed[i]` when `keys[i]` has no row and is its first
-    /// occurrence in `keys`.
-    STURDY_DECL void claim_all(std::span<const key> keys, std::vector<bool>& claimed);
-    /// The index of the first of `keys` without its row (one statement), or keys.size().
-    [[nodiscard]] STURDY_DECL std::size_t confirm_all(std::span<const key> keys);
-    [[nodiscard]] STURDY_DECL std::string unconfirmed(const key& k) const;
     /// Whether an effect's failure is a unique violation (23505) of this ledger's index.
     [[nodiscard]] STURDY_DECL bool done_elsewhere(const std::error_code& code, std::string_view message) const;
     /// SQL true when the key whose text `key_sql` gives has its row (for `claim_rows`).
@@ -830,63 +734,47 @@ public:
 
 private:
     friend class database;
-    unique_key_ledger(database& db, postgres::ledger failures) : failure_records(std::move(failures)), db_(&db) {}
+    friend class store_detail::unique_key_ledger_base<unique_key_ledger, postgres::ledger>;
+    unique_key_ledger(database& db, postgres::ledger failures) : unique_key_ledger_base(std::move(failures)), db_(&db)
+    {
+    }
     /// found[i]: keys[i] has its row.
     STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found) const;
 
     database* db_;
-    std::string table_; ///< quoted
-    std::string shown_;
-    std::vector<std::string> columns_;
-    std::vector<std::string> quoted_;
     std::vector<std::string> types_; ///< each column's type, for the casts
     std::string index_;              ///< the unique index's name, as a violation names it
     std::string lookup_sql_;
-    mutable std::vector<bool> found_;
 };
 
 /// The marker form of a ledger kept by the items' own table (sturdy/store/effect_ledger.hpp),
 /// made by `db.ledger(sturdy::marker{...})`. Models `sturdy::confirming_ledger` and
-/// `sturdy::failure_ledger`; `claim_rows` leaves out the rows it holds. Copyable; must not
-/// outlive its database.
-class marker_ledger : public store_detail::failure_records<postgres::ledger> {
+/// `sturdy::failure_ledger`; `claim_rows` leaves out the rows it holds. `contains`, `mark`,
+/// `claim`, `confirm_all` (no statement: the keys the last claim found no row for) are
+/// store_detail::marker_ledger_base's. Copyable; must not outlive its database.
+class marker_ledger : public store_detail::marker_ledger_base<marker_ledger, postgres::ledger> {
 public:
-    /// Whether `k`'s row has its marker.
-    [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
-    /// Writes `k`'s marker; throws a permanent error naming it when the table has no such row.
-    STURDY_DECL void mark(const key& k);
-    /// Writes `k`'s marker unless it is there: true when this call wrote it (or found no row:
-    /// then `confirm_all` reports it).
-    STURDY_DECL bool claim(const key& k);
     /// One statement writes the markers not yet there (a row another worker's chunk is marking
     /// waits for that chunk's end); a second reads which rows exist only when some were not written.
     STURDY_DECL void claim_all(std::span<const key> keys, std::vector<bool>& claimed);
-    /// The index of the first of `keys` the last claim found no row for, or keys.size().
-    [[nodiscard]] STURDY_DECL std::size_t confirm_all(std::span<const key> keys);
-    [[nodiscard]] STURDY_DECL std::string unconfirmed(const key& k) const;
-    [[nodiscard]] bool done_elsewhere(const std::error_code&, std::string_view) const { return false; }
     /// SQL true when the key whose text `key_sql` gives has its marker (for `claim_rows`).
     [[nodiscard]] STURDY_DECL std::string done_sql(const std::string& key_sql, const std::string& name_sql) const;
 
 private:
     friend class database;
-    marker_ledger(database& db, postgres::ledger failures) : failure_records(std::move(failures)), db_(&db) {}
+    friend class store_detail::marker_ledger_base<marker_ledger, postgres::ledger>;
+    marker_ledger(database& db, postgres::ledger failures) : marker_ledger_base(std::move(failures)), db_(&db) {}
+    /// found[i]: keys[i]'s row exists (`done` false) or has its marker (`done` true).
+    STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found, bool done) const;
     /// The keys' texts as an array literal, each checked to have its parts.
     [[nodiscard]] std::string keys_array(std::span<const key> keys) const;
 
     database* db_;
-    std::string table_; ///< quoted
-    std::string shown_;
-    std::string id_column_;
-    std::string id_; ///< quoted
     std::string id_type_;
-    std::string marker_; ///< quoted
     std::string marker_type_;
-    bool versioned_ = false;
     std::string claim_sql_;
     std::string exists_sql_;
-    std::vector<key> missing_; ///< the last claim's keys with no row
-    std::vector<bool> first_;
+    std::string done_lookup_sql_;
 };
 
 static_assert(sturdy::confirming_ledger<unique_key_ledger> && sturdy::failure_ledger<unique_key_ledger>);

@@ -44,9 +44,9 @@
 /// Not with `watermark` (refused at compile time): see docs/postgres.md.
 
 #include <sturdy/error.hpp>
+#include <sturdy/store/detail/sql_kit.hpp>
 #include <sturdy/store/postgres.hpp>
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -141,29 +141,7 @@ inline job_totals totals(database& db, std::string_view job)
 /// outlive its database.
 template <class Row, class... Args> class claimed_rows {
 public:
-    class iterator {
-    public:
-        using value_type = Row;
-        using difference_type = std::ptrdiff_t;
-        using iterator_concept = std::input_iterator_tag;
-
-        iterator() = default;
-        Row& operator*() const { return range_->current(); }
-        Row* operator->() const { return &range_->current(); }
-        iterator& operator++()
-        {
-            ++range_->pos_;
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.at_end(); }
-
-    private:
-        friend class claimed_rows;
-        explicit iterator(claimed_rows* r) : range_(r) {}
-        [[nodiscard]] bool at_end() const { return range_->at_end(); }
-        claimed_rows* range_ = nullptr;
-    };
+    using iterator = store_detail::row_iterator<claimed_rows, Row>;
 
     /// `l`: the job's ledger (`db.ledger(name)`, or a ledger kept by the effect's table), whose
     /// done keys the claims leave out.
@@ -249,7 +227,7 @@ public:
     }
 
 private:
-    friend class iterator;
+    friend iterator;
     static constexpr char separator = '\x1f';
 
     [[nodiscard]] static std::size_t fields()
@@ -270,6 +248,8 @@ private:
         }
         return rows_[pos_];
     }
+
+    void advance() { ++pos_; }
 
     bool at_end()
     {
@@ -423,8 +403,7 @@ private:
     std::size_t claims_ = 0;
     /// When this worker started, in the failure records' unix seconds: a key that failed since
     /// failed in this run, in this worker or another.
-    std::int64_t started_ =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    std::int64_t started_ = store_detail::unix_seconds();
 };
 
 /// An input of `Row`s that each chunk claims inside its transaction (see the header comment).

@@ -34,7 +34,9 @@
 #include <sturdy/config.hpp>
 #include <sturdy/error.hpp>
 #include <sturdy/key.hpp>
+#include <sturdy/store/detail/ledger_kit.hpp>
 #include <sturdy/store/detail/rows.hpp>
+#include <sturdy/store/detail/sql_kit.hpp>
 #include <sturdy/store/effect_ledger.hpp>
 
 #include <sqlite3.h>
@@ -71,7 +73,7 @@ STURDY_DECL std::error_code make_error_code(int rc) noexcept;
 
 namespace detail {
 /// The first 200 characters of a statement, for messages.
-STURDY_DECL std::string abbreviated(std::string_view sql);
+using ::sturdy::store_detail::abbreviated;
 
 /// Whether SQLite's message names a table or column the schema lacks. SQLite has no result
 /// code of its own for that: it is SQLITE_ERROR, as is the error a failing SQL function raises
@@ -254,7 +256,7 @@ class marker_ledger;
 
 /// One connection to an SQLite file. Models `sturdy::transaction`; not copyable or movable
 /// (ledgers, statements and row ranges point to it).
-class database {
+class database : public store_detail::database_kit<database> {
 public:
     /// Opens (or creates) `path`, sets the busy timeout, journal mode, synchronous level and
     /// `foreign_keys=ON`. Throws `errc::store_unavailable` with the fix when the directory is
@@ -263,9 +265,7 @@ public:
     /// newer sturdy.
     STURDY_DECL explicit database(std::string path, options opts = {});
 
-    database(const database&) = delete;
-    database& operator=(const database&) = delete;
-    STURDY_DECL ~database();
+    STURDY_DECL ~database(); // not copyable or movable: database_kit
 
     // --- statements ----------------------------------------------------------------------
 
@@ -342,41 +342,8 @@ public:
 
     [[nodiscard]] bool in_transaction() const noexcept { return sqlite3_get_autocommit(db_) == 0; }
 
-    /// RAII savepoint (SAVEPOINT spN, N = nesting depth). `release()` keeps its writes,
-    /// `rollback()` undoes them; the destructor rolls back unless released. Outside a
-    /// transaction it begins one (BEGIN IMMEDIATE), and releasing it commits.
-    class savepoint_guard {
-    public:
-        savepoint_guard(savepoint_guard&& other) noexcept
-            : db_(std::exchange(other.db_, nullptr)), depth_(other.depth_), generation_(other.generation_),
-              owns_transaction_(other.owns_transaction_)
-        {
-        }
-        savepoint_guard(const savepoint_guard&) = delete;
-        savepoint_guard& operator=(const savepoint_guard&) = delete;
-        savepoint_guard& operator=(savepoint_guard&&) = delete;
-        STURDY_DECL ~savepoint_guard();
-
-        /// RELEASE: the writes stay, in the enclosing savepoint or transaction (committed if
-        /// this savepoint began the transaction).
-        STURDY_DECL void release();
-
-        /// ROLLBACK TO + RELEASE: undoes the writes made since the savepoint was taken.
-        STURDY_DECL void rollback();
-
-    private:
-        friend class database;
-        savepoint_guard(database& db, std::size_t depth, std::uint64_t generation, bool owns)
-            : db_(&db), depth_(depth), generation_(generation), owns_transaction_(owns)
-        {
-        }
-        database* db_;
-        std::size_t depth_;
-        std::uint64_t generation_;
-        bool owns_transaction_;
-    };
-
-    STURDY_DECL savepoint_guard savepoint();
+    // savepoint(): store_detail::database_kit (SAVEPOINT spN, N = nesting depth; outside a
+    // transaction it begins one with BEGIN IMMEDIATE, and releasing the guard commits).
 
     // --- ledger and checkpoints ----------------------------------------------------------
 
@@ -396,14 +363,7 @@ public:
     /// Checks now that the table and its two columns exist and that the id column is unique.
     STURDY_DECL sqlite::marker_ledger ledger(const marker& spec);
 
-    /// The checkpoint (watermark) called `name`, or nullopt if it was never set.
-    STURDY_DECL std::optional<std::string> checkpoint(std::string_view name);
-
-    /// Sets checkpoint `name` in the current transaction (so it commits with the chunk).
-    STURDY_DECL void set_checkpoint(std::string_view name, std::string_view value);
-
-    /// The version of the `sturdy_*` tables this header writes and understands.
-    static constexpr int schema_version = 1;
+    // checkpoint(name), set_checkpoint(name, value) and schema_version: store_detail::database_kit.
 
     /// Creates or migrates the `sturdy_*` tables; cheap once done. Throws
     /// `errc::schema_mismatch` for tables from a newer sturdy. Tables created inside a
@@ -445,6 +405,7 @@ private:
     STURDY_DECL std::optional<int> stored_schema_version();
 
     template <class Row> friend class row_range;
+    friend class store_detail::savepoint_guard<database>;
 
     // The connection a lazy range reads on; see row_range.
     STURDY_DECL sqlite3* cursor_connection();
@@ -456,34 +417,22 @@ private:
     STURDY_DECL void require_transaction(const char* what) const;
 
     STURDY_DECL void end_transaction(bool committed);
-    // Savepoint `depth` was released (its writes now belong to the level above) or rolled back.
-    STURDY_DECL void savepoint_released(std::size_t depth) noexcept;
-    STURDY_DECL void savepoint_rolled_back(std::size_t depth) noexcept;
-    [[nodiscard]] bool alive(std::uint64_t generation) const noexcept
-    {
-        return generation == generation_ && in_transaction();
-    }
-
-    struct text_hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-    };
+    // The dialect's savepoint statements, for store_detail::savepoint_guard.
+    STURDY_DECL void open_savepoint(std::size_t depth);
+    STURDY_DECL void release_savepoint(std::size_t depth);
+    STURDY_DECL void rollback_to_savepoint(std::size_t depth);
+    STURDY_DECL void release_rolled_back(std::size_t depth);
 
     std::string path_;
     options options_;
     sqlite3* db_ = nullptr;
     sqlite3* reader_ = nullptr; ///< opened on first use by a lazy range
     bool wal_ = false;
-    std::unordered_map<std::string, std::unique_ptr<statement>, text_hash, std::equal_to<>> statements_;
+    store_detail::by_text<std::unique_ptr<statement>> statements_;
     std::array<statement*, 8> recent_{}; ///< the statements prepare() returned last, looked at first
     std::size_t recent_next_ = 0;
     std::vector<savepoint_level> levels_;
-    std::size_t depth_ = 0;
-    std::uint64_t generation_ = 0;
-    bool schema_ready_ = false; ///< the sturdy tables exist, committed: the per-item check
-    // While their creation is not committed: the savepoint depth whose rollback undoes it (0:
-    // only the transaction's). Rolling back a deeper savepoint leaves them be.
-    std::optional<std::size_t> schema_created_at_;
+    // book_ (database_kit): schema_ready stays false while the tables' creation is not committed.
     // The sturdy tables were created in the open transaction: SQLite then aborts the
     // connection's pending reads at each ROLLBACK TO, so a lazy range reads its rows at once.
     bool schema_changed_in_transaction_ = false;
@@ -508,31 +457,9 @@ private:
 /// for that run). Your own CREATE or ALTER inside the transaction has the same effect on SQLite's
 /// side, which sturdy does not see: commit the schema first. In WAL mode a long read keeps the
 /// WAL from being checkpointed past its snapshot until the range is finished or destroyed.
-template <class Row> class row_range {
+template <class Row> class row_range : public store_detail::current_row<Row> {
 public:
-    class iterator {
-    public:
-        using value_type = Row;
-        using difference_type = std::ptrdiff_t;
-        using iterator_concept = std::input_iterator_tag;
-
-        iterator() = default;
-        Row& operator*() const { return *range_->current_; }
-        Row* operator->() const { return &*range_->current_; }
-        iterator& operator++()
-        {
-            range_->advance();
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.at_end(); }
-
-    private:
-        friend class row_range;
-        explicit iterator(row_range* r) : range_(r) {}
-        [[nodiscard]] bool at_end() const { return !range_->current_; }
-        row_range* range_ = nullptr;
-    };
+    using iterator = store_detail::row_iterator<row_range, Row>;
 
     template <class... Args> row_range(database& db, std::string sql, const Args&... args)
         : db_(&db), sql_(std::move(sql)),
@@ -542,9 +469,10 @@ public:
 
     /// The first row; the range is single-pass, so later calls continue where reading is.
     iterator begin();
-    [[nodiscard]] std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
+    friend iterator;
+    using store_detail::current_row<Row>::current_;
     void advance()
     {
         if (buffered_) {
@@ -568,7 +496,6 @@ private:
     std::string sql_;
     std::function<void(statement&)> bind_;
     std::optional<statement> stmt_;
-    std::optional<Row> current_;
     std::optional<std::vector<Row>> buffered_; ///< rows read at once (see database::schema_changed_in_transaction_)
     std::size_t next_ = 0;
 };
@@ -577,9 +504,9 @@ private:
 
 /// A job's ledger in `sturdy_ledger` (done keys, unique per namespace and key) and
 /// `sturdy_failure` (failure records). Models `sturdy::failure_ledger`. Every write goes
-/// through a cached statement in the database's current transaction. Copyable; must not
-/// outlive its database.
-class ledger {
+/// through a cached statement in the database's current transaction. `name()`, `size()` and
+/// `requeue_all()` are store_detail::ledger_members'. Copyable; must not outlive its database.
+class ledger : public store_detail::ledger_members<database> {
 public:
     /// Whether `k` is done.
     [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
@@ -593,12 +520,6 @@ public:
     /// back removes the mark with it. Half the statements of `contains` followed by `mark`.
     STURDY_DECL bool claim(const key& k);
 
-    /// How many keys are done.
-    [[nodiscard]] STURDY_DECL std::size_t size() const;
-
-    /// The namespace.
-    [[nodiscard]] const std::string& name() const noexcept { return name_; }
-
     /// Every failure record, quarantined or not, ordered by key.
     [[nodiscard]] STURDY_DECL std::vector<failure_info> failures() const;
 
@@ -610,9 +531,6 @@ public:
 
     /// Gives `k` a fresh start (runs 0, not quarantined); false if it has no failure record.
     STURDY_DECL bool requeue(const key& k);
-
-    /// Un-quarantines every quarantined key; returns how many.
-    STURDY_DECL std::size_t requeue_all();
 
     /// Retention: forgets the done marks written before `cutoff` and returns how many it
     /// forgot. A mark's time is `marked_at`, the Unix second `mark` or `claim` wrote it in; a
@@ -644,10 +562,6 @@ private:
     // The statements every item runs are looked up once, not per item.
     STURDY_DECL ledger(database& db, std::string name);
 
-    STURDY_DECL static std::int64_t now();
-
-    database* db_;
-    std::string name_;
     statement* contains_;
     statement* mark_;
     statement* claim_;
@@ -655,68 +569,42 @@ private:
 
 /// The unique-key form of a ledger kept by the effect's own table (sturdy/store/effect_ledger.hpp),
 /// made by `db.ledger(sturdy::unique_key{...})`. Models `sturdy::confirming_ledger` and
-/// `sturdy::failure_ledger` (its failure records are in `sturdy_failure`). Copyable; must not
-/// outlive its database.
-class unique_key_ledger : public store_detail::failure_records<sqlite::ledger> {
+/// `sturdy::failure_ledger` (its failure records are in `sturdy_failure`). `claim_all` and
+/// `confirm_all` look their keys up in one statement per 64 keys; `contains`, `mark` and
+/// `claim` in one (store_detail::unique_key_ledger_base: what the SQL stores share). Copyable;
+/// must not outlive its database.
+class unique_key_ledger : public store_detail::unique_key_ledger_base<unique_key_ledger, sqlite::ledger> {
 public:
-    /// Whether the table has `k`'s row.
-    [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
-    /// Checks that the effect wrote `k`'s row (nothing to write: the row is the mark); throws a
-    /// permanent error naming the key when it did not.
-    STURDY_DECL void mark(const key& k);
-    /// True when the table has no row for `k` yet (nothing is written).
-    STURDY_DECL bool claim(const key& k);
-    /// Looks `keys` up in one statement (per 64 keys): `claimed[i]` when `keys[i]` has no row
-    /// and is its first occurrence in `keys`.
-    STURDY_DECL void claim_all(std::span<const key> keys, std::vector<bool>& claimed);
-    /// The index of the first of `keys` without its row (one statement per 64), or keys.size().
-    [[nodiscard]] STURDY_DECL std::size_t confirm_all(std::span<const key> keys);
-    [[nodiscard]] STURDY_DECL std::string unconfirmed(const key& k) const;
     /// Whether an effect's failure is a violation of this ledger's unique index: another writer's
     /// row for the same key.
     [[nodiscard]] STURDY_DECL bool done_elsewhere(const std::error_code& code, std::string_view message) const;
 
 private:
     friend class database;
-    unique_key_ledger(database& db, sqlite::ledger failures) : failure_records(std::move(failures)), db_(&db) {}
+    friend class store_detail::unique_key_ledger_base<unique_key_ledger, sqlite::ledger>;
+    unique_key_ledger(database& db, sqlite::ledger failures) : unique_key_ledger_base(std::move(failures)), db_(&db) {}
     /// found[i]: keys[i] has its row.
     STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found) const;
 
     database* db_;
-    std::string table_;                ///< quoted
-    std::string shown_;                ///< as the user named it
-    std::string what_;                 ///< the key's columns, as an error names them
-    std::vector<std::string> columns_; ///< as the user named them, in the key's order
-    std::vector<std::string> quoted_;
     std::string violation_;                         ///< SQLite's message for a violation of the index, lower case
     mutable std::array<std::string, 7> lookup_sql_; ///< by log2 of the rows (1 ... 64) in its VALUES list
-    mutable std::vector<bool> found_;
 };
 
 /// The marker form of a ledger kept by the items' own table (sturdy/store/effect_ledger.hpp),
 /// made by `db.ledger(sturdy::marker{...})`. Models `sturdy::confirming_ledger` and
-/// `sturdy::failure_ledger`. Copyable; must not outlive its database.
-class marker_ledger : public store_detail::failure_records<sqlite::ledger> {
+/// `sturdy::failure_ledger`; `contains`, `mark`, `claim`, `confirm_all` (no statement: the
+/// keys the last claim found no row for) are store_detail::marker_ledger_base's. Copyable;
+/// must not outlive its database.
+class marker_ledger : public store_detail::marker_ledger_base<marker_ledger, sqlite::ledger> {
 public:
-    /// Whether `k`'s row has its marker.
-    [[nodiscard]] STURDY_DECL bool contains(const key& k) const;
-    /// Writes `k`'s marker; throws a permanent error naming it when the table has no such row.
-    STURDY_DECL void mark(const key& k);
-    /// Writes `k`'s marker unless it is there: true when this call wrote it (or found no row:
-    /// then `confirm_all` reports it).
-    STURDY_DECL bool claim(const key& k);
     /// One statement reads which keys are done, one writes the others' markers (per 64 keys).
     STURDY_DECL void claim_all(std::span<const key> keys, std::vector<bool>& claimed);
-    /// The index of the first of `keys` the last claim found no row for, or keys.size(): no
-    /// statement.
-    [[nodiscard]] STURDY_DECL std::size_t confirm_all(std::span<const key> keys);
-    [[nodiscard]] STURDY_DECL std::string unconfirmed(const key& k) const;
-    /// Always false: claiming a row's marker is the step another writer waits on.
-    [[nodiscard]] bool done_elsewhere(const std::error_code&, std::string_view) const { return false; }
 
 private:
     friend class database;
-    marker_ledger(database& db, sqlite::ledger failures) : failure_records(std::move(failures)), db_(&db) {}
+    friend class store_detail::marker_ledger_base<marker_ledger, sqlite::ledger>;
+    marker_ledger(database& db, sqlite::ledger failures) : marker_ledger_base(std::move(failures)), db_(&db) {}
     /// Binds `keys[from, from + n)` as rows (index, id[, version]) of a VALUES list of `rows`.
     void bind_rows(statement& s, std::span<const key> keys, std::size_t from, std::size_t n, std::size_t rows,
                    int first_parameter, bool with_index) const;
@@ -724,16 +612,6 @@ private:
     STURDY_DECL void lookup(std::span<const key> keys, std::vector<bool>& found, bool done) const;
 
     database* db_;
-    std::string table_; ///< quoted
-    std::string shown_;
-    std::string what_;      ///< what a key with no version is, as an error names it
-    std::string id_column_; ///< as named
-    std::string id_;        ///< quoted
-    std::string marker_;    ///< quoted
-    bool versioned_ = false;
-    std::vector<key> missing_; ///< the last claim's keys with no row
-    mutable std::vector<bool> found_;
-    std::vector<bool> first_;
 };
 
 template <class Row> typename row_range<Row>::iterator row_range<Row>::begin()

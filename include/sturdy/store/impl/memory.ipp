@@ -1,6 +1,7 @@
 #pragma once
 /// sturdy/store/impl/memory.ipp — definitions for sturdy/store/memory.hpp (see sturdy/config.hpp).
 
+#include <sturdy/store/detail/sql_kit.hpp>
 #include <sturdy/store/memory.hpp>
 
 #include <algorithm>
@@ -63,8 +64,7 @@ STURDY_DECL std::vector<failure_info> ledger::failures() const
 
 STURDY_DECL failure_info ledger::record_failure(const key& k, std::string_view reason, int quarantine_after)
 {
-    const auto now =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const auto now = store_detail::unix_seconds();
     failure_info f = failed_->contains(k) ? decode(k, *failed_->get(k)) : failure_info{k, 0, {}, false, now, now};
     ++f.runs;
     f.last_reason = std::string(reason);
@@ -100,9 +100,7 @@ STURDY_DECL std::size_t ledger::requeue_all()
 
 STURDY_DECL std::size_t ledger::forget_marked_before(std::chrono::system_clock::time_point cutoff, std::size_t batch)
 {
-    if (batch == 0) {
-        throw usage_error("memory::ledger::forget_marked_before: batch is 0; pass at least 1 (the default is 10000)");
-    }
+    store_detail::require_batch("memory::ledger", batch);
     const auto before = std::chrono::floor<std::chrono::seconds>(cutoff).time_since_epoch().count();
     std::vector<key> old;
     for (const auto& [k, text] : done_->rows()) {
@@ -297,11 +295,7 @@ STURDY_DECL database::savepoint_guard database::savepoint()
     return {*this, undo_.size(), owns};
 }
 
-STURDY_DECL std::string database::unix_now()
-{
-    return std::to_string(
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-}
+STURDY_DECL std::string database::unix_now() { return std::to_string(store_detail::unix_seconds()); }
 
 STURDY_DECL void database::require_transaction(const char* what) const
 {

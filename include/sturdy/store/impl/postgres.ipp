@@ -177,12 +177,6 @@ STURDY_DECL std::string sqlstate(const std::error_code& code)
 }
 
 namespace detail {
-STURDY_DECL std::string abbreviated(std::string_view sql)
-{
-    constexpr std::size_t limit = 200;
-    return sql.size() <= limit ? std::string(sql) : std::string(sql.substr(0, limit)) + "...";
-}
-
 STURDY_DECL void fail(PGconn* conn, const PGresult* res, std::string_view sql)
 {
     const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
@@ -563,8 +557,7 @@ STURDY_DECL void database::reconnect()
             ++connection_number_; // every statement is prepared again on first use
             ++reconnects_;
             tx_open_ = false;
-            depth_ = 0;
-            ++generation_;
+            book_.began(); // no transaction is open: its savepoint guards are inert
             return;
         } catch (const failure_error& e) {
             last = e.message();
@@ -663,8 +656,7 @@ STURDY_DECL void database::begin()
     check_connection("BEGIN");
     simple("BEGIN");
     tx_open_ = true;
-    depth_ = 0;
-    ++generation_;
+    book_.began();
 }
 
 STURDY_DECL void database::commit()
@@ -707,95 +699,41 @@ STURDY_DECL void database::rollback()
     end_transaction(false);
 }
 
-STURDY_DECL database::savepoint_guard::~savepoint_guard()
+STURDY_DECL void database::open_savepoint(std::size_t depth)
 {
-    if (db_ != nullptr) {
-        try {
-            rollback();
-        } catch (...) { // NOLINT(bugprone-empty-catch): a destructor cannot report
-        }
-    }
+    const std::string sql = "SAVEPOINT sp" + std::to_string(depth);
+    check_connection(sql);
+    simple(sql.c_str());
 }
 
-STURDY_DECL void database::savepoint_guard::release()
+STURDY_DECL void database::release_savepoint(std::size_t depth)
 {
-    auto* db = std::exchange(db_, nullptr);
-    if (db == nullptr || !db->alive(generation_)) {
-        return;
-    }
-    const std::string sql = "RELEASE sp" + std::to_string(depth_);
-    db->check_connection(sql);
-    db->simple(sql.c_str());
-    db->depth_ = depth_ - 1;
-    db->savepoint_released(depth_);
-    if (owns_transaction_) {
-        db->commit();
-    }
+    const std::string sql = "RELEASE sp" + std::to_string(depth);
+    check_connection(sql);
+    simple(sql.c_str());
 }
 
-STURDY_DECL void database::savepoint_guard::rollback()
+STURDY_DECL void database::rollback_to_savepoint(std::size_t depth)
 {
-    auto* db = std::exchange(db_, nullptr);
-    if (db == nullptr || !db->alive(generation_)) {
-        return;
-    }
-    db->depth_ = depth_ - 1;
-    if (owns_transaction_) {
-        db->rollback();
-        return;
-    }
     // One round trip for both.
-    const std::string name = "sp" + std::to_string(depth_);
-    const std::string sql = "ROLLBACK TO " + name + "; RELEASE " + name;
-    db->check_connection(sql);
-    db->simple(sql.c_str());
-    db->savepoint_rolled_back(depth_);
-}
-
-STURDY_DECL database::savepoint_guard database::savepoint()
-{
-    const bool owns = !in_transaction();
-    if (owns) {
-        begin();
-    }
-    const std::size_t depth = depth_ + 1;
-    try {
-        const std::string sql = "SAVEPOINT sp" + std::to_string(depth);
-        check_connection(sql);
-        simple(sql.c_str());
-    } catch (...) {
-        if (owns) {
-            rollback();
-        }
-        throw;
-    }
-    depth_ = depth;
-    return {*this, depth, generation_, owns};
-}
-
-STURDY_DECL std::optional<std::string> database::checkpoint(std::string_view name)
-{
-    ensure_schema();
-    return query_one<std::string>("SELECT value FROM sturdy_checkpoint WHERE name = $1", name);
-}
-
-STURDY_DECL void database::set_checkpoint(std::string_view name, std::string_view value)
-{
-    ensure_schema();
-    execute("INSERT INTO sturdy_checkpoint(name, value) VALUES($1, $2) "
-            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            name, value);
+    const std::string name = "sp" + std::to_string(depth);
+    std::string sql = "ROLLBACK TO ";
+    sql += name;
+    sql += "; RELEASE ";
+    sql += name;
+    check_connection(sql);
+    simple(sql.c_str());
 }
 
 STURDY_DECL void database::ensure_schema()
 {
-    if (schema_ready_) {
+    if (book_.schema_ready) {
         // Created in a transaction that has ended without commit() or rollback() (a ROLLBACK
         // run through exec, say): the tables may be gone.
-        if (!schema_created_at_ || in_transaction()) {
+        if (!book_.schema_created_at || in_transaction()) {
             return;
         }
-        schema_undone();
+        book_.schema_undone();
     }
     const auto found = stored_schema_version();
     if (!found) {
@@ -810,12 +748,12 @@ STURDY_DECL void database::ensure_schema()
                 schema_version);
         sp.release();
         if (!owns) {
-            schema_created_at_ = depth_;
+            book_.schema_created_at = book_.depth;
         }
     } else if (*found < schema_version) {
         // Migrations from older versions go here, each one step, in one savepoint.
     }
-    schema_ready_ = true;
+    book_.schema_ready = true;
 }
 
 STURDY_DECL std::optional<int> database::stored_schema_version()
@@ -858,33 +796,7 @@ STURDY_DECL void database::require_transaction(const char* what) const
 STURDY_DECL void database::end_transaction(bool committed)
 {
     tx_open_ = false;
-    depth_ = 0;
-    ++generation_; // savepoint guards of the ended transaction become inert
-    if (committed) {
-        schema_created_at_.reset();
-    } else if (schema_created_at_) {
-        schema_undone();
-    }
-}
-
-STURDY_DECL void database::savepoint_released(std::size_t depth) noexcept
-{
-    if (schema_created_at_ && *schema_created_at_ >= depth) {
-        schema_created_at_ = depth - 1;
-    }
-}
-
-STURDY_DECL void database::savepoint_rolled_back(std::size_t depth) noexcept
-{
-    if (schema_created_at_ && *schema_created_at_ >= depth) {
-        schema_undone();
-    }
-}
-
-STURDY_DECL void database::schema_undone() noexcept
-{
-    schema_ready_ = false;
-    schema_created_at_.reset();
+    book_.ended(committed); // savepoint guards of the ended transaction become inert
 }
 
 // --- ledger ------------------------------------------------------------------------------
@@ -941,13 +853,7 @@ inline failure_info to_failure(failure_row&& r)
 }
 } // namespace detail
 
-STURDY_DECL ledger::ledger(database& db, std::string name) : db_(&db), name_(std::move(name)) {}
-
-STURDY_DECL std::int64_t ledger::now()
-{
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
+STURDY_DECL ledger::ledger(database& db, std::string name) : ledger_members(db, std::move(name)) {}
 
 STURDY_DECL bool ledger::contains(const key& k) const
 {
@@ -1003,13 +909,6 @@ STURDY_DECL void ledger::claim_all(std::span<const key> keys, std::vector<bool>&
     }
 }
 
-STURDY_DECL std::size_t ledger::size() const
-{
-    db_->ensure_schema();
-    return static_cast<std::size_t>(
-        *db_->query_one<std::int64_t>("SELECT count(*) FROM sturdy_ledger WHERE namespace = $1", name_));
-}
-
 STURDY_DECL std::vector<failure_info> ledger::failures() const
 {
     db_->ensure_schema();
@@ -1054,13 +953,6 @@ STURDY_DECL bool ledger::requeue(const key& k)
                         name_, k.str(), !k.is_integer()) > 0;
 }
 
-STURDY_DECL std::size_t ledger::requeue_all()
-{
-    db_->ensure_schema();
-    return static_cast<std::size_t>(db_->execute(
-        "UPDATE sturdy_failure SET runs = 0, quarantined = false WHERE namespace = $1 AND quarantined", name_));
-}
-
 // --- ledgers kept by the effect's own table --------------------------------------------------
 
 namespace detail {
@@ -1089,49 +981,36 @@ inline std::string checked_key_array(std::span<const key> keys, std::size_t n, c
     return text_array(keys);
 }
 
-/// What a ledger kept by a user's table needs to know of it, checked at the ledger's creation.
-struct user_table {
-    store_detail::qualified_name name;
-    std::string quoted;
-    std::int64_t oid = 0;
-    std::vector<std::pair<std::string, std::string>> columns; ///< name, type
-    /// Each unique index without predicate or expression: its name, and its key columns in order.
-    std::vector<std::pair<std::string, std::vector<std::string>>> unique_indexes;
+/// How the checks of a user's table name this database; PostgreSQL's names are case-sensitive.
+inline store_detail::catalog_rules catalog_rules() { return {"postgres", {}, "; names are case-sensitive", false}; }
 
-    [[nodiscard]] const std::string* type_of(const std::string& column) const
-    {
-        for (const auto& [name, type] : columns) {
-            if (name == column) {
-                return &type;
-            }
-        }
-        return nullptr;
-    }
-};
-
-inline user_table read_user_table(database& db, std::string_view name)
+/// The table `name` from pg_catalog (searched as the connection's search_path says): its
+/// columns, their types, and its unique indexes.
+inline store_detail::user_table read_user_table(database& db, std::string_view name)
 {
-    user_table t{store_detail::split_qualified(name), {}, 0, {}, {}};
-    t.quoted = store_detail::quote_qualified(t.name);
-    const auto oid = db.query_one<std::optional<std::int64_t>>("SELECT to_regclass($1)::oid::bigint", t.quoted);
+    store_detail::user_table t{store_detail::split_qualified(name), {}, {}, {}};
+    const std::string quoted = store_detail::quote_qualified(t.name);
+    const auto oid = db.query_one<std::optional<std::int64_t>>("SELECT to_regclass($1)::oid::bigint", quoted);
     if (!oid || !*oid) {
         throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
-                            "postgres: the database has no table " + t.quoted +
+                            "postgres: the database has no table " + quoted +
                                 " (searched as the connection's search_path says), which the ledger is to be kept "
                                 "in: create it before db.ledger(...), or name its schema (\"schema.table\")");
     }
-    t.oid = **oid;
-    t.columns = db.query<std::pair<std::string, std::string>>(
-        "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute "
-        "WHERE attrelid = $1::bigint::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-        t.oid);
+    for (auto& [column, type] : db.query<std::pair<std::string, std::string>>(
+             "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute "
+             "WHERE attrelid = $1::bigint::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+             **oid)) {
+        t.columns.push_back(std::move(column));
+        t.types.push_back(std::move(type));
+    }
     for (auto& [index, cols] : db.query<std::pair<std::string, std::string>>(
              "SELECT i.relname::text, array_to_string(array(SELECT a.attname::text FROM "
              "unnest((x.indkey::int2[])[0:x.indnkeyatts - 1]) WITH ORDINALITY AS k(attnum, ord) "
              "JOIN pg_attribute AS a ON a.attrelid = x.indrelid AND a.attnum = k.attnum ORDER BY k.ord), E'\x1f') "
              "FROM pg_index AS x JOIN pg_class AS i ON i.oid = x.indexrelid "
              "WHERE x.indrelid = $1::bigint::oid AND x.indisunique AND x.indpred IS NULL AND x.indexprs IS NULL",
-             t.oid)) {
+             **oid)) {
         std::vector<std::string> list;
         std::size_t from = 0;
         for (std::size_t at = cols.find('\x1f');; at = cols.find('\x1f', from)) {
@@ -1141,62 +1020,24 @@ inline user_table read_user_table(database& db, std::string_view name)
             }
             from = at + 1;
         }
-        t.unique_indexes.emplace_back(std::move(index), std::move(list));
+        t.unique_indexes.push_back({std::move(index), std::move(list)});
     }
     return t;
-}
-
-inline void require_columns(const user_table& t, const std::vector<std::string>& columns)
-{
-    for (const auto& c : columns) {
-        if (t.type_of(c) == nullptr) {
-            std::vector<std::string> names;
-            for (const auto& col : t.columns) {
-                names.push_back(col.first);
-            }
-            throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
-                                "postgres: the table " + t.quoted + " has no column " +
-                                    store_detail::quote_identifier(c) +
-                                    " (its columns: " + store_detail::joined(names) + "; names are case-sensitive)");
-        }
-    }
-}
-
-/// The name of the unique index of `t` on exactly `columns`; throws `schema_mismatch` with the
-/// CREATE UNIQUE INDEX to add when there is none.
-inline std::string require_unique_index(const user_table& t, const std::vector<std::string>& columns)
-{
-    std::vector<std::string> wanted = columns;
-    std::sort(wanted.begin(), wanted.end());
-    for (const auto& [name, cols] : t.unique_indexes) {
-        std::vector<std::string> sorted = cols;
-        std::sort(sorted.begin(), sorted.end());
-        if (sorted == wanted) {
-            return name;
-        }
-    }
-    throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
-                        store_detail::missing_unique_index("postgres", t.name, columns));
 }
 
 } // namespace detail
 
 STURDY_DECL unique_key_ledger database::ledger(const unique_key& spec)
 {
-    if (spec.columns.empty()) {
-        throw usage_error("postgres::database::ledger(unique_key): name the columns of a unique index of " +
-                          spec.table + " (unique_key{\"" + spec.table + "\", {\"column\", ...}})");
-    }
-    const detail::user_table t = detail::read_user_table(*this, spec.table);
-    detail::require_columns(t, spec.columns);
-    unique_key_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
-    l.index_ = detail::require_unique_index(t, spec.columns);
-    l.table_ = t.quoted;
-    l.shown_ = spec.table;
-    l.columns_ = spec.columns;
+    store_detail::require_key_columns("postgres", spec);
+    const store_detail::catalog_rules rules = detail::catalog_rules();
+    const store_detail::user_table t = detail::read_user_table(*this, spec.table);
+    store_detail::require_columns(t, spec.columns, rules);
+    unique_key_ledger l(*this, ledger(store_detail::failures_name(t, spec.name)));
+    l.index_ = store_detail::require_unique_index(t, spec.columns, rules).name;
+    l.describe(t, spec);
     for (const auto& c : spec.columns) {
-        l.quoted_.push_back(store_detail::quote_identifier(c));
-        l.types_.push_back(*t.type_of(c));
+        l.types_.push_back(*store_detail::column_type(t, c, rules));
     }
     l.lookup_sql_ = "SELECT u.i FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) WHERE " + l.done_sql("u.k", "");
     return l;
@@ -1220,47 +1061,10 @@ STURDY_DECL void unique_key_ledger::lookup(std::span<const key> keys, std::vecto
     if (keys.empty()) {
         return;
     }
-    const std::string what = "the unique key (" + store_detail::joined(columns_) + ") of " + shown_;
-    for (const auto i : db_->query<std::int64_t>(lookup_sql_, detail::checked_key_array(keys, columns_.size(), what))) {
+    for (const auto i :
+         db_->query<std::int64_t>(lookup_sql_, detail::checked_key_array(keys, columns_.size(), what_))) {
         found[static_cast<std::size_t>(i - 1)] = true;
     }
-}
-
-STURDY_DECL bool unique_key_ledger::contains(const key& k) const
-{
-    lookup(std::span<const key>(&k, 1), found_);
-    return found_.front();
-}
-
-STURDY_DECL void unique_key_ledger::mark(const key& k)
-{
-    if (!contains(k)) {
-        throw permanent_error(unconfirmed(k));
-    }
-}
-
-STURDY_DECL bool unique_key_ledger::claim(const key& k) { return !contains(k); }
-
-STURDY_DECL void unique_key_ledger::claim_all(std::span<const key> keys, std::vector<bool>& claimed)
-{
-    lookup(keys, found_);
-    store_detail::claim_first_occurrences(keys, found_, claimed);
-}
-
-STURDY_DECL std::size_t unique_key_ledger::confirm_all(std::span<const key> keys)
-{
-    lookup(keys, found_);
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (!found_[i]) {
-            return i;
-        }
-    }
-    return keys.size();
-}
-
-STURDY_DECL std::string unique_key_ledger::unconfirmed(const key& k) const
-{
-    return store_detail::unwritten_row(shown_, columns_, k);
 }
 
 STURDY_DECL bool unique_key_ledger::done_elsewhere(const std::error_code& code, std::string_view message) const
@@ -1273,18 +1077,13 @@ STURDY_DECL bool unique_key_ledger::done_elsewhere(const std::error_code& code, 
 
 STURDY_DECL marker_ledger database::ledger(const marker& spec)
 {
-    const detail::user_table t = detail::read_user_table(*this, spec.table);
-    detail::require_columns(t, {spec.id_column, spec.marker_column});
-    (void)detail::require_unique_index(t, {spec.id_column});
-    marker_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
-    l.table_ = t.quoted;
-    l.shown_ = spec.table;
-    l.id_column_ = spec.id_column;
-    l.id_ = store_detail::quote_identifier(spec.id_column);
-    l.id_type_ = *t.type_of(spec.id_column);
-    l.marker_ = store_detail::quote_identifier(spec.marker_column);
-    l.marker_type_ = *t.type_of(spec.marker_column);
-    l.versioned_ = spec.versioned;
+    const store_detail::catalog_rules rules = detail::catalog_rules();
+    const store_detail::user_table t = detail::read_user_table(*this, spec.table);
+    store_detail::require_marker_columns(t, spec, rules);
+    marker_ledger l(*this, ledger(store_detail::failures_name(t, spec.name)));
+    l.describe(t, spec);
+    l.id_type_ = *store_detail::column_type(t, spec.id_column, rules);
+    l.marker_type_ = *store_detail::column_type(t, spec.marker_column, rules);
     const std::size_t parts = l.versioned_ ? 2 : 1;
     const auto id_of = [&](const std::string& k) {
         return "(" + detail::key_part_sql(k, 0, parts) + ")::" + l.id_type_;
@@ -1309,6 +1108,7 @@ STURDY_DECL marker_ledger database::ledger(const marker& spec)
                    " RETURNING u.i";
     l.exists_sql_ = "SELECT u.i FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) WHERE EXISTS (SELECT 1 FROM " +
                     l.table_ + " AS sturdy_e WHERE sturdy_e." + l.id_ + " = " + id_of("u.k") + ")";
+    l.done_lookup_sql_ = "SELECT u.i FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) WHERE " + l.done_sql("u.k", "");
     return l;
 }
 
@@ -1324,8 +1124,18 @@ STURDY_DECL std::string marker_ledger::done_sql(const std::string& key_sql, cons
 
 STURDY_DECL std::string marker_ledger::keys_array(std::span<const key> keys) const
 {
-    return detail::checked_key_array(keys, versioned_ ? 2 : 1,
-                                     "a versioned marker ledger's key (id, version) on " + shown_);
+    return detail::checked_key_array(keys, versioned_ ? 2 : 1, what_);
+}
+
+STURDY_DECL void marker_ledger::lookup(std::span<const key> keys, std::vector<bool>& found, bool done) const
+{
+    found.assign(keys.size(), false);
+    if (keys.empty()) {
+        return;
+    }
+    for (const auto i : db_->query<std::int64_t>(done ? done_lookup_sql_ : exists_sql_, keys_array(keys))) {
+        found[static_cast<std::size_t>(i - 1)] = true;
+    }
 }
 
 STURDY_DECL void marker_ledger::claim_all(std::span<const key> keys, std::vector<bool>& claimed)
@@ -1346,60 +1156,12 @@ STURDY_DECL void marker_ledger::claim_all(std::span<const key> keys, std::vector
     for (const auto i : db_->query<std::int64_t>(exists_sql_, array)) {
         exists[static_cast<std::size_t>(i - 1)] = true;
     }
-    std::unordered_map<key, bool> seen;
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (!exists[i] && seen.try_emplace(keys[i], true).second) { // no row: the item fails, named
-            claimed[i] = true;
-            missing_.push_back(keys[i]);
-        }
-    }
-}
-
-STURDY_DECL bool marker_ledger::contains(const key& k) const
-{
-    return !db_->query<std::int64_t>("SELECT u.i FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) WHERE " +
-                                         done_sql("u.k", ""),
-                                     keys_array(std::span<const key>(&k, 1)))
-                .empty();
-}
-
-STURDY_DECL bool marker_ledger::claim(const key& k)
-{
-    claim_all(std::span<const key>(&k, 1), first_);
-    return first_.front();
-}
-
-STURDY_DECL void marker_ledger::mark(const key& k)
-{
-    claim(k);
-    if (!missing_.empty()) {
-        throw permanent_error(unconfirmed(k));
-    }
-}
-
-STURDY_DECL std::size_t marker_ledger::confirm_all(std::span<const key> keys)
-{
-    if (missing_.empty()) {
-        return keys.size();
-    }
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (std::find(missing_.begin(), missing_.end(), keys[i]) != missing_.end()) {
-            return i;
-        }
-    }
-    return keys.size();
-}
-
-STURDY_DECL std::string marker_ledger::unconfirmed(const key& k) const
-{
-    return store_detail::missing_marked_row(shown_, id_column_, k);
+    claim_missing(keys, exists, claimed); // no row: the item fails, named
 }
 
 STURDY_DECL std::size_t ledger::forget_marked_before(std::chrono::system_clock::time_point cutoff, std::size_t batch)
 {
-    if (batch == 0) {
-        throw usage_error("postgres::ledger::forget_marked_before: batch is 0; pass at least 1 (the default is 10000)");
-    }
+    store_detail::require_batch("postgres::ledger", batch);
     db_->ensure_schema();
     const std::int64_t before = std::chrono::floor<std::chrono::seconds>(cutoff).time_since_epoch().count();
     const auto offset = static_cast<std::int64_t>(batch - 1);
@@ -1407,41 +1169,24 @@ STURDY_DECL std::size_t ledger::forget_marked_before(std::chrono::system_clock::
     // of it, after the last key of the batch before, so the batches read the namespace once.
     // The first starts after ('', false), before every key: an integer key's text is never empty.
     std::tuple<std::string, bool> after{std::string(), false};
-    std::size_t forgotten = 0;
-    const bool owns = !db_->in_transaction();
-    for (bool more = true; more;) {
-        if (owns) {
-            db_->begin();
+    return store_detail::in_batches(*db_, [&] {
+        const auto& [after_key, after_is_text] = after;
+        const auto last = db_->query_one<std::tuple<std::string, bool>>(
+            "SELECT item_key, key_is_text FROM sturdy_ledger WHERE namespace = $1 AND marked_at < $2 AND "
+            "(item_key, key_is_text) > ($3, $4) ORDER BY item_key, key_is_text LIMIT 1 OFFSET $5",
+            name_, before, after_key, after_is_text, offset);
+        const std::int64_t n =
+            last ? db_->execute("DELETE FROM sturdy_ledger WHERE namespace = $1 AND marked_at < $2 AND "
+                                "(item_key, key_is_text) > ($3, $4) AND (item_key, key_is_text) <= ($5, $6)",
+                                name_, before, after_key, after_is_text, std::get<0>(*last), std::get<1>(*last))
+                 : db_->execute("DELETE FROM sturdy_ledger WHERE namespace = $1 AND marked_at < $2 AND "
+                                "(item_key, key_is_text) > ($3, $4)", // fewer than a batch left
+                                name_, before, after_key, after_is_text);
+        if (last) {
+            after = *last;
         }
-        try {
-            const auto& [after_key, after_is_text] = after;
-            const auto last = db_->query_one<std::tuple<std::string, bool>>(
-                "SELECT item_key, key_is_text FROM sturdy_ledger WHERE namespace = $1 AND marked_at < $2 AND "
-                "(item_key, key_is_text) > ($3, $4) ORDER BY item_key, key_is_text LIMIT 1 OFFSET $5",
-                name_, before, after_key, after_is_text, offset);
-            const std::int64_t n =
-                last ? db_->execute("DELETE FROM sturdy_ledger WHERE namespace = $1 AND marked_at < $2 AND "
-                                    "(item_key, key_is_text) > ($3, $4) AND (item_key, key_is_text) <= ($5, $6)",
-                                    name_, before, after_key, after_is_text, std::get<0>(*last), std::get<1>(*last))
-                     : db_->execute("DELETE FROM sturdy_ledger WHERE namespace = $1 AND marked_at < $2 AND "
-                                    "(item_key, key_is_text) > ($3, $4)", // fewer than a batch left
-                                    name_, before, after_key, after_is_text);
-            if (owns) {
-                db_->commit();
-            }
-            forgotten += static_cast<std::size_t>(n);
-            more = last.has_value();
-            if (last) {
-                after = *last;
-            }
-        } catch (...) {
-            if (owns && db_->in_transaction()) {
-                db_->rollback();
-            }
-            throw;
-        }
-    }
-    return forgotten;
+        return std::pair(n, last.has_value());
+    });
 }
 
 } // namespace sturdy::postgres

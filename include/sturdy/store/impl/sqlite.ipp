@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -65,12 +64,6 @@ STURDY_DECL const std::error_category& sqlite_category() noexcept
 STURDY_DECL std::error_code make_error_code(int rc) noexcept { return {rc, sqlite_category()}; }
 
 namespace detail {
-STURDY_DECL std::string abbreviated(std::string_view sql)
-{
-    constexpr std::size_t limit = 200;
-    return sql.size() <= limit ? std::string(sql) : std::string(sql.substr(0, limit)) + "...";
-}
-
 STURDY_DECL void fail(sqlite3* db, int rc, std::string_view sql)
 {
     const int code = db != nullptr ? sqlite3_extended_errcode(db) : rc;
@@ -267,64 +260,13 @@ STURDY_DECL void database::rollback()
     end_transaction(false);
 }
 
-STURDY_DECL database::savepoint_guard::~savepoint_guard()
-{
-    if (db_ != nullptr) {
-        try {
-            rollback();
-        } catch (...) { // NOLINT(bugprone-empty-catch): a destructor cannot report
-        }
-    }
-}
+STURDY_DECL void database::open_savepoint(std::size_t depth) { run(*level(depth).save); }
 
-STURDY_DECL void database::savepoint_guard::release()
-{
-    auto* db = std::exchange(db_, nullptr);
-    if (db == nullptr || !db->alive(generation_)) {
-        return;
-    }
-    db->run(*db->level(depth_).release);
-    db->depth_ = depth_ - 1;
-    db->savepoint_released(depth_);
-    if (owns_transaction_) {
-        db->commit();
-    }
-}
+STURDY_DECL void database::release_savepoint(std::size_t depth) { run(*level(depth).release); }
 
-STURDY_DECL void database::savepoint_guard::rollback()
-{
-    auto* db = std::exchange(db_, nullptr);
-    if (db == nullptr || !db->alive(generation_)) {
-        return;
-    }
-    db->depth_ = depth_ - 1;
-    if (owns_transaction_) {
-        db->rollback();
-        return;
-    }
-    db->run(*db->level(depth_).rollback_to);
-    db->savepoint_rolled_back(depth_);
-    db->run(*db->level(depth_).release);
-}
+STURDY_DECL void database::rollback_to_savepoint(std::size_t depth) { run(*level(depth).rollback_to); }
 
-STURDY_DECL database::savepoint_guard database::savepoint()
-{
-    const bool owns = !in_transaction();
-    if (owns) {
-        begin();
-    }
-    const std::size_t depth = depth_ + 1;
-    try {
-        run(*level(depth).save);
-    } catch (...) {
-        if (owns) {
-            rollback();
-        }
-        throw;
-    }
-    depth_ = depth;
-    return {*this, depth, generation_, owns};
-}
+STURDY_DECL void database::release_rolled_back(std::size_t depth) { run(*level(depth).release); }
 
 STURDY_DECL sqlite::ledger database::ledger(std::string name)
 {
@@ -332,32 +274,18 @@ STURDY_DECL sqlite::ledger database::ledger(std::string name)
     return {*this, std::move(name)};
 }
 
-STURDY_DECL std::optional<std::string> database::checkpoint(std::string_view name)
-{
-    ensure_schema();
-    return query_one<std::string>("SELECT value FROM sturdy_checkpoint WHERE name = ?", name);
-}
-
-STURDY_DECL void database::set_checkpoint(std::string_view name, std::string_view value)
-{
-    ensure_schema();
-    execute("INSERT INTO sturdy_checkpoint(name, value) VALUES(?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            name, value);
-}
-
 STURDY_DECL void database::ensure_schema()
 {
-    if (schema_ready_) {
+    if (book_.schema_ready) {
         return;
     }
-    if (schema_created_at_) {
+    if (book_.schema_created_at) {
         if (in_transaction()) {
             return; // created in the open transaction, whose rollbacks are followed
         }
         // That transaction ended without commit() or rollback() (a ROLLBACK or COMMIT run by
         // hand, or SQLite's own rollback after some errors): look again.
-        schema_created_at_.reset();
+        book_.schema_created_at.reset();
     }
     const auto found = stored_schema_version();
     if (!found) {
@@ -383,13 +311,13 @@ STURDY_DECL void database::ensure_schema()
         execute("INSERT INTO sturdy_schema(version) VALUES(?)", schema_version);
         sp.release();
         if (!owns) {
-            schema_created_at_ = depth_;
+            book_.schema_created_at = book_.depth;
             return;
         }
     } else if (*found < schema_version) {
         // Migrations from older versions go here, each one step, in one savepoint.
     }
-    schema_ready_ = true;
+    book_.schema_ready = true;
 }
 
 STURDY_DECL const char* database::journal_name(journal_mode m)
@@ -494,51 +422,19 @@ STURDY_DECL void database::require_transaction(const char* what) const
 
 STURDY_DECL void database::end_transaction(bool committed)
 {
-    depth_ = 0;
-    ++generation_; // savepoint guards of the ended transaction become inert
-    if (committed && schema_created_at_) {
-        schema_ready_ = true;
-    }
-    schema_created_at_.reset();
+    book_.ended(committed); // savepoint guards of the ended transaction become inert
     schema_changed_in_transaction_ = false;
-}
-
-STURDY_DECL void database::savepoint_released(std::size_t depth) noexcept
-{
-    if (schema_created_at_ && *schema_created_at_ >= depth) {
-        schema_created_at_ = depth - 1;
-    }
-}
-
-STURDY_DECL void database::savepoint_rolled_back(std::size_t depth) noexcept
-{
-    if (schema_created_at_ && *schema_created_at_ >= depth) {
-        schema_created_at_.reset(); // the tables are gone: created again on next use
-    }
 }
 
 // --- ledger ------------------------------------------------------------------------------
 
 STURDY_DECL ledger::ledger(database& db, std::string name)
-    : db_(&db), name_(std::move(name)),
+    : ledger_members(db, std::move(name)),
       contains_(&db.prepare("SELECT 1 FROM sturdy_ledger WHERE namespace = ? AND item_key = ?")),
       mark_(&db.prepare("INSERT INTO sturdy_ledger(namespace, item_key, marked_at) VALUES(?, ?, ?)")),
       claim_(&db.prepare("INSERT INTO sturdy_ledger(namespace, item_key, marked_at) VALUES(?, ?, ?) "
                          "ON CONFLICT(namespace, item_key) DO NOTHING"))
 {
-}
-
-STURDY_DECL std::int64_t ledger::now()
-{
-#ifdef CLOCK_REALTIME_COARSE
-    // Seconds are all marked_at keeps: the coarse clock skips reading the CPU's counter.
-    timespec ts{};
-    if (::clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0) {
-        return static_cast<std::int64_t>(ts.tv_sec);
-    }
-#endif
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
 }
 
 STURDY_DECL bool ledger::contains(const key& k) const
@@ -561,13 +457,6 @@ STURDY_DECL bool ledger::claim(const key& k)
     detail::reset_on_exit done{*claim_, false}; // binds all its parameters
     claim_->bind(name_, k, now()).step();
     return db_->changes() > 0;
-}
-
-STURDY_DECL std::size_t ledger::size() const
-{
-    db_->ensure_schema();
-    return static_cast<std::size_t>(
-        *db_->query_one<std::int64_t>("SELECT count(*) FROM sturdy_ledger WHERE namespace = ?", name_));
 }
 
 STURDY_DECL std::vector<failure_info> ledger::failures() const
@@ -605,67 +494,42 @@ STURDY_DECL bool ledger::requeue(const key& k)
                         name_, k) > 0;
 }
 
-STURDY_DECL std::size_t ledger::requeue_all()
-{
-    db_->ensure_schema();
-    return static_cast<std::size_t>(
-        db_->execute("UPDATE sturdy_failure SET runs = 0, quarantined = 0 WHERE namespace = ? AND quarantined", name_));
-}
-
 STURDY_DECL std::size_t ledger::forget_marked_before(std::chrono::system_clock::time_point cutoff, std::size_t batch)
 {
-    if (batch == 0) {
-        throw usage_error("sqlite::ledger::forget_marked_before: batch is 0; pass at least 1 (the default is 10000)");
-    }
+    store_detail::require_batch("sqlite::ledger", batch);
     db_->ensure_schema();
     const std::int64_t before = std::chrono::floor<std::chrono::seconds>(cutoff).time_since_epoch().count();
     const auto offset = static_cast<std::int64_t>(batch - 1);
     // Key order is the primary key's (namespace, item_key): each batch is a range of it, after
     // the last key of the batch before (`after`), so the batches read the namespace once.
     std::optional<key> after;
-    std::size_t forgotten = 0;
-    const bool owns = !db_->in_transaction();
-    for (bool more = true; more;) {
-        if (owns) {
-            db_->begin();
+    return store_detail::in_batches(*db_, [&] {
+        const auto last =
+            after ? db_->query_one<key>("SELECT item_key FROM sturdy_ledger WHERE namespace = ?1 AND "
+                                        "marked_at < ?2 AND item_key > ?3 ORDER BY item_key LIMIT 1 OFFSET ?4",
+                                        name_, before, *after, offset)
+                  : db_->query_one<key>("SELECT item_key FROM sturdy_ledger WHERE namespace = ?1 AND "
+                                        "marked_at < ?2 ORDER BY item_key LIMIT 1 OFFSET ?3",
+                                        name_, before, offset);
+        std::int64_t n = 0;
+        if (last) {
+            n = after ? db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2 AND "
+                                     "item_key > ?3 AND item_key <= ?4",
+                                     name_, before, *after, *last)
+                      : db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2 AND "
+                                     "item_key <= ?3",
+                                     name_, before, *last);
+        } else { // fewer than a batch left
+            n = after
+                    ? db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2 AND "
+                                   "item_key > ?3",
+                                   name_, before, *after)
+                    : db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2", name_, before);
         }
-        try {
-            const auto last =
-                after ? db_->query_one<key>("SELECT item_key FROM sturdy_ledger WHERE namespace = ?1 AND "
-                                            "marked_at < ?2 AND item_key > ?3 ORDER BY item_key LIMIT 1 OFFSET ?4",
-                                            name_, before, *after, offset)
-                      : db_->query_one<key>("SELECT item_key FROM sturdy_ledger WHERE namespace = ?1 AND "
-                                            "marked_at < ?2 ORDER BY item_key LIMIT 1 OFFSET ?3",
-                                            name_, before, offset);
-            std::int64_t n = 0;
-            if (last) {
-                n = after ? db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2 AND "
-                                         "item_key > ?3 AND item_key <= ?4",
-                                         name_, before, *after, *last)
-                          : db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2 AND "
-                                         "item_key <= ?3",
-                                         name_, before, *last);
-            } else { // fewer than a batch left
-                n = after ? db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2 AND "
-                                         "item_key > ?3",
-                                         name_, before, *after)
-                          : db_->execute("DELETE FROM sturdy_ledger WHERE namespace = ?1 AND marked_at < ?2", name_,
-                                         before);
-            }
-            if (owns) {
-                db_->commit();
-            }
-            forgotten += static_cast<std::size_t>(n);
-            more = last.has_value();
-            after = last;
-        } catch (...) {
-            if (owns && db_->in_transaction()) {
-                db_->rollback();
-            }
-            throw;
-        }
-    }
-    return forgotten;
+        const bool more = last.has_value();
+        after = last;
+        return std::pair(n, more);
+    });
 }
 
 } // namespace sturdy::sqlite
@@ -675,40 +539,24 @@ STURDY_DECL std::size_t ledger::forget_marked_before(std::chrono::system_clock::
 namespace sturdy::sqlite {
 namespace detail {
 
-inline std::string lowered(std::string_view s)
-{
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') {
-            c = static_cast<char>(c - 'A' + 'a');
-        }
-    }
-    return out;
-}
+/// How the checks of a user's table name this database; SQLite compares names case-insensitively.
+inline store_detail::catalog_rules catalog_rules(const database& db) { return {"sqlite", db.path(), {}, true}; }
 
-/// What a ledger kept by a user's table needs to know of it, checked at the ledger's creation.
-struct user_table {
-    store_detail::qualified_name name;
-    std::string schema;               ///< "main" when the name has none
-    std::string shown;                ///< as the user named it
-    std::vector<std::string> columns; ///< lower case
-    /// Each unique index (a primary key included), its columns lower case in the index's order.
-    std::vector<std::vector<std::string>> unique_indexes;
-};
-
-STURDY_DECL user_table read_user_table(database& db, std::string_view name)
+/// The table `name` from SQLite's pragma_* catalog: its columns and unique indexes, lower case.
+STURDY_DECL store_detail::user_table read_user_table(database& db, std::string_view name)
 {
-    user_table t{store_detail::split_qualified(name), {}, std::string(name), {}, {}};
-    t.schema = t.name.schema.empty() ? "main" : t.name.schema;
-    std::vector<std::vector<std::string>> integer_primary_key;
+    const store_detail::catalog_rules rules = catalog_rules(db);
+    store_detail::user_table t{store_detail::split_qualified(name), {}, {}, {}};
+    const std::string schema = t.name.schema.empty() ? "main" : t.name.schema;
+    std::vector<std::string> integer_primary_key;
     int primary_key_columns = 0;
     for (auto& [column, pk, type] : db.query<std::tuple<std::string, int, std::string>>(
-             "SELECT name, pk, type FROM pragma_table_info(?1, ?2)", t.name.table, t.schema)) {
-        t.columns.push_back(lowered(column));
+             "SELECT name, pk, type FROM pragma_table_info(?1, ?2)", t.name.table, schema)) {
+        t.columns.push_back(store_detail::compared_name(column, rules));
         if (pk > 0) {
             ++primary_key_columns;
-            if (lowered(type) == "integer") {
-                integer_primary_key.push_back({lowered(column)});
+            if (store_detail::compared_name(type, rules) == "integer") {
+                integer_primary_key.push_back(t.columns.back());
             }
         }
     }
@@ -718,57 +566,22 @@ STURDY_DECL user_table read_user_table(database& db, std::string_view name)
                                 ", which the ledger is to be kept in: create it before db.ledger(...)");
     }
     if (primary_key_columns == 1 && integer_primary_key.size() == 1) {
-        t.unique_indexes.push_back(integer_primary_key.front()); // the rowid: no index in index_list
+        t.unique_indexes.push_back({{}, integer_primary_key}); // the rowid: no index in index_list
     }
-    for (const auto& index :
-         db.query<std::string>("SELECT name FROM pragma_index_list(?1, ?2) WHERE \"unique\" = 1 AND partial = 0",
-                               t.name.table, t.schema)) {
+    for (auto& index : db.query<std::string>(
+             "SELECT name FROM pragma_index_list(?1, ?2) WHERE \"unique\" = 1 AND partial = 0", t.name.table, schema)) {
         std::vector<std::string> cols;
         bool plain = true;
         for (const auto& c : db.query<std::optional<std::string>>(
-                 "SELECT name FROM pragma_index_info(?1, ?2) ORDER BY seqno", index, t.schema)) {
+                 "SELECT name FROM pragma_index_info(?1, ?2) ORDER BY seqno", index, schema)) {
             plain = plain && c.has_value();
-            cols.push_back(c ? lowered(*c) : std::string());
+            cols.push_back(c ? store_detail::compared_name(*c, rules) : std::string());
         }
         if (plain) { // an index on an expression cannot hold a key
-            t.unique_indexes.push_back(std::move(cols));
+            t.unique_indexes.push_back({std::move(index), std::move(cols)});
         }
     }
     return t;
-}
-
-/// Throws `schema_mismatch` naming the first of `columns` the table does not have.
-STURDY_DECL void require_columns(database& db, const user_table& t, const std::vector<std::string>& columns)
-{
-    for (const auto& c : columns) {
-        if (std::find(t.columns.begin(), t.columns.end(), lowered(c)) == t.columns.end()) {
-            throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
-                                "sqlite: the table " + store_detail::quote_qualified(t.name) + " of " + db.path() +
-                                    " has no column " + store_detail::quote_identifier(c) +
-                                    " (its columns: " + store_detail::joined(t.columns) + ")");
-        }
-    }
-}
-
-/// The unique index of `t` on exactly `columns` (in any order), its columns in its own order;
-/// throws `schema_mismatch` with the CREATE UNIQUE INDEX to add when there is none.
-STURDY_DECL std::vector<std::string> require_unique_index(database& db, const user_table& t,
-                                                          const std::vector<std::string>& columns)
-{
-    std::vector<std::string> wanted;
-    for (const auto& c : columns) {
-        wanted.push_back(lowered(c));
-    }
-    std::sort(wanted.begin(), wanted.end());
-    for (const auto& index : t.unique_indexes) {
-        std::vector<std::string> sorted = index;
-        std::sort(sorted.begin(), sorted.end());
-        if (sorted == wanted) {
-            return index;
-        }
-    }
-    throw failure_error(sturdy::make_error_code(errc::schema_mismatch),
-                        store_detail::missing_unique_index("sqlite: " + db.path(), t.name, columns));
 }
 
 /// The smallest of 1, 2, 4, ..., 64 that holds `n` rows.
@@ -818,26 +631,20 @@ inline void bind_null(statement& s, int i) { detail::bound(s, sqlite3_bind_null(
 
 STURDY_DECL unique_key_ledger database::ledger(const unique_key& spec)
 {
-    if (spec.columns.empty()) {
-        throw usage_error("sqlite::database::ledger(unique_key): name the columns of a unique index of " + spec.table +
-                          " (unique_key{\"" + spec.table + "\", {\"column\", ...}})");
-    }
-    const detail::user_table t = detail::read_user_table(*this, spec.table);
-    detail::require_columns(*this, t, spec.columns);
-    const std::vector<std::string> index = detail::require_unique_index(*this, t, spec.columns);
-    unique_key_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
-    l.table_ = store_detail::quote_qualified(t.name);
-    l.shown_ = spec.table;
-    l.what_ = "the unique key (" + store_detail::joined(spec.columns) + ") of " + spec.table;
-    l.columns_ = spec.columns;
-    for (const auto& c : spec.columns) {
-        l.quoted_.push_back(store_detail::quote_identifier(c));
-    }
+    store_detail::require_key_columns("sqlite", spec);
+    const store_detail::catalog_rules rules = detail::catalog_rules(*this);
+    const store_detail::user_table t = detail::read_user_table(*this, spec.table);
+    store_detail::require_columns(t, spec.columns, rules);
+    const auto& index = store_detail::require_unique_index(t, spec.columns, rules).columns;
+    unique_key_ledger l(*this, ledger(store_detail::failures_name(t, spec.name)));
+    l.describe(t, spec);
     // SQLite names a violated index by its table and columns: "UNIQUE constraint failed: t.a, t.b".
     l.violation_ = "unique constraint failed: ";
     for (std::size_t i = 0; i < index.size(); ++i) {
         l.violation_ += i == 0 ? "" : ", ";
-        l.violation_ += detail::lowered(t.name.table) + "." + index[i];
+        l.violation_ += store_detail::compared_name(t.name.table, rules);
+        l.violation_ += ".";
+        l.violation_ += index[i];
     }
     return l;
 }
@@ -899,50 +706,13 @@ STURDY_DECL void unique_key_ledger::lookup(std::span<const key> keys, std::vecto
     }
 }
 
-STURDY_DECL bool unique_key_ledger::contains(const key& k) const
-{
-    lookup(std::span<const key>(&k, 1), found_);
-    return found_.front();
-}
-
-STURDY_DECL void unique_key_ledger::mark(const key& k)
-{
-    if (!contains(k)) {
-        throw permanent_error(unconfirmed(k));
-    }
-}
-
-STURDY_DECL bool unique_key_ledger::claim(const key& k) { return !contains(k); }
-
-STURDY_DECL void unique_key_ledger::claim_all(std::span<const key> keys, std::vector<bool>& claimed)
-{
-    lookup(keys, found_);
-    store_detail::claim_first_occurrences(keys, found_, claimed);
-}
-
-STURDY_DECL std::size_t unique_key_ledger::confirm_all(std::span<const key> keys)
-{
-    lookup(keys, found_);
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (!found_[i]) {
-            return i;
-        }
-    }
-    return keys.size();
-}
-
-STURDY_DECL std::string unique_key_ledger::unconfirmed(const key& k) const
-{
-    return store_detail::unwritten_row(shown_, columns_, k);
-}
-
 STURDY_DECL bool unique_key_ledger::done_elsewhere(const std::error_code& code, std::string_view message) const
 {
     if (code.category() != sqlite_category() ||
         (code.value() != SQLITE_CONSTRAINT_UNIQUE && code.value() != SQLITE_CONSTRAINT_PRIMARYKEY)) {
         return false;
     }
-    const std::string text = detail::lowered(message);
+    const std::string text = store_detail::compared_name(message, {"sqlite", {}, {}, true});
     for (std::size_t at = text.find(violation_); at != std::string::npos; at = text.find(violation_, at + 1)) {
         const std::size_t end = at + violation_.size();
         if (end == text.size() || text[end] == ' ' || text[end] == '\n') { // not a longer column list
@@ -956,17 +726,11 @@ STURDY_DECL bool unique_key_ledger::done_elsewhere(const std::error_code& code, 
 
 STURDY_DECL marker_ledger database::ledger(const marker& spec)
 {
-    const detail::user_table t = detail::read_user_table(*this, spec.table);
-    detail::require_columns(*this, t, {spec.id_column, spec.marker_column});
-    (void)detail::require_unique_index(*this, t, {spec.id_column});
-    marker_ledger l(*this, ledger(spec.name.empty() ? t.name.table : spec.name));
-    l.table_ = store_detail::quote_qualified(t.name);
-    l.shown_ = spec.table;
-    l.id_column_ = spec.id_column;
-    l.what_ = "a versioned marker ledger's key (id, version) on " + spec.table;
-    l.id_ = store_detail::quote_identifier(spec.id_column);
-    l.marker_ = store_detail::quote_identifier(spec.marker_column);
-    l.versioned_ = spec.versioned;
+    const store_detail::catalog_rules rules = detail::catalog_rules(*this);
+    const store_detail::user_table t = detail::read_user_table(*this, spec.table);
+    store_detail::require_marker_columns(t, spec, rules);
+    marker_ledger l(*this, ledger(store_detail::failures_name(t, spec.name)));
+    l.describe(t, spec);
     return l;
 }
 
@@ -1053,12 +817,10 @@ STURDY_DECL void marker_ledger::claim_all(std::span<const key> keys, std::vector
         return;
     }
     lookup(keys, found_, true);
-    claimed.assign(keys.size(), false);
+    store_detail::claim_first_occurrences(keys, found_, claimed);
     std::vector<key> to_mark;
-    std::unordered_map<key, bool> seen;
     for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (!found_[i] && seen.try_emplace(keys[i], true).second) {
-            claimed[i] = true;
+        if (claimed[i]) {
             to_mark.push_back(keys[i]);
         }
     }
@@ -1085,51 +847,8 @@ STURDY_DECL void marker_ledger::claim_all(std::span<const key> keys, std::vector
         ids.try_emplace(versioned_ ? text.substr(0, text.find('/')) : text, true);
     }
     if (changed < static_cast<std::int64_t>(ids.size())) { // some have no row: confirm_all names them
-        lookup(to_mark, found_, false);
-        for (std::size_t i = 0; i < to_mark.size(); ++i) {
-            if (!found_[i]) {
-                missing_.push_back(to_mark[i]);
-            }
-        }
+        no_row(to_mark);
     }
-}
-
-STURDY_DECL bool marker_ledger::contains(const key& k) const
-{
-    lookup(std::span<const key>(&k, 1), found_, true);
-    return found_.front();
-}
-
-STURDY_DECL bool marker_ledger::claim(const key& k)
-{
-    claim_all(std::span<const key>(&k, 1), first_);
-    return first_.front();
-}
-
-STURDY_DECL void marker_ledger::mark(const key& k)
-{
-    claim(k);
-    if (!missing_.empty()) {
-        throw permanent_error(unconfirmed(k));
-    }
-}
-
-STURDY_DECL std::size_t marker_ledger::confirm_all(std::span<const key> keys)
-{
-    if (missing_.empty()) {
-        return keys.size();
-    }
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (std::find(missing_.begin(), missing_.end(), keys[i]) != missing_.end()) {
-            return i;
-        }
-    }
-    return keys.size();
-}
-
-STURDY_DECL std::string marker_ledger::unconfirmed(const key& k) const
-{
-    return store_detail::missing_marked_row(shown_, id_column_, k);
 }
 
 } // namespace sturdy::sqlite
