@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -71,5 +72,19 @@ struct temp_dir {
     }
     [[nodiscard]] std::string file(const std::string& name) const { return (path / name).string(); }
 };
+
+/// What `f` throws, as its what() text; "(no error)" when it throws nothing.
+inline std::string error_text(const std::function<void()>& f)
+{
+    try {
+        f();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+/// Whether `text` contains `part`.
+inline bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 } // namespace test

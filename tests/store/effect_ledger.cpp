@@ -58,19 +58,10 @@ struct fixture {
     }
 };
 
-std::string error_text(const std::function<void()>& f)
-{
-    try {
-        f();
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
-
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
 } // namespace
+
+using test::error_text;
+using test::has;
 
 TEST_CASE("unique-key ledger: the table, the columns and a unique index on exactly them are checked at creation")
 {

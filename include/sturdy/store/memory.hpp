@@ -64,6 +64,8 @@ private:
     table(database& db, std::string name) : db_(&db), name_(std::move(name)) {}
     /// try_insert with the value copied into the new row in place (a ledger's mark time).
     bool try_insert_copy(const key& k, const std::string& value);
+    /// Inserts `value` (moved or copied) unless `k` is there, recording the insert for rollback.
+    template <class Value> bool insert_new(const key& k, Value&& value);
     STURDY_DECL void restore(const key& k, std::optional<std::string> old);
 
     database* db_;
@@ -255,9 +257,9 @@ inline void table::put(const key& k, std::string value)
     it->second = std::move(value);
 }
 
-[[gnu::flatten]] inline bool table::try_insert(const key& k, std::string value)
+template <class Value> bool table::insert_new(const key& k, Value&& value)
 {
-    auto [it, inserted] = rows_.try_emplace(k, std::move(value));
+    auto [it, inserted] = rows_.try_emplace(k, std::forward<Value>(value));
     if (!inserted) {
         return false;
     }
@@ -268,6 +270,11 @@ inline void table::put(const key& k, std::string value)
         throw;
     }
     return true;
+}
+
+[[gnu::flatten]] inline bool table::try_insert(const key& k, std::string value)
+{
+    return insert_new(k, std::move(value));
 }
 
 /// The memory store's ledger kept by the effect's own table (`db.ledger(sturdy::unique_key{...})`):
@@ -301,19 +308,10 @@ private:
     unique_key_ledger(memory::table& t, memory::ledger failures) : failure_records(std::move(failures)), table_(&t) {}
     memory::table* table_;
 };
+
 [[gnu::flatten]] inline bool table::try_insert_copy(const key& k, const std::string& value)
 {
-    auto [it, inserted] = rows_.try_emplace(k, value);
-    if (!inserted) {
-        return false;
-    }
-    try {
-        db_->record_insert(*this, k);
-    } catch (...) {
-        rows_.erase(it);
-        throw;
-    }
-    return true;
+    return insert_new(k, value);
 }
 
 inline void ledger::mark(const key& k)
