@@ -86,8 +86,9 @@ concept batch_claiming_ledger = claiming_ledger<L> &&
 /// forms, sturdy/store/effect_ledger.hpp). Besides claiming, it answers two questions:
 ///  - `confirm_all(keys)`: after the effects of the claimed `keys` ran, the index of the first key
 ///    the effect's table does not show as done (its effect returned without writing its row),
-///    `keys.size()` when there is none. The loop asks once per fast chunk, before its commit, and
-///    after each item on the careful path; such an item fails with `unconfirmed(k)` as reason.
+///    `keys.size()` when there is none. The loop asks once per fast chunk, before its commit, and on
+///    the careful path once per segment and after each item run alone; such an item fails with
+///    `unconfirmed(k)` as reason.
 ///  - `done_elsewhere(code, message)`: whether an effect's failure is another writer's row for
 ///    the same key (a unique violation of the ledger's own index). The loop then rolls the item's
 ///    writes back and counts it `skipped`, not failed.

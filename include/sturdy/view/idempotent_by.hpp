@@ -22,7 +22,7 @@
 /// A ledger kept by the effect's own table (`sturdy::confirming_ledger`: `db.ledger(sturdy::unique_key{...})`
 /// or `sturdy::marker{...}`, sturdy/store/effect_ledger.hpp) writes no row of sturdy's for a done
 /// item: the effect's row is the mark. With a store (`chunked(db, n)`), the loop then checks, once
-/// per fast chunk and after each item on the careful path, that each effect left its row (an item
+/// per fast chunk and once per careful segment or item run alone, that each effect left its row (an item
 /// whose effect did not fails, named), and counts an item whose effect hit the ledger's own unique
 /// index (another writer's row) as skipped.
 /// Preconditions: `ledger` outlives the pipeline; quarantine_after >= 1.
