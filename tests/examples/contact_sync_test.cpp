@@ -277,7 +277,8 @@ TEST_CASE("contact_sync: --ledger marker on a contact table without synced_write
                 "write_date INTEGER NOT NULL);"
                 "INSERT INTO contact VALUES(1, 'a', 'a@example.com', 1700000001)");
     }
-    const std::vector<std::string_view> args{"--db", local, "--remote", dir.file("r.db"), "--ledger", "marker"};
+    const std::string remote = dir.file("r.db"); // the arguments are views: the texts must outlive them
+    const std::vector<std::string_view> args{"--db", local, "--remote", remote, "--ledger", "marker"};
     CHECK(test::run_cli(contacts::run_cli, args).first == example::exit_usage);
     {
         database db(local);
@@ -293,8 +294,8 @@ TEST_CASE("contact_sync: --ledger marker on a contact table without synced_write
         }
         CHECK(message.find("has no column \"synced_write_date\"") != std::string::npos);
     }
-    CHECK(test::run_cli(contacts::run_cli, {"--db", local, "--remote", dir.file("r.db"), "--ledger", "table"}).first ==
+    CHECK(test::run_cli(contacts::run_cli, {"--db", local, "--remote", remote, "--ledger", "table"}).first ==
           example::exit_ok);
-    CHECK(test::run_cli(contacts::run_cli, {"--db", local, "--remote", dir.file("r.db"), "--ledger", "rows"}).first ==
+    CHECK(test::run_cli(contacts::run_cli, {"--db", local, "--remote", remote, "--ledger", "rows"}).first ==
           example::exit_usage);
 }
