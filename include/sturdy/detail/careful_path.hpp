@@ -233,14 +233,11 @@ protected:
                 this->confirm_positions_.push_back(j);
             }
         }
-        auto& ledger = *this->template slot<ledger_slot_i>().ledger;
-        const std::size_t missing = ledger.confirm_all(std::span<const key>(this->confirm_keys_));
-        if (missing >= this->confirm_keys_.size()) {
+        const auto missing = this->confirm_collected(failure);
+        if (!missing) {
             return std::nullopt;
         }
-        failure = attempt_failure{
-            nullptr, {}, make_error_code(errc::permanent), ledger.unconfirmed(this->confirm_keys_[missing])};
-        const std::size_t at = this->confirm_positions_[missing];
+        const std::size_t at = *missing;
         for (std::size_t j = at + 1; j < end; ++j) { // rolled back with the segment: they run again
             if (items[j].st == item_state::done || items[j].st == item_state::skipped) {
                 items[j].st = item_state::pending;

@@ -235,16 +235,27 @@ protected:
                 confirm_positions_.push_back(batch_positions_[b]);
             }
         }
-        auto& ledger = *this->template slot<ledger_slot_i>().ledger;
-        const std::size_t missing = ledger.confirm_all(std::span<const key>(confirm_keys_));
-        if (missing >= confirm_keys_.size()) {
+        const auto missing = confirm_collected(stop.failure);
+        if (!missing) {
             return true;
         }
         stop.what = fast_stop::cause::item_failed;
-        stop.index = confirm_positions_[missing];
-        stop.failure =
-            attempt_failure{nullptr, {}, make_error_code(errc::permanent), ledger.unconfirmed(confirm_keys_[missing])};
+        stop.index = *missing;
         return false;
+    }
+
+    /// The confirming ledger's check of confirm_keys_ (both paths collect them): the position of
+    /// the first whose effect left no row, with `failure` saying so (for good), or none.
+    std::optional<std::size_t> confirm_collected(attempt_failure& failure)
+    {
+        auto& ledger = *this->template slot<ledger_slot_i>().ledger;
+        const std::size_t missing = ledger.confirm_all(std::span<const key>(confirm_keys_));
+        if (missing >= confirm_keys_.size()) {
+            return std::nullopt;
+        }
+        failure =
+            attempt_failure{nullptr, {}, make_error_code(errc::permanent), ledger.unconfirmed(confirm_keys_[missing])};
+        return confirm_positions_[missing];
     }
 
     /// The item's key by the one rule (engine_core::key_of); a key function's throw is noted in
